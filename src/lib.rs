@@ -1,0 +1,8 @@
+//! # Aion
+//!
+//! An embedded, Prometheus-compatible time-series database.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![warn(missing_docs)]
+
+pub mod model;
+pub mod storage;

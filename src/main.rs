@@ -1,0 +1,5 @@
+//! The `aion` command.
+
+fn main() {
+    println!("aion {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,12 @@
+//! Shared vocabulary of the engine: labels, matchers and samples. No I/O.
+
+mod labels;
+mod matcher;
+mod sample;
+
+pub use labels::{is_valid_label_name, is_valid_metric_name, LabelError};
+pub use labels::{
+    validate_label_name, validate_metric_name, Label, Labels, LabelsBuilder, METRIC_NAME,
+};
+pub use matcher::{MatchOp, Matcher, MatcherError};
+pub use sample::{is_stale_nan, Sample, Timestamp, STALE_NAN, STALE_NAN_BITS};
