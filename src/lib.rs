@@ -6,3 +6,5 @@
 
 pub mod model;
 pub mod storage;
+pub mod api;
+pub mod server;

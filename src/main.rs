@@ -1,5 +1,28 @@
-//! The `aion` command.
+//! The `aion` command: the server (default) and tool subcommands.
 
-fn main() {
-    println!("aion {}", env!("CARGO_PKG_VERSION"));
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use aion::server::flags::{Cli, Command, TestCommand};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None => match aion::server::run(cli.server) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("aion: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some(Command::Test { what: TestCommand::Promql { files } }) => {
+            let summary = aion::promql::promqltest::run_files(&files);
+            if summary.failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
 }

@@ -3,6 +3,7 @@
 mod labels;
 mod matcher;
 mod sample;
+pub mod time;
 
 pub use labels::{is_valid_label_name, is_valid_metric_name, LabelError};
 pub use labels::{

@@ -1,0 +1,57 @@
+//! The Prometheus-compatible HTTP API (`/api/v1/*`), health and lifecycle endpoints and
+//! `/metrics`, served with axum. Handlers parse parameters, run PromQL and storage calls on
+//! blocking threads, and render Prometheus's JSON envelope.
+
+pub mod error;
+pub mod json;
+pub mod params;
+
+mod handlers;
+mod metadata;
+mod query;
+mod respond;
+mod state;
+mod status;
+
+pub use state::{ApiOptions, ApiState};
+
+use std::sync::Arc;
+
+use axum::routing::{any, get, post};
+use axum::Router;
+
+/// Builds the router for every endpoint.
+pub fn router(state: Arc<ApiState>) -> Router {
+    let v1 = Router::new()
+        .route("/query", any(query::instant))
+        .route("/query_range", any(query::range))
+        .route("/query_exemplars", any(query::exemplars))
+        .route("/format_query", any(query::format_query))
+        .route("/parse_query", any(query::parse_query))
+        .route("/series", any(metadata::series))
+        .route("/labels", any(metadata::labels))
+        .route("/label/{name}/values", get(metadata::label_values))
+        .route("/metadata", get(metadata::metric_metadata))
+        .route("/targets", get(status::targets))
+        .route("/targets/metadata", get(status::targets_metadata))
+        .route("/rules", get(status::rules))
+        .route("/alerts", get(status::alerts))
+        .route("/alertmanagers", get(status::alertmanagers))
+        .route("/status/config", get(status::config))
+        .route("/status/flags", get(status::flags))
+        .route("/status/runtimeinfo", get(status::runtimeinfo))
+        .route("/status/buildinfo", get(status::buildinfo))
+        .route("/status/tsdb", get(status::tsdb))
+        .route("/status/walreplay", get(status::walreplay))
+        .route("/admin/tsdb/{action}", any(status::admin));
+    Router::new()
+        .nest("/api/v1", v1)
+        .route("/-/healthy", any(handlers::healthy))
+        .route("/-/ready", any(handlers::ready))
+        .route("/-/reload", post(handlers::reload).put(handlers::reload))
+        .route("/-/quit", post(handlers::quit).put(handlers::quit))
+        .route("/metrics", get(handlers::metrics))
+        .route("/", get(handlers::root))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), handlers::instrument))
+        .with_state(state)
+}

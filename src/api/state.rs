@@ -1,0 +1,92 @@
+//! Shared state of the HTTP handlers.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore};
+
+use crate::db::Db;
+use crate::promql::engine::EngineOptions;
+use crate::server::metrics::Registry;
+
+/// Settings of the API taken from flags.
+#[derive(Debug, Clone)]
+pub struct ApiOptions {
+    /// Engine defaults (timeout, lookback, max samples).
+    pub engine: EngineOptions,
+    /// Queries allowed to run at once.
+    pub max_concurrency: usize,
+    /// Whether the admin endpoints are enabled.
+    pub enable_admin: bool,
+    /// Whether `/-/quit` and `/-/reload` are enabled.
+    pub enable_lifecycle: bool,
+    /// Every flag and its value, for `/api/v1/status/flags`.
+    pub flags: Vec<(String, String)>,
+    /// Retention as shown in runtime info.
+    pub storage_retention: String,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+}
+
+/// State shared by all handlers.
+pub struct ApiState {
+    /// Options.
+    pub opts: ApiOptions,
+    /// The database, set once the WAL has been replayed (until then the API answers 503).
+    pub db: OnceLock<Arc<Db>>,
+    /// Aion's own metrics.
+    pub metrics: Arc<Registry>,
+    /// Limits concurrent queries.
+    pub query_slots: Arc<Semaphore>,
+    /// Signalled by `POST /-/quit`.
+    pub quit: Arc<Notify>,
+    /// Signalled by `POST /-/reload`.
+    pub reload: Arc<Notify>,
+    /// The configuration file's text, for `/api/v1/status/config`.
+    pub config_yaml: parking_lot::RwLock<String>,
+    /// Whether the last configuration (re)load succeeded.
+    pub config_ok: AtomicBool,
+    /// Unix ms of the last successful configuration load.
+    pub config_loaded_ms: std::sync::atomic::AtomicI64,
+    /// Unix ms when the server started.
+    pub start_ms: i64,
+    /// How long WAL replay took, once done.
+    pub replay: OnceLock<Duration>,
+}
+
+impl ApiState {
+    /// New state with no database yet.
+    pub fn new(opts: ApiOptions, metrics: Arc<Registry>, start_ms: i64) -> Self {
+        let slots = opts.max_concurrency.max(1);
+        ApiState {
+            opts,
+            db: OnceLock::new(),
+            metrics,
+            query_slots: Arc::new(Semaphore::new(slots)),
+            quit: Arc::new(Notify::new()),
+            reload: Arc::new(Notify::new()),
+            config_yaml: parking_lot::RwLock::new(String::new()),
+            config_ok: AtomicBool::new(true),
+            config_loaded_ms: std::sync::atomic::AtomicI64::new(start_ms),
+            start_ms,
+            replay: OnceLock::new(),
+        }
+    }
+
+    /// Whether the database is open and serving.
+    pub fn is_ready(&self) -> bool {
+        self.db.get().is_some()
+    }
+
+    /// Records a configuration (re)load result.
+    pub fn set_config(&self, yaml: Option<String>, ok: bool, now_ms: i64) {
+        if let Some(y) = yaml {
+            *self.config_yaml.write() = y;
+        }
+        self.config_ok.store(ok, Ordering::Relaxed);
+        if ok {
+            self.config_loaded_ms.store(now_ms, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! The `aion` server: flags → open the database → serve the HTTP API, store Aion's own
+//! metrics, and shut down cleanly on SIGINT/SIGTERM or `POST /-/quit`.
+
+pub mod flags;
+pub mod logging;
+pub mod metrics;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::api::{self, ApiOptions, ApiState};
+use crate::db::{Db, DbOptions};
+use crate::model::{Label, Labels};
+use crate::promql::engine::EngineOptions;
+use crate::wal::{FsyncPolicy, WalOptions};
+
+use flags::ServerFlags;
+use metrics::Registry;
+
+/// How often Aion stores its own metrics (Prometheus's default scrape interval).
+pub const SELF_SCRAPE_INTERVAL: Duration = Duration::from_secs(15);
+
+/// The configuration used when none is given: scrape Aion itself.
+pub const DEFAULT_CONFIG: &str = "global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\nscrape_configs:\n  - job_name: aion\n    static_configs:\n      - targets: [\"127.0.0.1:9090\"]\n";
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Server start-up failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// A flag or the configuration is invalid.
+    #[error("{0}")]
+    Config(String),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The database could not be opened.
+    #[error("cannot open storage: {0}")]
+    Storage(String),
+    /// The async runtime failed.
+    #[error("runtime error: {0}")]
+    Runtime(String),
+}
+
+fn db_options(f: &ServerFlags) -> DbOptions {
+    let fsync = match f.wal_fsync.as_str() {
+        "always" => FsyncPolicy::Always,
+        "never" => FsyncPolicy::Never,
+        _ => FsyncPolicy::Interval(f.wal_fsync_interval),
+    };
+    DbOptions { wal: WalOptions { fsync, ..WalOptions::default() }, ..DbOptions::default() }
+}
+
+/// Reads the configuration text: the given file, else `./prometheus.yml` when present, else
+/// the built-in default.
+fn load_config(f: &ServerFlags) -> Result<(Option<PathBuf>, String), ServerError> {
+    let path = match &f.config_file {
+        Some(p) => Some(p.clone()),
+        None => {
+            let p = PathBuf::from("prometheus.yml");
+            p.exists().then_some(p)
+        }
+    };
+    match path {
+        Some(p) => std::fs::read_to_string(&p)
+            .map(|s| (Some(p.clone()), s))
+            .map_err(|e| ServerError::Config(format!("cannot read config file {}: {e}", p.display()))),
+        None => Ok((None, DEFAULT_CONFIG.replace("127.0.0.1:9090", &f.listen_address))),
+    }
+}
+
+/// Refreshes gauges that mirror storage and process state.
+pub fn refresh_metrics(st: &ApiState) {
+    let reg = &st.metrics;
+    metrics::update_process_metrics(reg, st.start_ms as f64 / 1000.0);
+    if let Some(db) = st.db.get() {
+        let s = db.stats();
+        reg.gauge_set("prometheus_tsdb_head_series", "Total number of series in the head block.", &[], s.num_series as f64);
+        reg.counter_set("prometheus_tsdb_head_samples_appended_total", "Total number of appended samples.", &[("type", "float")], s.samples_appended as f64);
+        reg.counter_set("prometheus_tsdb_out_of_order_samples_total", "Total number of out of order samples ingestion failed attempts.", &[("type", "float")], s.out_of_order as f64);
+        reg.counter_set("prometheus_tsdb_out_of_bound_samples_total", "Total number of out of bound samples ingestion failed attempts.", &[("type", "float")], s.out_of_bounds as f64);
+        reg.counter_set("aion_tsdb_duplicate_samples_total", "Samples rejected for a duplicate timestamp with a different value.", &[], s.duplicates as f64);
+        reg.gauge_set("prometheus_tsdb_head_min_time", "Minimum time bound of the head block.", &[], s.min_time.unwrap_or(0) as f64);
+        reg.gauge_set("prometheus_tsdb_head_max_time", "Maximum timestamp of the head block.", &[], s.max_time.unwrap_or(0) as f64);
+        reg.counter_set("prometheus_tsdb_wal_corruptions_total", "Total number of WAL corruptions.", &[], s.corrupted_wal_records as f64);
+        reg.counter_set("aion_tsdb_wal_fsyncs_total", "Number of WAL fsyncs.", &[], s.wal_fsyncs as f64);
+    }
+}
+
+/// Appends Aion's own metrics to its database as `job="aion"`.
+fn store_self_metrics(st: &ApiState, instance: &str) {
+    let Some(db) = st.db.get() else { return };
+    refresh_metrics(st);
+    let t = now_ms();
+    let mut app = db.appender();
+    for (labels, v) in st.metrics.samples() {
+        let mut ls: Vec<Label> = labels.iter().cloned().collect();
+        ls.push(Label::new("job", "aion"));
+        ls.push(Label::new("instance", instance));
+        let _ = app.append(&Labels::new(ls), t, v);
+    }
+    if let Err(e) = app.commit() {
+        log::error!(target: "aion::server", "storing own metrics failed err={e}");
+    }
+}
+
+/// Runs the server until a shutdown signal; returns after the database is closed.
+pub fn run(f: ServerFlags) -> Result<(), ServerError> {
+    let format = if f.log_format == "json" { logging::LogFormat::Json } else { logging::LogFormat::Logfmt };
+    logging::init(&f.log_level, format).map_err(ServerError::Config)?;
+    let (config_path, config_text) = load_config(&f)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("aion-http")
+        .build()
+        .map_err(|e| ServerError::Runtime(e.to_string()))?;
+    rt.block_on(serve(f, config_path, config_text))
+}
+
+async fn serve(f: ServerFlags, config_path: Option<PathBuf>, config_text: String) -> Result<(), ServerError> {
+    let start_ms = now_ms();
+    let registry = Arc::new(Registry::new());
+    let engine = EngineOptions {
+        lookback_delta_ms: f.lookback_delta.as_millis() as i64,
+        max_samples: f.query_max_samples,
+        timeout: f.query_timeout,
+        ..EngineOptions::default()
+    };
+    let opts = ApiOptions {
+        engine,
+        max_concurrency: f.query_max_concurrency,
+        enable_admin: f.enable_admin_api,
+        enable_lifecycle: f.enable_lifecycle,
+        flags: f.as_pairs(),
+        storage_retention: crate::model::time::format_duration_ms(f.retention_time.as_millis() as i64),
+        max_body_bytes: 32 << 20,
+    };
+    let st = Arc::new(ApiState::new(opts, registry, start_ms));
+    st.set_config(Some(config_text), true, start_ms);
+
+    let listener = tokio::net::TcpListener::bind(&f.listen_address)
+        .await
+        .map_err(|source| ServerError::Listen { addr: f.listen_address.clone(), source })?;
+    log::info!(target: "aion::server", "listening on {} (API at /api/v1, metrics at /metrics)", f.listen_address);
+
+    // Open (and replay) the database in the background; /-/ready answers 503 until done.
+    let dir = f.tsdb_path.clone();
+    let dbo = db_options(&f);
+    let st_open = st.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        let t0 = Instant::now();
+        log::info!(target: "aion::server", "opening storage at {}", dir.display());
+        let db = Db::open(&dir, dbo).map_err(|e| ServerError::Storage(e.to_string()))?;
+        let took = t0.elapsed();
+        let _ = st_open.replay.set(took);
+        let db = Arc::new(db);
+        let _ = st_open.db.set(db.clone());
+        log::info!(target: "aion::server", "storage ready, WAL replayed in {:.3}s; server is ready to receive requests", took.as_secs_f64());
+        Ok::<Arc<Db>, ServerError>(db)
+    });
+
+    let app = api::router(st.clone());
+    let quit = st.quit.clone();
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.changed().await;
+            })
+            .await
+    });
+
+    let db = match opened.await {
+        Ok(Ok(db)) => db,
+        Ok(Err(e)) => {
+            let _ = stop_tx.send(true);
+            let _ = server.await;
+            return Err(e);
+        }
+        Err(e) => return Err(ServerError::Runtime(e.to_string())),
+    };
+
+    // Self-metrics and configuration reloads.
+    let st_bg = st.clone();
+    let instance = f.listen_address.clone();
+    let selfscrape = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SELF_SCRAPE_INTERVAL);
+        loop {
+            tick.tick().await;
+            let st2 = st_bg.clone();
+            let inst = instance.clone();
+            let _ = tokio::task::spawn_blocking(move || store_self_metrics(&st2, &inst)).await;
+        }
+    });
+    let st_reload = st.clone();
+    let reloader = tokio::spawn(async move {
+        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(_) => return,
+        };
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {},
+                _ = st_reload.reload.notified() => {},
+            }
+            reload_config(&st_reload, config_path.as_ref());
+        }
+    });
+
+    wait_for_shutdown(quit).await;
+    log::info!(target: "aion::server", "shutting down: finishing in-flight requests");
+    selfscrape.abort();
+    reloader.abort();
+    let _ = stop_tx.send(true);
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => log::error!(target: "aion::server", "HTTP server error err={e}"),
+        Err(e) => log::error!(target: "aion::server", "HTTP server task failed err={e}"),
+    }
+    drop(st);
+    let closed = tokio::task::spawn_blocking(move || match Arc::try_unwrap(db) {
+        Ok(db) => db.close().map_err(|e| e.to_string()),
+        Err(shared) => {
+            // Still referenced by a finishing task: flush what is written instead.
+            shared.flush().map_err(|e| e.to_string())
+        }
+    })
+    .await;
+    match closed {
+        Ok(Ok(())) => log::info!(target: "aion::server", "storage closed cleanly"),
+        Ok(Err(e)) => log::error!(target: "aion::server", "closing storage failed err={e}"),
+        Err(e) => log::error!(target: "aion::server", "closing storage failed err={e}"),
+    }
+    Ok(())
+}
+
+fn reload_config(st: &ApiState, path: Option<&PathBuf>) {
+    let Some(path) = path else {
+        log::info!(target: "aion::config", "reload requested; running the built-in configuration, nothing to reload");
+        return;
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            st.set_config(Some(text), true, now_ms());
+            st.metrics.gauge_set("prometheus_config_last_reload_successful", "Whether the last configuration reload attempt was successful.", &[], 1.0);
+            log::info!(target: "aion::config", "completed loading of configuration file {}", path.display());
+        }
+        Err(e) => {
+            st.set_config(None, false, now_ms());
+            st.metrics.gauge_set("prometheus_config_last_reload_successful", "Whether the last configuration reload attempt was successful.", &[], 0.0);
+            log::error!(target: "aion::config", "error reloading config file {} err={e}", path.display());
+        }
+    }
+}
+
+async fn wait_for_shutdown(quit: Arc<tokio::sync::Notify>) {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => log::info!(target: "aion::server", "received SIGINT"),
+        _ = term => log::info!(target: "aion::server", "received SIGTERM"),
+        _ = quit.notified() => log::info!(target: "aion::server", "received quit request"),
+    }
+}
