@@ -4,6 +4,8 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 #![warn(missing_docs)]
 
+pub mod chunk;
+pub mod encoding;
 pub mod model;
 pub mod storage;
 pub mod wal;
