@@ -5,7 +5,9 @@
 #![warn(missing_docs)]
 
 pub mod chunk;
+pub mod db;
 pub mod encoding;
+pub mod head;
 pub mod model;
 pub mod storage;
 pub mod wal;
