@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use crate::chunk::ChunkData;
+use crate::chunk::XorDecoder;
 use crate::model::{Labels, Sample, Timestamp};
 
 /// One piece of a series' data, in time order.
@@ -9,9 +11,27 @@ use crate::model::{Labels, Sample, Timestamp};
 pub enum SeriesChunk {
     /// Samples already decoded (in-memory stores, tests).
     Decoded(Arc<[Sample]>),
+    /// A validated Gorilla XOR chunk.
+    Xor(ChunkData),
 }
 
 impl SeriesChunk {
+    /// Time of the first sample (`i64::MAX` when empty).
+    pub fn min_time(&self) -> Timestamp {
+        match self {
+            SeriesChunk::Decoded(s) => s.first().map_or(Timestamp::MAX, |x| x.t),
+            SeriesChunk::Xor(c) => c.min_time(),
+        }
+    }
+
+    /// Time of the last sample (`i64::MIN` when empty).
+    pub fn max_time(&self) -> Timestamp {
+        match self {
+            SeriesChunk::Decoded(s) => s.last().map_or(Timestamp::MIN, |x| x.t),
+            SeriesChunk::Xor(c) => c.max_time(),
+        }
+    }
+
     fn samples_into(&self, mint: Timestamp, maxt: Timestamp, out: &mut Vec<Sample>) {
         match self {
             SeriesChunk::Decoded(s) => {
@@ -19,6 +39,29 @@ impl SeriesChunk {
                 let end = s.partition_point(|x| x.t <= maxt);
                 if let Some(part) = s.get(start..end) {
                     out.extend_from_slice(part);
+                }
+            }
+            SeriesChunk::Xor(c) => {
+                if c.num_samples() == 0 || c.max_time() < mint || c.min_time() > maxt {
+                    return;
+                }
+                let mut it = c.iter();
+                if c.min_time() >= mint && c.max_time() <= maxt {
+                    out.reserve(c.num_samples());
+                    out.extend(it);
+                    return;
+                }
+                let mut cur = if c.min_time() < mint {
+                    it.seek(mint)
+                } else {
+                    it.next()
+                };
+                while let Some(s) = cur {
+                    if s.t > maxt {
+                        break;
+                    }
+                    out.push(s);
+                    cur = it.next();
                 }
             }
         }
@@ -63,38 +106,134 @@ impl Series {
         v
     }
 
-    /// An iterator over the samples in range.
+    /// An iterator over the samples in range. It decodes lazily, chunk by chunk, and
+    /// skips chunks entirely outside the range or before a `seek` target.
     pub fn iter(&self) -> SeriesIter {
         SeriesIter {
-            samples: self.samples(),
-            pos: 0,
+            chunks: self.chunks.clone(),
+            idx: 0,
+            pos: ChunkPos::Start,
+            mint: self.mint,
+            maxt: self.maxt,
+            at: None,
+            done: self.mint > self.maxt,
         }
     }
+}
+
+/// Where a [`SeriesIter`] is inside its current chunk.
+#[derive(Debug, Clone)]
+enum ChunkPos {
+    /// Not started yet.
+    Start,
+    /// Index of the next sample of a decoded chunk.
+    Decoded(usize),
+    /// Decoder of an XOR chunk.
+    Xor(XorDecoder),
 }
 
 /// Iterates a series' samples with `next` and `seek`.
 #[derive(Debug, Clone)]
 pub struct SeriesIter {
-    samples: Vec<Sample>,
-    pos: usize,
+    chunks: Vec<SeriesChunk>,
+    idx: usize,
+    pos: ChunkPos,
+    mint: Timestamp,
+    maxt: Timestamp,
+    /// The sample last returned.
+    at: Option<Sample>,
+    done: bool,
 }
 
 impl SeriesIter {
     /// Moves to the first sample with timestamp `>= t` (never backwards) and returns it.
     pub fn seek(&mut self, t: Timestamp) -> Option<Sample> {
-        let rest = self.samples.get(self.pos..).unwrap_or(&[]);
-        self.pos += rest.partition_point(|s| s.t < t);
-        self.samples.get(self.pos).copied()
+        if self.done {
+            return None;
+        }
+        if let Some(s) = self.at {
+            if s.t >= t {
+                return Some(s);
+            }
+        }
+        let target = t.max(self.mint);
+        self.advance(target)
+    }
+
+    /// Returns the first sample with `t >= target` from the current position on.
+    fn advance(&mut self, target: Timestamp) -> Option<Sample> {
+        while !self.done {
+            let Some(chunk) = self.chunks.get(self.idx) else {
+                return self.finish();
+            };
+            if chunk.max_time() < target {
+                self.idx += 1;
+                self.pos = ChunkPos::Start;
+                continue;
+            }
+            let found = match (chunk, &mut self.pos) {
+                (SeriesChunk::Decoded(s), pos) => {
+                    let from = match pos {
+                        ChunkPos::Decoded(i) => *i,
+                        _ => 0,
+                    };
+                    let i = match s.get(from) {
+                        Some(x) if x.t >= target => from,
+                        _ => {
+                            let rest = s.get(from..).unwrap_or(&[]);
+                            from + rest.partition_point(|x| x.t < target)
+                        }
+                    };
+                    *pos = ChunkPos::Decoded(i + 1);
+                    s.get(i).copied()
+                }
+                (SeriesChunk::Xor(c), pos) => {
+                    if !matches!(pos, ChunkPos::Xor(_)) {
+                        *pos = ChunkPos::Xor(c.decoder());
+                    }
+                    match pos {
+                        ChunkPos::Xor(d) => d.seek(c.bytes(), target),
+                        _ => None,
+                    }
+                }
+            };
+            match found {
+                Some(s) if s.t > self.maxt => return self.finish(),
+                Some(s) => {
+                    self.at = Some(s);
+                    return Some(s);
+                }
+                None => {
+                    self.idx += 1;
+                    self.pos = ChunkPos::Start;
+                }
+            }
+        }
+        None
+    }
+
+    fn finish(&mut self) -> Option<Sample> {
+        self.done = true;
+        self.at = None;
+        self.chunks = Vec::new();
+        None
     }
 }
 
 impl Iterator for SeriesIter {
     type Item = Sample;
     fn next(&mut self) -> Option<Sample> {
-        let s = self.samples.get(self.pos).copied();
-        if s.is_some() {
-            self.pos += 1;
+        if self.done {
+            return None;
         }
-        s
+        // Strictly after the last sample returned (timestamps strictly increase).
+        let target = match self.at {
+            Some(s) => s.t.saturating_add(1).max(self.mint),
+            None => self.mint,
+        };
+        if self.at.is_some_and(|s| s.t == Timestamp::MAX) {
+            return self.finish();
+        }
+        self.advance(target)
     }
 }

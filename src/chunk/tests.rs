@@ -1,0 +1,305 @@
+//! Unit tests for the XOR chunk: edge cases and corruption.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::model::{Sample, STALE_NAN};
+
+fn encode(samples: &[(i64, f64)]) -> XorChunk {
+    let mut c = XorChunk::new();
+    for &(t, v) in samples {
+        c.append(t, v);
+    }
+    c
+}
+
+fn assert_roundtrip(samples: &[(i64, f64)]) {
+    let c = encode(samples);
+    assert_eq!(c.num_samples(), samples.len());
+    let got: Vec<Sample> = c.iter().collect();
+    assert_eq!(got.len(), samples.len());
+    for (g, &(t, v)) in got.iter().zip(samples) {
+        assert!(g.bit_eq(&Sample::new(t, v)), "got {g:?}, want ({t}, {v:?})");
+    }
+    let d = c.freeze();
+    assert_eq!(d.bytes(), c.bytes());
+    assert_eq!(d.num_samples(), samples.len());
+    let d2 = ChunkData::from_bytes(Arc::from(c.bytes()), Some(d.crc())).unwrap();
+    assert_eq!(d2.num_samples(), samples.len());
+    assert_eq!(d2.min_time(), d.min_time());
+    assert_eq!(d2.max_time(), d.max_time());
+    assert_eq!(d2.crc(), checksum(c.bytes()));
+    let got2: Vec<Sample> = d2.iter().collect();
+    assert_eq!(got2.len(), samples.len());
+    for (a, b) in got.iter().zip(&got2) {
+        assert!(a.bit_eq(b));
+    }
+    if let (Some(first), Some(last)) = (samples.first(), samples.last()) {
+        assert_eq!(c.min_time(), Some(first.0));
+        assert_eq!(c.max_time(), Some(last.0));
+        assert_eq!(d2.min_time(), first.0);
+        assert_eq!(d2.max_time(), last.0);
+    }
+}
+
+#[test]
+fn empty_chunk() {
+    let c = XorChunk::new();
+    assert_eq!(c.num_samples(), 0);
+    assert_eq!(c.min_time(), None);
+    assert_eq!(c.max_time(), None);
+    assert_eq!(c.bytes(), &[ENCODING_XOR, 0, 0]);
+    assert_eq!(c.iter().next(), None);
+    let d = c.freeze();
+    assert_eq!(d.num_samples(), 0);
+    assert_eq!(d.min_time(), i64::MAX);
+    assert_eq!(d.max_time(), i64::MIN);
+    let d2 = ChunkData::from_bytes(Arc::from(c.bytes()), Some(d.crc())).unwrap();
+    assert_eq!(d2.num_samples(), 0);
+    assert_eq!(d2.iter().next(), None);
+    assert!(d2.iter().err().is_none());
+}
+
+#[test]
+fn one_sample() {
+    assert_roundtrip(&[(1_700_000_000_000, 42.5)]);
+    assert_roundtrip(&[(0, 0.0)]);
+    assert_roundtrip(&[(-5, -1.0)]);
+}
+
+#[test]
+fn full_chunk_realistic() {
+    let mut s = Vec::new();
+    let mut t = 1_700_000_000_000i64;
+    let mut v = 0.0;
+    for i in 0..MAX_SAMPLES_PER_CHUNK {
+        t += 15_000 + if i % 7 == 3 { 13 } else { 0 };
+        v += (i % 5) as f64;
+        s.push((t, v));
+    }
+    assert_roundtrip(&s);
+    let c = encode(&s);
+    // Regular counters compress to a few bytes per sample at most.
+    assert!(
+        c.bytes().len() < 3 * MAX_SAMPLES_PER_CHUNK,
+        "{}",
+        c.bytes().len()
+    );
+}
+
+#[test]
+fn huge_deltas_and_extremes() {
+    assert_roundtrip(&[(i64::MIN, 1.0), (i64::MAX, 2.0)]);
+    assert_roundtrip(&[(i64::MIN, 1.0), (0, 2.0), (i64::MAX, 3.0)]);
+    assert_roundtrip(&[(i64::MIN, 1.0), (i64::MIN + 1, 2.0), (i64::MAX, 3.0)]);
+    assert_roundtrip(&[(i64::MAX - 2, 1.0), (i64::MAX - 1, 2.0), (i64::MAX, 3.0)]);
+    assert_roundtrip(&[
+        (-1, 1.0),
+        (1 << 40, 2.0),
+        ((1 << 40) + 1, 3.0),
+        (1 << 62, 4.0),
+    ]);
+    // Every delta-of-delta bucket boundary.
+    let mut s = vec![(0i64, 0.0), (1000, 0.0)];
+    let mut t = 1000i64;
+    let mut d = 1000i64;
+    for dod in [
+        0i64,
+        63,
+        -64,
+        64,
+        -65,
+        8191,
+        -8192,
+        8192,
+        -8193,
+        524_287,
+        -524_288,
+        524_288,
+        -524_289,
+        1 << 40,
+        -(1 << 39),
+        0,
+    ] {
+        d += dod;
+        t += d;
+        s.push((t, 1.0));
+    }
+    assert_roundtrip(&s);
+}
+
+#[test]
+fn negative_timestamps() {
+    let s: Vec<(i64, f64)> = (0..120)
+        .map(|i| (-1_000_000 + i * 15_000, i as f64))
+        .collect();
+    assert_roundtrip(&s);
+}
+
+#[test]
+fn repeated_values() {
+    let s: Vec<(i64, f64)> = (0..120).map(|i| (i * 1000, 3.25)).collect();
+    assert_roundtrip(&s);
+    let c = encode(&s);
+    // Regular timestamps and constant values: one bit each after the second sample.
+    assert!(
+        c.bytes().len() <= HEADER_LEN + 1 + 8 + 2 + 1 + 30,
+        "{}",
+        c.bytes().len()
+    );
+}
+
+#[test]
+fn special_floats() {
+    let specials = [
+        STALE_NAN,
+        f64::NAN,
+        -f64::NAN,
+        f64::from_bits(0x7ff8_0000_0000_0001),
+        f64::from_bits(0xfff0_0000_0000_0001),
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        0.0,
+        -0.0,
+        f64::MIN_POSITIVE,
+        f64::from_bits(1),
+        -f64::from_bits(1),
+        f64::from_bits(0x000f_ffff_ffff_ffff),
+        f64::MAX,
+        f64::MIN,
+        f64::EPSILON,
+        1.0,
+        STALE_NAN,
+    ];
+    let s: Vec<(i64, f64)> = specials
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (i as i64, v))
+        .collect();
+    assert_roundtrip(&s);
+    let rev: Vec<(i64, f64)> = specials
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &v)| (i as i64, v))
+        .collect();
+    assert_roundtrip(&rev);
+}
+
+#[test]
+fn seek_semantics() {
+    let s: Vec<(i64, f64)> = (0..10).map(|i| (i * 10, i as f64)).collect();
+    let c = encode(&s);
+    let mut it = c.iter();
+    assert_eq!(it.seek(25).map(|x| x.t), Some(30));
+    // Never backwards: the current sample satisfies the target.
+    assert_eq!(it.seek(5).map(|x| x.t), Some(30));
+    assert_eq!(it.seek(30).map(|x| x.t), Some(30));
+    assert_eq!(it.next().map(|x| x.t), Some(40));
+    assert_eq!(it.seek(90).map(|x| x.t), Some(90));
+    assert_eq!(it.seek(91), None);
+    assert_eq!(it.next(), None);
+    assert!(it.err().is_none());
+    let mut it = c.iter();
+    assert_eq!(it.seek(i64::MIN).map(|x| x.t), Some(0));
+    assert_eq!(it.next().map(|x| x.t), Some(10));
+}
+
+#[test]
+fn header_errors() {
+    assert!(matches!(
+        ChunkData::from_bytes(Arc::from(&[][..]), None),
+        Err(ChunkError::TooShort { len: 0, .. })
+    ));
+    assert!(matches!(
+        ChunkData::from_bytes(Arc::from(&[1u8, 0][..]), None),
+        Err(ChunkError::TooShort { len: 2, .. })
+    ));
+    assert!(matches!(
+        ChunkData::from_bytes(Arc::from(&[9u8, 0, 0][..]), None),
+        Err(ChunkError::UnknownEncoding { encoding: 9 })
+    ));
+    let c = encode(&[(1, 1.0), (2, 2.0)]);
+    let d = c.freeze();
+    assert!(matches!(
+        ChunkData::from_bytes(Arc::from(c.bytes()), Some(d.crc() ^ 1)),
+        Err(ChunkError::CrcMismatch { .. })
+    ));
+}
+
+#[test]
+fn corruption_is_reported() {
+    let s: Vec<(i64, f64)> = (0..50)
+        .map(|i| (i * 15_000 + (i % 3), (i * i) as f64 * 0.1))
+        .collect();
+    let c = encode(&s);
+    let bytes = c.bytes().to_vec();
+    // Truncation at every length fails (with a location) rather than panicking.
+    for len in 0..bytes.len() {
+        let r = ChunkData::from_bytes(Arc::from(&bytes[..len]), None);
+        assert!(r.is_err(), "len {len}");
+    }
+    // A larger sample count than encoded runs out of bits. (The zero padding of the last
+    // byte may decode as up to 3 extra "unchanged" samples of 2 bits each, which only the
+    // checksum can catch; 10 extra samples cannot fit.)
+    let mut more = bytes.clone();
+    more[1] = 60;
+    match ChunkData::from_bytes(Arc::from(more), None) {
+        Err(ChunkError::Truncated {
+            sample,
+            num_samples,
+            ..
+        }) => {
+            assert!((50..=53).contains(&sample), "{sample}");
+            assert_eq!(num_samples, 60);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A smaller count leaves trailing data.
+    let mut fewer = bytes.clone();
+    fewer[1] = 40;
+    assert!(matches!(
+        ChunkData::from_bytes(Arc::from(fewer), None),
+        Err(ChunkError::TrailingData { .. })
+    ));
+    // An extra zero byte is trailing data too.
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(matches!(
+        ChunkData::from_bytes(Arc::from(longer), None),
+        Err(ChunkError::TrailingData { .. })
+    ));
+}
+
+#[test]
+fn non_increasing_timestamps_are_rejected() {
+    // A second delta of zero is representable but invalid.
+    let mut bytes = vec![ENCODING_XOR, 2, 0];
+    bytes.push(2); // zigzag(1)
+    bytes.extend_from_slice(&1.0f64.to_bits().to_be_bytes());
+    bytes.push(0); // delta 0
+    bytes.push(0); // value unchanged + padding
+    match ChunkData::from_bytes(Arc::from(bytes), None) {
+        Err(ChunkError::NonIncreasingTimestamp {
+            sample: 1,
+            t: 1,
+            prev: 1,
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn iterator_reports_error_after_none() {
+    let s: Vec<(i64, f64)> = (0..20).map(|i| (i * 1000, i as f64 * 1.5)).collect();
+    let c = encode(&s);
+    let bytes = &c.bytes()[..c.bytes().len() - 4];
+    let mut it = XorIter::new(bytes, 20);
+    let n = it.by_ref().count();
+    assert!(n < 20);
+    assert!(matches!(it.err(), Some(ChunkError::Truncated { .. })));
+    assert_eq!(it.next(), None);
+    let e = it.err().unwrap();
+    assert!(e.to_string().contains("bit"), "{e}");
+}

@@ -1,0 +1,117 @@
+use super::*;
+use crate::model::{Labels, MatchOp, Sample};
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn opts() -> DbOptions {
+    DbOptions::with_fsync(FsyncPolicy::Never)
+}
+
+#[test]
+fn db_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Db>();
+}
+
+#[test]
+fn second_open_is_locked_until_close() {
+    let dir = tmp();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    match Db::open(dir.path(), opts()) {
+        Err(DbError::Locked { path }) => assert_eq!(path, dir.path()),
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    let msg = Db::open(dir.path(), opts()).unwrap_err().to_string();
+    assert!(msg.contains("is locked by another process"), "{msg}");
+    db.close().unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    drop(db);
+    // dropping releases the lock as well
+    Db::open(dir.path(), opts()).unwrap().close().unwrap();
+}
+
+#[test]
+fn data_survives_reopen() {
+    let dir = tmp();
+    let a = Labels::from_pairs(&[("__name__", "up"), ("job", "a")]);
+    let b = Labels::from_pairs(&[("__name__", "up"), ("job", "b")]);
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let mut app = db.appender();
+    let ra = app.append(&a, 1000, 1.5).unwrap();
+    app.append(&b, 1000, f64::NAN).unwrap();
+    app.commit().unwrap();
+    let mut app = db.appender();
+    for t in 1..300 {
+        app.append_ref(ra, 1000 + t * 10, t as f64).unwrap();
+    }
+    app.commit().unwrap();
+    // rolled back: must not come back after reopen
+    let mut app = db.appender();
+    app.append_ref(ra, 99_999, 1.0).unwrap();
+    app.append(&Labels::from_pairs(&[("__name__", "ghost")]), 5, 1.0)
+        .unwrap();
+    drop(app);
+    let before = db.querier(i64::MIN, i64::MAX).unwrap().select(&[]).unwrap();
+    let stats = db.stats();
+    db.close().unwrap();
+
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let after = db.querier(i64::MIN, i64::MAX).unwrap().select(&[]).unwrap();
+    assert_eq!(after.len(), 2);
+    assert_eq!(before.len(), after.len());
+    for (x, y) in before.iter().zip(&after) {
+        assert_eq!(x.labels, y.labels);
+        let xs: Vec<_> = x.samples().iter().map(|s| (s.t, s.v.to_bits())).collect();
+        let ys: Vec<_> = y.samples().iter().map(|s| (s.t, s.v.to_bits())).collect();
+        assert_eq!(xs, ys);
+    }
+    assert_eq!(after[0].samples().len(), 300);
+    assert!(after[1].samples()[0].v.is_nan());
+    let st = db.stats();
+    assert_eq!(st.samples_appended, stats.samples_appended);
+    assert_eq!(st.num_series, 2);
+    assert_eq!(st.max_time, Some(1000 + 299 * 10));
+    assert_eq!(db.open_stats().head.samples, 301);
+    // the reference survived, and appending continues after the last sample
+    let mut app = db.appender();
+    assert_eq!(app.append(&a, 1000 + 300 * 10, 0.0).unwrap(), ra);
+    assert!(matches!(
+        app.append(&a, 1000, 0.0),
+        Err(crate::head::AppendError::OutOfOrder { .. })
+    ));
+    app.commit().unwrap();
+    db.close().unwrap();
+}
+
+#[test]
+fn queryable_trait_works() {
+    let dir = tmp();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let mut app = db.appender();
+    for (job, v) in [("a", 1.0), ("b", 2.0), ("c", 3.0)] {
+        let ls = Labels::from_pairs(&[("__name__", "x"), ("job", job)]);
+        app.append(&ls, 10, v).unwrap();
+        app.append(&ls, 20, v * 10.0).unwrap();
+    }
+    app.commit().unwrap();
+    let qa: &dyn Queryable = &db;
+    let q = qa.querier(15, 30).unwrap();
+    let m = [Matcher::new(MatchOp::RegexMatch, "job", "a|c").unwrap()];
+    let got = q.select(&m).unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].labels.get("job"), Some("a"));
+    assert_eq!(got[1].samples(), vec![Sample::new(20, 30.0)]);
+    assert_eq!(q.label_values("job", &[]).unwrap(), vec!["a", "b", "c"]);
+    assert_eq!(q.label_names(&m).unwrap(), vec!["__name__", "job"]);
+}
+
+#[test]
+fn invalid_options_rejected() {
+    let dir = tmp();
+    assert!(matches!(
+        Db::open(dir.path(), opts().block_range_ms(0)),
+        Err(DbError::InvalidOptions(_))
+    ));
+}

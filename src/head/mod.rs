@@ -1,0 +1,455 @@
+//! The head: the in-memory, writable block holding the most recent samples.
+//!
+//! Series live in a registry sharded both by reference and by label hash, each series
+//! behind its own mutex, with Gorilla-compressed chunks cut every
+//! [`crate::chunk::MAX_SAMPLES_PER_CHUNK`] samples. An inverted index of roaring
+//! bitmaps ([`MemPostings`]) answers label matchers.
+//!
+//! Series references are `u64` ids handed out in increasing order starting at 1. The
+//! postings index stores them as `u32`, so one head holds at most `u32::MAX` series
+//! over its lifetime; creating more fails with [`AppendError::TooManySeries`].
+//!
+//! Samples are accepted as Prometheus does with out-of-order ingestion disabled: a
+//! sample older than its series' newest sample is rejected
+//! ([`AppendError::OutOfOrder`]); one at the same timestamp is accepted silently when
+//! its value is bit-identical (and not stored twice) and rejected otherwise
+//! ([`AppendError::DuplicateSample`]); a sample older than the head's appendable window
+//! is rejected ([`AppendError::OutOfBounds`]). The window is Prometheus's: when an
+//! appender is created its lower bound is the head's newest timestamp minus half the
+//! block range (`block_range_ms`, two hours by default); on an empty head the bound is
+//! set by the first sample the appender receives.
+
+mod appender;
+mod postings;
+mod replay;
+mod series;
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+pub use appender::{Appender, CommitStats};
+pub use postings::MemPostings;
+pub use replay::ReplayOutcome;
+pub(crate) use replay::Replayer;
+
+use crate::model::{LabelError, Labels, Matcher, Timestamp};
+use crate::storage::Series;
+use series::MemSeries;
+
+/// Default block range: two hours in milliseconds.
+pub const DEFAULT_BLOCK_RANGE_MS: i64 = 2 * 60 * 60 * 1000;
+
+/// Number of registry shards (a power of two).
+const SHARDS: usize = 128;
+
+/// A sample or series was not accepted.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppendError {
+    /// The label set is invalid.
+    #[error("invalid labels: {0}")]
+    InvalidLabels(#[from] LabelError),
+    /// No series with this reference exists.
+    #[error("unknown series reference {0}")]
+    UnknownRef(u64),
+    /// The sample is older than the newest sample of its series.
+    #[error(
+        "out of order sample: timestamp {t} is older than the series' newest sample at {max_t}"
+    )]
+    OutOfOrder {
+        /// The rejected timestamp.
+        t: Timestamp,
+        /// The series' newest timestamp.
+        max_t: Timestamp,
+    },
+    /// A different value at a timestamp the series already has.
+    #[error("duplicate sample for timestamp {t} with a different value")]
+    DuplicateSample {
+        /// The timestamp.
+        t: Timestamp,
+    },
+    /// The sample is older than the head accepts.
+    #[error("out of bounds: timestamp {t} is older than the appendable minimum {min_valid}")]
+    OutOfBounds {
+        /// The rejected timestamp.
+        t: Timestamp,
+        /// The oldest timestamp the appender accepts.
+        min_valid: Timestamp,
+    },
+    /// The head has handed out every series reference its index can hold.
+    #[error("too many series: the head's index holds at most {} series", u32::MAX)]
+    TooManySeries,
+}
+
+/// The head as a whole failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeadError {
+    /// The WAL names a series reference the head cannot index.
+    #[error("series reference {0} in the WAL exceeds the index limit")]
+    RefOutOfRange(u64),
+}
+
+/// Options of the head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadOptions {
+    /// Block range in milliseconds; samples older than the head's newest timestamp minus
+    /// half of it are out of bounds.
+    pub block_range_ms: i64,
+}
+
+impl Default for HeadOptions {
+    fn default() -> Self {
+        HeadOptions {
+            block_range_ms: DEFAULT_BLOCK_RANGE_MS,
+        }
+    }
+}
+
+/// Counters and gauges describing the head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HeadStats {
+    /// Series in the head.
+    pub num_series: u64,
+    /// Samples stored since the head was opened (replayed ones included).
+    pub samples_appended: u64,
+    /// Samples rejected as out of order.
+    pub out_of_order: u64,
+    /// Samples rejected as duplicates with a different value.
+    pub duplicate: u64,
+    /// Samples rejected as out of bounds.
+    pub out_of_bounds: u64,
+    /// Oldest sample timestamp, if any sample is stored.
+    pub min_time: Option<Timestamp>,
+    /// Newest sample timestamp, if any sample is stored.
+    pub max_time: Option<Timestamp>,
+}
+
+/// A fast hasher for `u64` keys that are already well spread (references, hashes).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct U64Hasher(u64);
+
+impl Hasher for U64Hasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        let h = x.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = h ^ (h >> 29);
+    }
+}
+
+/// `HashMap` keyed by `u64` with [`U64Hasher`].
+pub(crate) type U64Map<V> = HashMap<u64, V, BuildHasherDefault<U64Hasher>>;
+
+#[derive(Default)]
+struct Counters {
+    samples_appended: AtomicU64,
+    out_of_order: AtomicU64,
+    duplicate: AtomicU64,
+    out_of_bounds: AtomicU64,
+}
+
+/// One shard of the reference → series map.
+type RefShard = RwLock<U64Map<Arc<MemSeries>>>;
+/// One shard of the label hash → series map (a hash may collide).
+type HashShard = RwLock<U64Map<Vec<Arc<MemSeries>>>>;
+
+/// The in-memory head block. `Send + Sync`; appenders and queriers borrow it.
+pub struct Head {
+    opts: HeadOptions,
+    by_ref: Box<[RefShard]>,
+    by_hash: Box<[HashShard]>,
+    postings: RwLock<MemPostings>,
+    next_ref: AtomicU64,
+    num_series: AtomicU64,
+    min_time: AtomicI64,
+    max_time: AtomicI64,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for Head {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Head")
+            .field("opts", &self.opts)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// Picks shard `i` (masked to the shard count) from a full shard array.
+#[inline]
+fn shard<T>(shards: &[T], i: u64) -> &T {
+    // The arrays always hold `SHARDS` entries and the index is masked to that power
+    // of two, so the fallback to the first shard is never taken.
+    let idx = (i as usize) & (SHARDS - 1);
+    match shards.get(idx) {
+        Some(s) => s,
+        None => shards.first().unwrap_or_else(|| unreachable_shard()),
+    }
+}
+
+#[cold]
+fn unreachable_shard() -> ! {
+    unreachable!("shard arrays are never empty")
+}
+
+impl Head {
+    /// An empty head.
+    pub fn new(opts: HeadOptions) -> Self {
+        Head {
+            opts,
+            by_ref: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            by_hash: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            postings: RwLock::new(MemPostings::new()),
+            next_ref: AtomicU64::new(1),
+            num_series: AtomicU64::new(0),
+            min_time: AtomicI64::new(i64::MAX),
+            max_time: AtomicI64::new(i64::MIN),
+            counters: Counters::default(),
+        }
+    }
+
+    /// The options the head was built with.
+    pub fn options(&self) -> HeadOptions {
+        self.opts
+    }
+
+    /// An appender that keeps samples in memory only (no WAL). Used by tests and by
+    /// callers that want a volatile store.
+    pub fn appender(&self) -> Appender<'_> {
+        Appender::new(self, None)
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> HeadStats {
+        let min = self.min_time.load(Ordering::Acquire);
+        let max = self.max_time.load(Ordering::Acquire);
+        HeadStats {
+            num_series: self.num_series.load(Ordering::Relaxed),
+            samples_appended: self.counters.samples_appended.load(Ordering::Relaxed),
+            out_of_order: self.counters.out_of_order.load(Ordering::Relaxed),
+            duplicate: self.counters.duplicate.load(Ordering::Relaxed),
+            out_of_bounds: self.counters.out_of_bounds.load(Ordering::Relaxed),
+            min_time: (min != i64::MAX).then_some(min),
+            max_time: (max != i64::MIN).then_some(max),
+        }
+    }
+
+    /// The newest sample timestamp, if any.
+    pub fn max_time(&self) -> Option<Timestamp> {
+        let max = self.max_time.load(Ordering::Acquire);
+        (max != i64::MIN).then_some(max)
+    }
+
+    /// The reference of the series with exactly these labels, if it exists.
+    pub fn series_ref(&self, labels: &Labels) -> Option<u64> {
+        let hash = labels.stable_hash();
+        let map = shard(&self.by_hash, hash).read();
+        map.get(&hash)?
+            .iter()
+            .find(|s| &s.labels == labels)
+            .map(|s| s.series_ref)
+    }
+
+    /// The series with exactly these labels, if it exists.
+    pub(crate) fn lookup(&self, labels: &Labels) -> Option<Arc<MemSeries>> {
+        let hash = labels.stable_hash();
+        let map = shard(&self.by_hash, hash).read();
+        map.get(&hash)?
+            .iter()
+            .find(|s| &s.labels == labels)
+            .cloned()
+    }
+
+    pub(crate) fn series_by_ref(&self, r: u64) -> Option<Arc<MemSeries>> {
+        shard(&self.by_ref, r).read().get(&r).cloned()
+    }
+
+    /// The series with `labels` (which must be validated, without empty values),
+    /// created when missing. Returns whether it was created.
+    pub(crate) fn get_or_create(
+        &self,
+        labels: &Labels,
+    ) -> Result<(Arc<MemSeries>, bool), AppendError> {
+        let hash = labels.stable_hash();
+        let lock = shard(&self.by_hash, hash);
+        if let Some(s) = lock
+            .read()
+            .get(&hash)
+            .and_then(|v| v.iter().find(|s| &s.labels == labels))
+        {
+            return Ok((Arc::clone(s), false));
+        }
+        let mut map = lock.write();
+        if let Some(s) = map
+            .get(&hash)
+            .and_then(|v| v.iter().find(|s| &s.labels == labels))
+        {
+            return Ok((Arc::clone(s), false));
+        }
+        let r = self.next_ref.fetch_add(1, Ordering::Relaxed);
+        let id = u32::try_from(r).map_err(|_| AppendError::TooManySeries)?;
+        let s = Arc::new(MemSeries::new(r, labels.clone()));
+        self.insert(id, Arc::clone(&s));
+        map.entry(hash).or_default().push(Arc::clone(&s));
+        Ok((s, true))
+    }
+
+    /// Registers `s` under its reference and in the postings. The caller holds the hash
+    /// shard (or has exclusive access) and adds it there.
+    fn insert(&self, id: u32, s: Arc<MemSeries>) {
+        let r = s.series_ref;
+        let labels = s.labels.clone();
+        shard(&self.by_ref, r).write().insert(r, s);
+        self.postings.write().add(id, &labels);
+        self.num_series.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records a committed time range and sample count.
+    pub(crate) fn note_appended(&self, n: u64, mint: Timestamp, maxt: Timestamp) {
+        if n == 0 {
+            return;
+        }
+        self.counters
+            .samples_appended
+            .fetch_add(n, Ordering::Relaxed);
+        self.min_time.fetch_min(mint, Ordering::AcqRel);
+        self.max_time.fetch_max(maxt, Ordering::AcqRel);
+    }
+
+    pub(crate) fn note_rejected(&self, out_of_order: u64, duplicate: u64, out_of_bounds: u64) {
+        if out_of_order > 0 {
+            self.counters
+                .out_of_order
+                .fetch_add(out_of_order, Ordering::Relaxed);
+        }
+        if duplicate > 0 {
+            self.counters
+                .duplicate
+                .fetch_add(duplicate, Ordering::Relaxed);
+        }
+        if out_of_bounds > 0 {
+            self.counters
+                .out_of_bounds
+                .fetch_add(out_of_bounds, Ordering::Relaxed);
+        }
+    }
+
+    /// The series matching `matchers` (see [`MemPostings::postings_for_matchers`])
+    /// that have samples in `[mint, maxt]`, sorted by labels, with their chunks.
+    pub fn select(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<Series> {
+        let ids = self.postings.read().postings_for_matchers(matchers);
+        let mut out = Vec::new();
+        for id in ids.iter() {
+            let Some(s) = self.series_by_ref(u64::from(id)) else {
+                continue;
+            };
+            let chunks = {
+                let d = s.data.lock();
+                if !d.overlaps(mint, maxt) {
+                    continue;
+                }
+                d.chunks_in(mint, maxt)
+            };
+            out.push(Series::new(s.labels.clone(), chunks, mint, maxt));
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        out
+    }
+
+    /// Series matching `matchers` whose samples overlap `[mint, maxt]`.
+    fn matching_series(
+        &self,
+        matchers: &[Matcher],
+        mint: Timestamp,
+        maxt: Timestamp,
+    ) -> Vec<Arc<MemSeries>> {
+        let ids = self.postings.read().postings_for_matchers(matchers);
+        ids.iter()
+            .filter_map(|id| self.series_by_ref(u64::from(id)))
+            .filter(|s| s.data.lock().overlaps(mint, maxt))
+            .collect()
+    }
+
+    /// Sorted label names of the series matching `matchers` with samples in
+    /// `[mint, maxt]`.
+    pub fn label_names(
+        &self,
+        matchers: &[Matcher],
+        mint: Timestamp,
+        maxt: Timestamp,
+    ) -> Vec<String> {
+        let mut names = BTreeSet::new();
+        for s in self.matching_series(matchers, mint, maxt) {
+            for l in &s.labels {
+                if !names.contains(l.name.as_str()) {
+                    names.insert(l.name.clone());
+                }
+            }
+        }
+        names.into_iter().collect()
+    }
+
+    /// Sorted distinct values of label `name` over the series matching `matchers` with
+    /// samples in `[mint, maxt]`.
+    pub fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        mint: Timestamp,
+        maxt: Timestamp,
+    ) -> Vec<String> {
+        if matchers.is_empty() {
+            // Walk the index: a value counts when any of its series has data in range.
+            let candidates: Vec<(String, roaring::RoaringBitmap)> = {
+                let p = self.postings.read();
+                p.values(name)
+                    .map(|(v, bm)| (v.to_string(), bm.clone()))
+                    .collect()
+            };
+            let mut out: Vec<String> = candidates
+                .into_iter()
+                .filter(|(_, ids)| {
+                    ids.iter().any(|id| {
+                        self.series_by_ref(u64::from(id))
+                            .is_some_and(|s| s.data.lock().overlaps(mint, maxt))
+                    })
+                })
+                .map(|(v, _)| v)
+                .collect();
+            out.sort();
+            return out;
+        }
+        let mut values = BTreeSet::new();
+        for s in self.matching_series(matchers, mint, maxt) {
+            if let Some(v) = s.labels.get(name) {
+                if !values.contains(v) {
+                    values.insert(v.to_string());
+                }
+            }
+        }
+        values.into_iter().collect()
+    }
+}
+
+/// Drops labels with an empty value: Prometheus treats them as absent.
+pub(crate) fn normalize_labels(labels: &Labels) -> Option<Labels> {
+    if labels.iter().any(|l| l.value.is_empty()) {
+        Some(labels.filter(|l| !l.value.is_empty()))
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests;

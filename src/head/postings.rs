@@ -1,0 +1,261 @@
+//! The head's inverted index: label name → value → bitmap of series indexes.
+//!
+//! Series are identified in bitmaps by their `u32` index (the head uses the series
+//! reference itself, which is why a head holds at most `u32::MAX` series over its life).
+
+use std::collections::HashMap;
+
+use roaring::RoaringBitmap;
+
+use crate::model::{Labels, MatchOp, Matcher};
+
+/// Label postings: for each label name and value, the set of series carrying that pair,
+/// plus the set of all series.
+#[derive(Debug, Default)]
+pub struct MemPostings {
+    by_name: HashMap<String, HashMap<String, RoaringBitmap>>,
+    all: RoaringBitmap,
+}
+
+impl MemPostings {
+    /// An empty index.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Indexes series `id` under each of its labels.
+    pub fn add(&mut self, id: u32, labels: &Labels) {
+        for l in labels {
+            let values = match self.by_name.get_mut(l.name.as_str()) {
+                Some(v) => v,
+                None => self.by_name.entry(l.name.clone()).or_default(),
+            };
+            match values.get_mut(l.value.as_str()) {
+                Some(bm) => {
+                    bm.insert(id);
+                }
+                None => {
+                    let mut bm = RoaringBitmap::new();
+                    bm.insert(id);
+                    values.insert(l.value.clone(), bm);
+                }
+            }
+        }
+        self.all.insert(id);
+    }
+
+    /// All indexed series.
+    pub fn all(&self) -> &RoaringBitmap {
+        &self.all
+    }
+
+    /// The series with `name="value"` (empty when none).
+    pub fn get(&self, name: &str, value: &str) -> Option<&RoaringBitmap> {
+        self.by_name.get(name).and_then(|v| v.get(value))
+    }
+
+    /// All label names, unsorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(String::as_str)
+    }
+
+    /// The values of `name` with their postings, unsorted.
+    pub fn values(&self, name: &str) -> impl Iterator<Item = (&str, &RoaringBitmap)> {
+        self.by_name
+            .get(name)
+            .into_iter()
+            .flat_map(|m| m.iter().map(|(v, bm)| (v.as_str(), bm)))
+    }
+
+    /// Union of the postings of the values of `name` for which `keep` returns true.
+    fn union_values(&self, name: &str, mut keep: impl FnMut(&str) -> bool) -> RoaringBitmap {
+        let mut out = RoaringBitmap::new();
+        for (v, bm) in self.values(name) {
+            if keep(v) {
+                out |= bm;
+            }
+        }
+        out
+    }
+
+    /// Union of the postings of `name=v` for each `v` in `values`.
+    fn union_literals(&self, name: &str, values: &[String]) -> RoaringBitmap {
+        let mut out = RoaringBitmap::new();
+        for v in values {
+            if let Some(bm) = self.get(name, v) {
+                out |= bm;
+            }
+        }
+        out
+    }
+
+    /// Series that carry the label `m.name` with a value for which `m` matches (when
+    /// `want` is true) or does not match (when `want` is false). Series without the
+    /// label are never included.
+    fn present_with(&self, m: &Matcher, want: bool) -> RoaringBitmap {
+        // Fast paths: a literal value or literal alternation resolves by lookups.
+        let literal_set = match m.op {
+            MatchOp::Equal | MatchOp::NotEqual => Some(vec![m.value.clone()]),
+            MatchOp::RegexMatch => m.set_matches(),
+            MatchOp::RegexNoMatch => Matcher::new(MatchOp::RegexMatch, "", m.value.as_str())
+                .ok()
+                .and_then(|pos| pos.set_matches()),
+        };
+        let positive = matches!(m.op, MatchOp::Equal | MatchOp::RegexMatch);
+        match literal_set {
+            // the values listed are exactly those where a positive matcher matches, or
+            // where a negative one does not
+            Some(lits) if want == positive => self.union_literals(&m.name, &lits),
+            _ => self.union_values(&m.name, |v| m.matches(v) == want),
+        }
+    }
+
+    /// The series matching all `matchers`, with Prometheus's semantics: a label that is
+    /// absent matches as the empty string, so `{foo=""}` selects series without `foo`
+    /// and `{foo!=""}` series that have it. Matchers that do not match the empty string
+    /// intersect; those that do subtract the series whose value they reject. With no
+    /// intersecting matcher the result starts from all series. No matchers select all
+    /// series.
+    pub fn postings_for_matchers(&self, matchers: &[Matcher]) -> RoaringBitmap {
+        let mut intersect: Vec<RoaringBitmap> = Vec::new();
+        let mut subtract: Vec<RoaringBitmap> = Vec::new();
+        for m in matchers {
+            if m.matches_empty() {
+                // Selected: series without the label, plus series whose value matches.
+                // Equivalently all series minus those whose present value is rejected.
+                subtract.push(self.present_with(m, false));
+            } else {
+                intersect.push(self.present_with(m, true));
+            }
+        }
+        // Intersect the smallest sets first so the running result stays small.
+        intersect.sort_by_key(|b| b.len());
+        let mut iter = intersect.into_iter();
+        let mut result = match iter.next() {
+            Some(first) => first,
+            None => self.all.clone(),
+        };
+        for b in iter {
+            if result.is_empty() {
+                break;
+            }
+            result &= b;
+        }
+        for b in subtract {
+            if result.is_empty() {
+                break;
+            }
+            result -= b;
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idx() -> MemPostings {
+        let mut p = MemPostings::new();
+        p.add(1, &Labels::from_pairs(&[("__name__", "up"), ("job", "a")]));
+        p.add(2, &Labels::from_pairs(&[("__name__", "up"), ("job", "b")]));
+        p.add(
+            3,
+            &Labels::from_pairs(&[("__name__", "up"), ("job", "c"), ("foo", "x")]),
+        );
+        p.add(
+            4,
+            &Labels::from_pairs(&[("__name__", "down"), ("foo", "y")]),
+        );
+        p
+    }
+
+    fn sel(p: &MemPostings, ms: &[(MatchOp, &str, &str)]) -> Vec<u32> {
+        let ms: Vec<Matcher> = ms
+            .iter()
+            .map(|(op, n, v)| Matcher::new(*op, *n, *v).unwrap())
+            .collect();
+        p.postings_for_matchers(&ms).iter().collect()
+    }
+
+    /// The index must agree with evaluating every matcher on every series.
+    fn brute(p: &MemPostings, labels: &[(u32, Labels)], ms: &[(MatchOp, &str, &str)]) {
+        let matchers: Vec<Matcher> = ms
+            .iter()
+            .map(|(op, n, v)| Matcher::new(*op, *n, *v).unwrap())
+            .collect();
+        let want: Vec<u32> = labels
+            .iter()
+            .filter(|(_, l)| matchers.iter().all(|m| m.matches(l.get_or_empty(&m.name))))
+            .map(|(id, _)| *id)
+            .collect();
+        assert_eq!(sel(p, ms), want, "matchers {matchers:?}");
+    }
+
+    use MatchOp::*;
+
+    #[test]
+    fn equal_and_not_equal() {
+        let p = idx();
+        assert_eq!(sel(&p, &[(Equal, "__name__", "up")]), vec![1, 2, 3]);
+        assert_eq!(
+            sel(&p, &[(Equal, "__name__", "up"), (NotEqual, "job", "a")]),
+            vec![2, 3]
+        );
+        assert_eq!(sel(&p, &[(Equal, "job", "nope")]), Vec::<u32>::new());
+        // a != on a missing label keeps series lacking it
+        assert_eq!(sel(&p, &[(NotEqual, "job", "a")]), vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn empty_value_selects_absent_label() {
+        let p = idx();
+        assert_eq!(sel(&p, &[(Equal, "foo", "")]), vec![1, 2]);
+        assert_eq!(sel(&p, &[(NotEqual, "foo", "")]), vec![3, 4]);
+        assert_eq!(
+            sel(&p, &[(Equal, "__name__", "up"), (Equal, "foo", "")]),
+            vec![1, 2]
+        );
+        assert_eq!(sel(&p, &[(RegexMatch, "foo", "x|")]), vec![1, 2, 3]);
+        assert_eq!(sel(&p, &[(RegexMatch, "foo", ".+")]), vec![3, 4]);
+        assert_eq!(sel(&p, &[(RegexNoMatch, "foo", "")]), vec![3, 4]);
+        assert_eq!(sel(&p, &[(RegexNoMatch, "foo", "x")]), vec![1, 2, 4]);
+        assert_eq!(sel(&p, &[(RegexMatch, "nolabel", ".*")]), vec![1, 2, 3, 4]);
+        assert_eq!(sel(&p, &[(Equal, "nolabel", "")]), vec![1, 2, 3, 4]);
+        assert_eq!(sel(&p, &[(NotEqual, "nolabel", "")]), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn regex_set_and_scan() {
+        let p = idx();
+        assert_eq!(sel(&p, &[(RegexMatch, "job", "a|c")]), vec![1, 3]);
+        assert_eq!(sel(&p, &[(RegexMatch, "job", "[ab]")]), vec![1, 2]);
+        assert_eq!(sel(&p, &[(RegexNoMatch, "job", "a|c")]), vec![2, 4]);
+        assert_eq!(sel(&p, &[]), vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn agrees_with_brute_force() {
+        let p = idx();
+        let labels = vec![
+            (1, Labels::from_pairs(&[("__name__", "up"), ("job", "a")])),
+            (2, Labels::from_pairs(&[("__name__", "up"), ("job", "b")])),
+            (
+                3,
+                Labels::from_pairs(&[("__name__", "up"), ("job", "c"), ("foo", "x")]),
+            ),
+            (4, Labels::from_pairs(&[("__name__", "down"), ("foo", "y")])),
+        ];
+        let names = ["__name__", "job", "foo", "zzz"];
+        let values = ["", "a", "up", "x", "a|", "a|b", ".*", ".+", "[a-c]", "x|y|"];
+        for n in names {
+            for v in values {
+                for op in [Equal, NotEqual, RegexMatch, RegexNoMatch] {
+                    brute(&p, &labels, &[(op, n, v)]);
+                    brute(&p, &labels, &[(op, n, v), (NotEqual, "job", "b")]);
+                    brute(&p, &labels, &[(Equal, "foo", ""), (op, n, v)]);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! One in-memory series: labels, frozen chunks and the open chunk.
+
+use parking_lot::Mutex;
+
+use crate::chunk::{ChunkData, XorChunk, MAX_SAMPLES_PER_CHUNK};
+use crate::model::{Labels, Timestamp};
+use crate::storage::SeriesChunk;
+
+/// A series held by the head. Its data sits behind a mutex; the labels and reference
+/// never change.
+pub(crate) struct MemSeries {
+    pub(crate) series_ref: u64,
+    pub(crate) labels: Labels,
+    pub(crate) data: Mutex<SeriesData>,
+}
+
+impl MemSeries {
+    pub(crate) fn new(series_ref: u64, labels: Labels) -> Self {
+        Self::with_data(series_ref, labels, SeriesData::new())
+    }
+
+    pub(crate) fn with_data(series_ref: u64, labels: Labels, data: SeriesData) -> Self {
+        MemSeries {
+            series_ref,
+            labels,
+            data: Mutex::new(data),
+        }
+    }
+}
+
+/// How a sample relates to the newest sample of a series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Order {
+    /// Newer than everything: append it.
+    Newer,
+    /// Same timestamp and bit-identical value: accept silently, store nothing.
+    SameSample,
+    /// Same timestamp, different value.
+    Duplicate,
+    /// Older than the newest sample.
+    Older,
+}
+
+/// Classifies sample `(t, v_bits)` against the last sample `last` (if any).
+#[inline]
+pub(crate) fn classify(last: Option<(Timestamp, u64)>, t: Timestamp, v_bits: u64) -> Order {
+    match last {
+        None => Order::Newer,
+        Some((lt, _)) if t > lt => Order::Newer,
+        Some((lt, lv)) if t == lt => {
+            if lv == v_bits {
+                Order::SameSample
+            } else {
+                Order::Duplicate
+            }
+        }
+        Some(_) => Order::Older,
+    }
+}
+
+/// The mutable part of a series.
+pub(crate) struct SeriesData {
+    /// Full chunks, oldest first.
+    chunks: Vec<ChunkData>,
+    /// The chunk being appended to.
+    open: XorChunk,
+    /// Timestamp and value bits of the newest sample.
+    last: Option<(Timestamp, u64)>,
+    /// Whether the series' labels have been written to the WAL.
+    pub(crate) logged: bool,
+}
+
+impl SeriesData {
+    pub(crate) fn new() -> Self {
+        SeriesData {
+            chunks: Vec::new(),
+            open: XorChunk::new(),
+            last: None,
+            logged: false,
+        }
+    }
+
+    /// The newest sample's timestamp and value bits.
+    #[inline]
+    pub(crate) fn last(&self) -> Option<(Timestamp, u64)> {
+        self.last
+    }
+
+    /// Appends a sample the caller has checked is newer than [`Self::last`]. Cuts a new
+    /// chunk when the open one holds [`MAX_SAMPLES_PER_CHUNK`] samples.
+    #[inline]
+    pub(crate) fn append(&mut self, t: Timestamp, v: f64) {
+        if self.open.num_samples() >= MAX_SAMPLES_PER_CHUNK {
+            let full = std::mem::take(&mut self.open);
+            self.chunks.push(full.freeze());
+        }
+        self.open.append(t, v);
+        self.last = Some((t, v.to_bits()));
+    }
+
+    /// The oldest sample's timestamp.
+    pub(crate) fn min_time(&self) -> Option<Timestamp> {
+        match self.chunks.first() {
+            Some(c) => Some(c.min_time()),
+            None => self.open.min_time(),
+        }
+    }
+
+    /// Whether any sample lies in `[mint, maxt]` — approximately: true when the series'
+    /// time span overlaps the range.
+    pub(crate) fn overlaps(&self, mint: Timestamp, maxt: Timestamp) -> bool {
+        match (self.min_time(), self.last) {
+            (Some(lo), Some((hi, _))) => lo <= maxt && hi >= mint,
+            _ => false,
+        }
+    }
+
+    /// Number of chunks, the open one included when it has samples.
+    #[cfg(test)]
+    pub(crate) fn num_chunks(&self) -> usize {
+        self.chunks.len() + usize::from(self.open.num_samples() > 0)
+    }
+
+    /// Immutable copies of the chunks overlapping `[mint, maxt]`, oldest first.
+    pub(crate) fn chunks_in(&self, mint: Timestamp, maxt: Timestamp) -> Vec<SeriesChunk> {
+        let mut out = Vec::new();
+        for c in &self.chunks {
+            if c.max_time() >= mint && c.min_time() <= maxt {
+                out.push(SeriesChunk::Xor(c.clone()));
+            }
+        }
+        if let (Some(lo), Some(hi)) = (self.open.min_time(), self.open.max_time()) {
+            if hi >= mint && lo <= maxt {
+                out.push(SeriesChunk::Xor(self.open.freeze()));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_rules() {
+        let last = Some((10, 1.5f64.to_bits()));
+        assert_eq!(classify(None, 5, 0), Order::Newer);
+        assert_eq!(classify(last, 11, 0), Order::Newer);
+        assert_eq!(classify(last, 10, 1.5f64.to_bits()), Order::SameSample);
+        assert_eq!(classify(last, 10, 2.0f64.to_bits()), Order::Duplicate);
+        assert_eq!(classify(last, 9, 1.5f64.to_bits()), Order::Older);
+        // NaN payloads are compared by bits
+        let nan = Some((10, f64::NAN.to_bits()));
+        assert_eq!(classify(nan, 10, f64::NAN.to_bits()), Order::SameSample);
+        assert_eq!(
+            classify(nan, 10, crate::model::STALE_NAN_BITS),
+            Order::Duplicate
+        );
+    }
+
+    #[test]
+    fn cuts_chunks_at_max_samples() {
+        let mut d = SeriesData::new();
+        let n = MAX_SAMPLES_PER_CHUNK as i64;
+        for t in 0..n {
+            d.append(t, t as f64);
+        }
+        assert_eq!(d.num_chunks(), 1);
+        assert_eq!(d.chunks.len(), 0);
+        d.append(n, 0.0);
+        assert_eq!(d.chunks.len(), 1);
+        assert_eq!(d.num_chunks(), 2);
+        let first = d.chunks.first().unwrap();
+        assert_eq!(first.num_samples(), MAX_SAMPLES_PER_CHUNK);
+        assert_eq!(first.min_time(), 0);
+        assert_eq!(first.max_time(), n - 1);
+        for t in n + 1..3 * n + 1 {
+            d.append(t, 1.0);
+        }
+        assert_eq!(d.chunks.len(), 3);
+        assert_eq!(d.open.num_samples(), 1);
+        assert_eq!(d.min_time(), Some(0));
+        assert_eq!(d.last().map(|l| l.0), Some(3 * n));
+        // a range touching only the second chunk returns just that chunk
+        let got = d.chunks_in(n + 5, n + 6);
+        assert_eq!(got.len(), 1);
+    }
+}
