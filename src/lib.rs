@@ -5,4 +5,5 @@
 #![warn(missing_docs)]
 
 pub mod model;
+pub mod promql;
 pub mod storage;
