@@ -9,6 +9,7 @@ pub mod db;
 pub mod encoding;
 pub mod head;
 pub mod model;
+pub mod promql;
 pub mod storage;
 pub mod wal;
 pub mod api;

@@ -1,0 +1,1 @@
+//! Warnings and infos attached to query results.

@@ -1,0 +1,1 @@
+//! Pure implementations of PromQL functions.
