@@ -15,7 +15,6 @@ use super::respond::{self, read_request};
 use super::state::ApiState;
 use crate::model::{Labels, Matcher};
 use crate::promql::ast::Expr;
-use crate::storage::Queryable;
 
 macro_rules! tri {
     ($e:expr) => {

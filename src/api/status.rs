@@ -80,7 +80,7 @@ pub async fn runtimeinfo(State(st): State<Arc<ApiState>>, req: Request<Body>) ->
     tri!(read_request(&st, req, false).await);
     let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default();
     let threads = std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0);
-    let corruption = st.db.get().map(|db| db.stats().corrupted_wal_records).unwrap_or(0);
+    let corruption = st.db.get().map(|db| db.wal_corrupted_records()).unwrap_or(0);
     respond::success_value(&json!({
         "startTime": format_rfc3339_ms(st.start_ms),
         "CWD": cwd,

@@ -10,6 +10,7 @@
 //! returns, to the degree chosen by the [`FsyncPolicy`] in [`DbOptions::wal`].
 
 mod lock;
+mod status;
 
 use std::path::{Path, PathBuf};
 

@@ -20,6 +20,7 @@
 //! set by the first sample the appender receives.
 
 mod appender;
+mod cardinality;
 mod postings;
 mod replay;
 mod series;
@@ -32,6 +33,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 pub use appender::{Appender, CommitStats};
+pub use cardinality::Cardinality;
 pub use postings::MemPostings;
 pub use replay::ReplayOutcome;
 pub(crate) use replay::Replayer;

@@ -116,7 +116,6 @@ impl SeriesData {
     }
 
     /// Number of chunks, the open one included when it has samples.
-    #[cfg(test)]
     pub(crate) fn num_chunks(&self) -> usize {
         self.chunks.len() + usize::from(self.open.num_samples() > 0)
     }

@@ -88,11 +88,11 @@ pub fn refresh_metrics(st: &ApiState) {
         reg.counter_set("prometheus_tsdb_head_samples_appended_total", "Total number of appended samples.", &[("type", "float")], s.samples_appended as f64);
         reg.counter_set("prometheus_tsdb_out_of_order_samples_total", "Total number of out of order samples ingestion failed attempts.", &[("type", "float")], s.out_of_order as f64);
         reg.counter_set("prometheus_tsdb_out_of_bound_samples_total", "Total number of out of bound samples ingestion failed attempts.", &[("type", "float")], s.out_of_bounds as f64);
-        reg.counter_set("aion_tsdb_duplicate_samples_total", "Samples rejected for a duplicate timestamp with a different value.", &[], s.duplicates as f64);
+        reg.counter_set("aion_tsdb_duplicate_samples_total", "Samples rejected for a duplicate timestamp with a different value.", &[], s.duplicate as f64);
         reg.gauge_set("prometheus_tsdb_head_min_time", "Minimum time bound of the head block.", &[], s.min_time.unwrap_or(0) as f64);
         reg.gauge_set("prometheus_tsdb_head_max_time", "Maximum timestamp of the head block.", &[], s.max_time.unwrap_or(0) as f64);
-        reg.counter_set("prometheus_tsdb_wal_corruptions_total", "Total number of WAL corruptions.", &[], s.corrupted_wal_records as f64);
-        reg.counter_set("aion_tsdb_wal_fsyncs_total", "Number of WAL fsyncs.", &[], s.wal_fsyncs as f64);
+        reg.counter_set("prometheus_tsdb_wal_corruptions_total", "Total number of WAL corruptions.", &[], db.wal_corrupted_records() as f64);
+        reg.counter_set("aion_tsdb_wal_fsyncs_total", "Number of WAL fsyncs.", &[], db.wal_fsync_count() as f64);
     }
 }
 
@@ -231,7 +231,7 @@ async fn serve(f: ServerFlags, config_path: Option<PathBuf>, config_text: String
         Ok(db) => db.close().map_err(|e| e.to_string()),
         Err(shared) => {
             // Still referenced by a finishing task: flush what is written instead.
-            shared.flush().map_err(|e| e.to_string())
+            shared.sync().map_err(|e| e.to_string())
         }
     })
     .await;

@@ -1,0 +1,21 @@
+//! Status figures of the database for the server's status endpoints and metrics.
+
+use super::Db;
+use crate::head::Cardinality;
+
+impl Db {
+    /// Head statistics and cardinality top lists (`limit` entries each).
+    pub fn cardinality(&self, limit: usize) -> Cardinality {
+        self.head.cardinality(limit)
+    }
+
+    /// How many fsyncs the WAL has done since open.
+    pub fn wal_fsync_count(&self) -> u64 {
+        self.wal.fsync_count()
+    }
+
+    /// Records cut off the WAL as corrupt when the database was opened.
+    pub fn wal_corrupted_records(&self) -> u64 {
+        self.open_stats.wal.corrupted.as_ref().map(|c| c.dropped_records).unwrap_or(0)
+    }
+}
