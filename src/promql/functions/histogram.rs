@@ -58,11 +58,17 @@ impl BucketQuantile {
     }
 }
 
-/// Parses an `le` label value as Prometheus does (a Go float: decimal, `+Inf`, `Inf`,
-/// `NaN`, any letter case). `None` when it is not a number.
+/// Parses an `le` label value as Prometheus does (a Go float: decimal with optional
+/// sign and exponent, `Inf`/`Infinity` with optional sign, `NaN` without sign, any
+/// letter case). `None` when it is not a number. Hexadecimal floats are not accepted.
 pub fn parse_le(s: &str) -> Option<f64> {
     if s.is_empty() || s.contains('_') {
         return None;
+    }
+    if let Some(rest) = s.strip_prefix(['+', '-']) {
+        if rest.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("nan")) {
+            return None;
+        }
     }
     s.parse::<f64>().ok()
 }
@@ -428,5 +434,8 @@ mod tests {
         assert_eq!(parse_le("Hello World"), None);
         assert_eq!(parse_le("1_0"), None);
         assert_eq!(parse_le(" 1"), None);
+        assert_eq!(parse_le("-Infinity"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_le("+NaN"), None);
+        assert_eq!(parse_le("1E-3"), Some(0.001));
     }
 }
