@@ -398,13 +398,15 @@ impl<'s, 'a> Evaluator<'s, 'a> {
 
         let keep_name = matches!(f, Func::LastOverTime | Func::FirstOverTime);
         let delayed = self.sh.opts.delayed_name_removal;
-        let mut total = 0usize;
+        // Samples held at once: the current window plus the output produced so far.
+        let mut out_points = 0usize;
         for (si, s) in input.series.iter().enumerate() {
             if si % 64 == 0 {
                 self.check()?;
             }
             let mut w = Window::new(&s.samples);
             let mut produced = false;
+            let mut max_window = 0usize;
             let labels = if !keep_name && !delayed {
                 s.labels.without_metric_name()
             } else {
@@ -418,7 +420,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 if win.is_empty() {
                     continue;
                 }
-                total += win.len();
+                max_window = max_window.max(win.len());
                 let v = match f {
                     Func::Rate => rate::rate(win, ts, te),
                     Func::Increase => rate::increase(win, ts, te),
@@ -453,6 +455,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 };
                 if let Some(v) = v {
                     produced = true;
+                    out_points += 1;
                     step.push(Sv {
                         labels: labels.clone(),
                         v,
@@ -460,7 +463,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                     });
                 }
             }
-            self.check_samples(total)?;
+            self.check_samples(max_window + out_points)?;
             if produced && matches!(f, Func::Rate | Func::Increase) {
                 if let Some(name) = s.labels.get(METRIC_NAME) {
                     if !["_total", "_sum", "_count", "_bucket"]
