@@ -9,7 +9,7 @@ use nom::character::complete::satisfy;
 use nom::combinator::recognize;
 use nom::{IResult, Parser};
 
-use super::literal::{duration_tail, number_text, scan_quoted, scan_raw};
+use super::literal::{scan_quoted, scan_raw};
 use crate::promql::ast::AggOp;
 
 /// Token kinds.
@@ -317,29 +317,21 @@ impl<'a> Lexer<'a> {
         self.pos != before
     }
 
-    /// Lexes a number or duration at the current position.
+    /// Lexes a number or duration at the current position, with the acceptance rules
+    /// (and error texts) of Prometheus's lexer.
     fn number_or_duration(&mut self) -> bool {
-        let rest = self.rest();
-        let followed_ok = |after: &str| !after.chars().next().is_some_and(is_alnum);
-        let (after, text) = match number_text(rest) {
-            Ok(r) => r,
-            Err(_) => ("", rest.get(..1).unwrap_or_default()),
-        };
-        if !text.is_empty() && followed_ok(after) {
-            self.emit(Tk::Number, text.len());
+        let mut sc = Scanner::new(self.rest());
+        if sc.scan_number() {
+            self.emit(Tk::Number, sc.pos);
             return false;
         }
-        if let Ok((after_tail, tail)) = duration_tail(after) {
-            if followed_ok(after_tail) {
-                self.emit(Tk::Duration, text.len() + tail.len());
-                return false;
-            }
+        if sc.accept_remaining_duration() {
+            sc.backup();
+            self.emit(Tk::Duration, sc.pos);
+            return false;
         }
-        let next: String = after.chars().take(1).collect();
-        self.error(format!(
-            "bad number or duration syntax: {}",
-            go_quote(&format!("{text}{next}"))
-        ));
+        let text = self.rest().get(..sc.pos).unwrap_or_default();
+        self.error(format!("bad number or duration syntax: {}", go_quote(text)));
         true
     }
 
@@ -584,6 +576,132 @@ impl<'a> Lexer<'a> {
     }
 }
 
+/// A character cursor for number and duration tokens, mirroring the accept/backup
+/// style of Prometheus's lexer so that error texts cover the same characters.
+struct Scanner<'s> {
+    s: &'s str,
+    pos: usize,
+    last_width: usize,
+}
+
+impl<'s> Scanner<'s> {
+    fn new(s: &'s str) -> Self {
+        Scanner {
+            s,
+            pos: 0,
+            last_width: 0,
+        }
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.s.get(self.pos..).and_then(|r| r.chars().next())
+    }
+
+    /// Consumes one character (none at the end).
+    fn next(&mut self) -> Option<char> {
+        let c = self.peek();
+        self.last_width = c.map_or(0, char::len_utf8);
+        self.pos += self.last_width;
+        c
+    }
+
+    fn backup(&mut self) {
+        self.pos -= self.last_width;
+        self.last_width = 0;
+    }
+
+    fn is(&self, valid: &str) -> bool {
+        self.peek().is_some_and(|c| valid.contains(c))
+    }
+
+    fn accept(&mut self, valid: &str) -> bool {
+        if self.is(valid) {
+            self.next();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn accept_run(&mut self, valid: &str) {
+        while self.accept(valid) {}
+    }
+
+    /// Scans a decimal, hexadecimal or floating-point number; `true` when it is
+    /// well-formed and not followed by an alphanumeric character.
+    fn scan_number(&mut self) -> bool {
+        const DEC: &str = "0123456789";
+        const HEX: &str = "0123456789abcdefABCDEF";
+        let mut digits = DEC;
+        if self.accept("0") && self.accept("xX") {
+            self.accept("_");
+            digits = HEX;
+        }
+        self.accept(".");
+        self.accept(digits);
+        let mut dot = false;
+        let mut exp = false;
+        loop {
+            let more = self
+                .peek()
+                .is_some_and(|c| digits.contains(c) || "._eE".contains(c));
+            if !more {
+                break;
+            }
+            if self.is(".") && dot {
+                self.accept(".");
+                return false;
+            }
+            if self.is("eE") && exp {
+                self.accept("eE");
+                return false;
+            }
+            if self.accept(".") {
+                dot = true;
+                if self.accept("_.") || digits == HEX {
+                    return false;
+                }
+                continue;
+            }
+            if self.accept("eE") {
+                exp = true;
+                self.accept("+-");
+                if self.accept("._eE") || self.peek().is_none() {
+                    return false;
+                }
+                continue;
+            }
+            if self.accept("_") {
+                if self.accept("._eE") || self.peek().is_none() {
+                    return false;
+                }
+                continue;
+            }
+            self.accept_run(digits);
+        }
+        if self.pos == 0 {
+            return false;
+        }
+        !self.peek().is_some_and(is_alnum)
+    }
+
+    /// After a number: unit letters and further `<digits><unit>` groups.
+    fn accept_remaining_duration(&mut self) -> bool {
+        if !self.accept("smhdwy") {
+            return false;
+        }
+        self.accept("s");
+        while self.accept("0123456789") {
+            self.accept_run("0123456789");
+            if !self.accept("smhdw") {
+                return false;
+            }
+            self.accept("s");
+        }
+        !self.next().is_some_and(is_alnum)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -649,7 +767,13 @@ mod tests {
         assert_eq!(last("a)"), "unexpected right parenthesis ')'");
         assert_eq!(last("{a=\"b\""), "unexpected end of input inside braces");
         assert_eq!(last("a & b"), "unexpected character: '&'");
-        assert_eq!(last("1abc"), "bad number or duration syntax: \"1a\"");
+        assert_eq!(last("1abc"), "bad number or duration syntax: \"1\"");
+        assert_eq!(last("2.5."), "bad number or duration syntax: \"2.5.\"");
+        assert_eq!(last("100..4"), "bad number or duration syntax: \"100..\"");
+        assert_eq!(last("0deadbeef"), "bad number or duration syntax: \"0de\"");
+        assert_eq!(last("5mx"), "bad number or duration syntax: \"5mx\"");
+        assert_eq!(last("1e"), "bad number or duration syntax: \"1e\"");
+        assert_eq!(last("."), "unexpected character: '.'");
         assert_eq!(last("\"abc"), "unterminated quoted string");
     }
 

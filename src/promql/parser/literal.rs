@@ -1,12 +1,8 @@
 //! Literal values: numbers (Go `ParseInt` base 0 falling back to `ParseFloat`),
 //! Prometheus durations and quoted strings with Go escapes.
 
-use nom::branch::alt;
-use nom::bytes::complete::{tag, tag_no_case, take_while, take_while1};
-use nom::character::complete::{char, digit1, one_of};
-use nom::combinator::{opt, recognize};
-use nom::multi::many0;
-use nom::{IResult, Parser};
+use nom::bytes::complete::take_while1;
+use nom::character::complete::digit1;
 
 /// Milliseconds per duration unit, ordered from largest to smallest.
 const UNITS: [(&str, u64); 7] = [
@@ -28,9 +24,25 @@ pub(crate) fn number_value(text: &str) -> Result<f64, String> {
     if let Some(i) = parse_int_base0(text) {
         return Ok(i as f64);
     }
-    parse_go_float(text).ok_or_else(|| {
-        format!("error parsing number: strconv.ParseFloat: parsing {text:?}: invalid syntax")
-    })
+    match parse_go_float(text) {
+        Some(v) => Ok(v),
+        None if looks_decimal(text) => Err(format!(
+            "error parsing number: strconv.ParseFloat: parsing {text:?}: value out of range"
+        )),
+        None => Err(format!(
+            "error parsing number: strconv.ParseFloat: parsing {text:?}: invalid syntax"
+        )),
+    }
+}
+
+/// Whether `s` is a well-formed decimal float (so a failure can only be overflow).
+fn looks_decimal(s: &str) -> bool {
+    let clean: String = s.chars().filter(|c| *c != '_').collect();
+    !clean.is_empty()
+        && clean
+            .bytes()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
+        && clean.bytes().any(|c| c.is_ascii_digit())
 }
 
 /// Go's `strconv.ParseInt(s, 0, 64)` for unsigned input; `None` on any error.
@@ -103,7 +115,8 @@ fn parse_go_float(s: &str) -> Option<f64> {
     {
         return None;
     }
-    clean.parse::<f64>().ok()
+    // Go reports overflow ("value out of range") where Rust returns infinity.
+    clean.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
 /// Parses a Prometheus duration (`1h30m`, `5m`, `10s53ms`, `1y`, `0`) into milliseconds,
@@ -153,47 +166,6 @@ pub(crate) fn seconds_to_ms(secs: f64) -> Result<i64, String> {
         return Err("duration out of range".to_string());
     }
     Ok(ms as i64)
-}
-
-/// nom: the characters of a number token: hex (`0x1F`), or decimal with optional
-/// fraction, exponent and digit-separating underscores. Returns the recognised text.
-pub(crate) fn number_text(input: &str) -> IResult<&str, &str> {
-    alt((hex_number, decimal_number)).parse(input)
-}
-
-fn hex_number(input: &str) -> IResult<&str, &str> {
-    recognize((
-        tag_no_case("0x"),
-        opt(tag("_")),
-        take_while1(|c: char| c.is_ascii_hexdigit() || c == '_'),
-    ))
-    .parse(input)
-}
-
-fn digits_(input: &str) -> IResult<&str, &str> {
-    recognize((digit1, take_while(|c: char| c.is_ascii_digit() || c == '_'))).parse(input)
-}
-
-fn decimal_number(input: &str) -> IResult<&str, &str> {
-    let mantissa = alt((
-        recognize((digits_, opt((tag("."), opt(digits_))))),
-        recognize((tag("."), digits_)),
-    ));
-    let exponent = (one_of("eE"), opt(one_of("+-")), digit1);
-    recognize((mantissa, opt(exponent))).parse(input)
-}
-
-/// nom: what follows the leading number of a duration token, as Prometheus's lexer
-/// accepts it: a unit letter (optionally followed by `s`, for `ms`), then any number of
-/// `<digits><unit>` groups (`h30m` in `1h30m`). Unit validity and order are checked by
-/// [`duration_ms`].
-pub(crate) fn duration_tail(input: &str) -> IResult<&str, &str> {
-    recognize((
-        one_of("smhdwy"),
-        opt(char('s')),
-        many0((digit1, one_of("smhdw"), opt(char('s')))),
-    ))
-    .parse(input)
 }
 
 /// Formats a rune as Go's `%#U` does (`U+0071 'q'`).
@@ -359,15 +331,5 @@ mod tests {
             "unterminated quoted string"
         );
         assert_eq!(scan_raw(r"a\nb` x").unwrap(), (5, r"a\nb".to_string()));
-    }
-
-    #[test]
-    fn nom_scanners() {
-        assert_eq!(number_text("1e3+").unwrap(), ("+", "1e3"));
-        assert_eq!(number_text(".5)").unwrap(), (")", ".5"));
-        assert_eq!(number_text("0x1F ").unwrap(), (" ", "0x1F"));
-        assert_eq!(duration_tail("h30m]").unwrap(), ("]", "h30m"));
-        assert_eq!(duration_tail("s53ms").unwrap(), ("", "s53ms"));
-        assert_eq!(duration_tail("hs").unwrap(), ("", "hs"));
     }
 }

@@ -320,7 +320,14 @@ fn errors_with_prometheus_messages() {
         ("1 2", "unexpected number \"2\""),
         ("\"abc", "unterminated quoted string"),
         ("\"\\q\"", "unknown escape sequence U+0071 'q'"),
-        ("1abc", "bad number or duration syntax: \"1a\""),
+        ("1abc", "bad number or duration syntax: \"1\""),
+        ("2.5.", "bad number or duration syntax: \"2.5.\""),
+        ("0deadbeef", "bad number or duration syntax: \"0de\""),
+        (".", "unexpected character: '.'"),
+        ("@@", "unexpected <op:@>"),
+        ("*1", "unexpected <op:*>"),
+        ("a - on(b) ignoring(c) d", "unexpected <ignoring>"),
+        ("-\"s\"", "unary expression only allowed on expressions of type scalar or instant vector, got \"string\""),
     ];
     for (q, want) in cases {
         assert_eq!(err(q), *want, "query {q:?}");
@@ -388,4 +395,12 @@ fn walkers_and_at_rewrite() {
         true
     });
     assert_eq!(count, 14);
+}
+
+#[test]
+fn huge_numbers_are_out_of_range() {
+    let q = "9".repeat(400);
+    assert!(err(&q).ends_with("value out of range"));
+    assert_eq!(tree("0755"), tree("493"));
+    assert_eq!(tree("-0755"), tree("-493"));
 }
