@@ -18,7 +18,8 @@ fn main() -> ExitCode {
         },
         Some(Command::Test { what: TestCommand::Promql { files } }) => {
             let summary = aion::promql::promqltest::run_files(&files);
-            if summary.failed == 0 {
+            print!("{}", aion::promql::promqltest::format_summary(&summary));
+            if summary.ok() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

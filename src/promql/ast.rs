@@ -903,16 +903,45 @@ impl fmt::Display for VectorMatching {
     }
 }
 
+/// Writes an operand, adding parentheses where a hand-built tree would otherwise print
+/// as something that parses differently. Trees from the parser carry explicit
+/// [`Expr::Paren`] nodes, so this never changes their printing (except `+Inf ^ x`, which
+/// prints as `Inf ^ x`).
+fn write_operand(f: &mut fmt::Formatter<'_>, parent: BinOp, e: &Expr, left: bool) -> fmt::Result {
+    let p = parent.precedence();
+    let wrap = match e {
+        Expr::Binary(c) => {
+            let cp = c.op.precedence();
+            cp < p || (cp == p && (left == parent.is_right_associative()))
+        }
+        Expr::Unary { .. } => left && parent == BinOp::Pow,
+        Expr::Number { val, .. } if left && parent == BinOp::Pow => {
+            if *val == f64::INFINITY {
+                return f.write_str("Inf");
+            }
+            val.is_sign_negative() && !val.is_nan()
+        }
+        _ => false,
+    };
+    if wrap {
+        write!(f, "({e})")
+    } else {
+        write!(f, "{e}")
+    }
+}
+
 impl fmt::Display for BinaryExpr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.lhs, self.op)?;
+        write_operand(f, self.op, &self.lhs, true)?;
+        write!(f, " {}", self.op)?;
         if self.return_bool {
             f.write_str(" bool")?;
         }
         if let Some(m) = &self.matching {
             write!(f, "{m}")?;
         }
-        write!(f, " {}", self.rhs)
+        f.write_str(" ")?;
+        write_operand(f, self.op, &self.rhs, false)
     }
 }
 
@@ -962,7 +991,10 @@ impl fmt::Display for Expr {
             Expr::Matrix(m) => write!(f, "{m}"),
             Expr::Subquery(s) => write!(f, "{s}"),
             Expr::Paren { expr, .. } => write!(f, "({expr})"),
-            Expr::Unary { op, expr, .. } => write!(f, "{}{expr}", op.as_str()),
+            Expr::Unary { op, expr, .. } => match &**expr {
+                Expr::Binary(b) if b.op != BinOp::Pow => write!(f, "{}({expr})", op.as_str()),
+                _ => write!(f, "{}{expr}", op.as_str()),
+            },
             Expr::Binary(b) => write!(f, "{b}"),
             Expr::Aggregate(a) => write!(f, "{a}"),
             Expr::Call(c) => write!(f, "{c}"),

@@ -1,1 +1,408 @@
-//! The query engine.
+//! The query engine: instant and range queries over a [`Queryable`].
+//!
+//! ```
+//! use aion::model::{Labels, Sample};
+//! use aion::promql::engine::{Engine, EngineOptions};
+//! use aion::promql::value::Value;
+//! use aion::storage::MemStorage;
+//!
+//! let db = MemStorage::new();
+//! let l = Labels::from_pairs(&[("__name__", "up"), ("job", "a")]);
+//! db.add(&l, Sample::new(0, 1.0));
+//! let engine = Engine::new(EngineOptions::default());
+//! let out = engine.instant_query(&db, "sum(up)", 10_000, None).unwrap();
+//! match out.value {
+//!     Value::Vector(v) => assert_eq!(v[0].v, 1.0),
+//!     other => panic!("unexpected {other:?}"),
+//! }
+//! ```
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::model::Sample;
+use crate::promql::annotations::{Annotation, Annotations};
+use crate::promql::ast::{AtModifier, Expr, ValueType};
+use crate::promql::eval::{cleanup_vector_step, steps_to_series, Evaluator, Shared, Val};
+use crate::promql::parser::{parse, ParseError};
+use crate::promql::value::{InstantSample, RangeSeries, Value};
+use crate::storage::{Queryable, StorageError};
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// How far back an instant selector looks for a sample (ms). Default 5m.
+    pub lookback_delta_ms: i64,
+    /// Most samples a query may hold in memory at once. Default 50,000,000.
+    pub max_samples: usize,
+    /// Longest a query may run. Default 2m.
+    pub timeout: Duration,
+    /// Step of subqueries written without one (`[5m:]`), in ms. Default 1m.
+    pub default_subquery_step_ms: i64,
+    /// Drop `__name__` only when the query finishes (Prometheus's
+    /// `promql-delayed-name-removal`).
+    pub delayed_name_removal: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            lookback_delta_ms: 5 * 60_000,
+            max_samples: 50_000_000,
+            timeout: Duration::from_secs(120),
+            default_subquery_step_ms: 60_000,
+            delayed_name_removal: false,
+        }
+    }
+}
+
+/// A shared flag that cancels running queries when set.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// A token that is not cancelled.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Requests cancellation.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether cancellation was requested.
+    pub fn is_canceled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Why a query failed. Texts are Prometheus's.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// The query does not parse or type-check.
+    #[error("{0}")]
+    Parse(#[from] ParseError),
+    /// The timeout elapsed.
+    #[error("query timed out in query execution")]
+    Timeout,
+    /// The query was cancelled.
+    #[error("query was canceled in query execution")]
+    Canceled,
+    /// The sample limit was exceeded.
+    #[error("query processing would load too many samples into memory in query execution")]
+    TooManySamples,
+    /// Storage failed.
+    #[error("{0}")]
+    Storage(#[from] StorageError),
+    /// An evaluation error (the message as Prometheus prints it).
+    #[error("{0}")]
+    Eval(String),
+}
+
+/// A query result with its annotations.
+#[derive(Debug, Clone)]
+pub struct QueryOutput {
+    /// The value.
+    pub value: Value,
+    /// Warnings and infos, texts with `(line:col)` positions.
+    pub annotations: Vec<Annotation>,
+}
+
+/// Evaluates PromQL queries.
+#[derive(Debug, Clone, Default)]
+pub struct Engine {
+    opts: EngineOptions,
+}
+
+impl Engine {
+    /// An engine with `opts`.
+    pub fn new(opts: EngineOptions) -> Self {
+        Engine { opts }
+    }
+
+    /// The options.
+    pub fn options(&self) -> &EngineOptions {
+        &self.opts
+    }
+
+    /// Evaluates `query` at `t_ms`.
+    pub fn instant_query(
+        &self,
+        db: &dyn Queryable,
+        query: &str,
+        t_ms: i64,
+        cancel: Option<&CancelToken>,
+    ) -> Result<QueryOutput, QueryError> {
+        let expr = parse(query)?;
+        self.instant_query_expr(db, &expr, query, t_ms, cancel)
+    }
+
+    /// Evaluates `query` at `start_ms, start_ms + step_ms, ..., end_ms`.
+    pub fn range_query(
+        &self,
+        db: &dyn Queryable,
+        query: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+        cancel: Option<&CancelToken>,
+    ) -> Result<QueryOutput, QueryError> {
+        let expr = parse(query)?;
+        self.range_query_expr(db, &expr, query, start_ms, end_ms, step_ms, cancel)
+    }
+
+    /// Evaluates an already parsed expression at `t_ms`. `query` is the text positions in
+    /// annotations refer to.
+    pub fn instant_query_expr(
+        &self,
+        db: &dyn Queryable,
+        expr: &Expr,
+        query: &str,
+        t_ms: i64,
+        cancel: Option<&CancelToken>,
+    ) -> Result<QueryOutput, QueryError> {
+        let (val, annos) = self.exec(db, expr, query, t_ms, t_ms, 1, cancel)?;
+        let value = match val {
+            Val::Scalar(v) => Value::Scalar {
+                t: t_ms,
+                v: v.first().copied().unwrap_or(f64::NAN),
+            },
+            Val::String(s) => Value::String { t: t_ms, v: s },
+            Val::Vector(mut steps) => {
+                let mut step = steps.pop().unwrap_or_default();
+                cleanup_vector_step(&mut step)?;
+                Value::Vector(
+                    step.into_iter()
+                        .map(|s| InstantSample {
+                            labels: s.labels,
+                            t: t_ms,
+                            v: s.v,
+                        })
+                        .collect(),
+                )
+            }
+            Val::Matrix(mut m) => {
+                for s in &mut m {
+                    if s.drop_name {
+                        s.labels = s.labels.without_metric_name();
+                    }
+                }
+                m.sort_by(|a, b| a.labels.cmp(&b.labels));
+                Value::Matrix(
+                    m.into_iter()
+                        .map(|s| RangeSeries {
+                            labels: s.labels,
+                            samples: s.samples,
+                        })
+                        .collect(),
+                )
+            }
+        };
+        Ok(QueryOutput {
+            value,
+            annotations: annos.into_vec(),
+        })
+    }
+
+    /// Evaluates an already parsed expression as a range query.
+    #[allow(clippy::too_many_arguments)]
+    pub fn range_query_expr(
+        &self,
+        db: &dyn Queryable,
+        expr: &Expr,
+        query: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+        cancel: Option<&CancelToken>,
+    ) -> Result<QueryOutput, QueryError> {
+        if step_ms <= 0 {
+            return Err(QueryError::Eval(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer".to_string(),
+            ));
+        }
+        if end_ms < start_ms {
+            return Err(QueryError::Eval(
+                "end timestamp must not be before start time".to_string(),
+            ));
+        }
+        match expr.value_type() {
+            ValueType::Scalar | ValueType::Vector => {}
+            other => {
+                return Err(QueryError::Eval(format!(
+                "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                match other {
+                    ValueType::Matrix => "range vector",
+                    ValueType::String => "string",
+                    _ => "unknown",
+                }
+            )))
+            }
+        }
+        let (val, annos) = self.exec(db, expr, query, start_ms, end_ms, step_ms, cancel)?;
+        let ev_times = |i: usize| start_ms + i as i64 * step_ms;
+        let value = match val {
+            Val::Scalar(v) => Value::Matrix(vec![RangeSeries {
+                labels: crate::model::Labels::empty(),
+                samples: v
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| Sample::new(ev_times(i), *x))
+                    .collect(),
+            }]),
+            Val::Vector(steps) => {
+                let mut series = steps_to_series(start_ms, step_ms, steps)?;
+                series.sort_by(|a, b| a.labels.cmp(&b.labels));
+                Value::Matrix(
+                    series
+                        .into_iter()
+                        .map(|s| RangeSeries {
+                            labels: s.labels,
+                            samples: s.samples,
+                        })
+                        .collect(),
+                )
+            }
+            _ => {
+                return Err(QueryError::Eval(
+                    "range query must evaluate to a scalar or instant vector".to_string(),
+                ))
+            }
+        };
+        Ok(QueryOutput {
+            value,
+            annotations: annos.into_vec(),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn exec(
+        &self,
+        db: &dyn Queryable,
+        expr: &Expr,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+        cancel: Option<&CancelToken>,
+    ) -> Result<(Val, Annotations), QueryError> {
+        let deadline = Instant::now() + self.opts.timeout;
+        let mut range = TimeRange::default();
+        needed_range(expr, start, end, start, end, &self.opts, &mut range);
+        let (mint, maxt) = if range.any {
+            (range.mint, range.maxt)
+        } else {
+            (start, end)
+        };
+        let querier = db.querier(mint, maxt)?;
+        let shared = Shared {
+            querier: querier.as_ref(),
+            query,
+            opts: &self.opts,
+            cancel,
+            deadline,
+            annos: RefCell::new(Annotations::new()),
+            cache: RefCell::new(HashMap::new()),
+            query_start: start,
+            query_end: end,
+        };
+        let ev = Evaluator {
+            sh: &shared,
+            start,
+            end,
+            step,
+        };
+        let val = ev.eval(expr)?;
+        let annos = shared.annos.into_inner();
+        Ok((val, annos))
+    }
+}
+
+#[derive(Default)]
+struct TimeRange {
+    any: bool,
+    mint: i64,
+    maxt: i64,
+}
+
+impl TimeRange {
+    fn add(&mut self, lo: i64, hi: i64) {
+        if self.any {
+            self.mint = self.mint.min(lo);
+            self.maxt = self.maxt.max(hi);
+        } else {
+            self.any = true;
+            self.mint = lo;
+            self.maxt = hi;
+        }
+    }
+}
+
+/// Accumulates the time range every selector of `e` reads when evaluated over
+/// `[start, end]`.
+fn needed_range(
+    e: &Expr,
+    start: i64,
+    end: i64,
+    qstart: i64,
+    qend: i64,
+    opts: &EngineOptions,
+    out: &mut TimeRange,
+) {
+    let at_ms = |at: Option<AtModifier>| {
+        at.map(|a| match a {
+            AtModifier::Timestamp(t) => t,
+            AtModifier::Start => qstart,
+            AtModifier::End => qend,
+        })
+    };
+    match e {
+        Expr::Vector(vs) => {
+            let (s, en) = match at_ms(vs.at) {
+                Some(a) => (a, a),
+                None => (start, end),
+            };
+            out.add(
+                s.saturating_sub(vs.offset_ms)
+                    .saturating_sub(opts.lookback_delta_ms),
+                en.saturating_sub(vs.offset_ms),
+            );
+        }
+        Expr::Matrix(ms) => {
+            let (s, en) = match at_ms(ms.vs.at) {
+                Some(a) => (a, a),
+                None => (start, end),
+            };
+            out.add(
+                s.saturating_sub(ms.vs.offset_ms)
+                    .saturating_sub(ms.range_ms),
+                en.saturating_sub(ms.vs.offset_ms),
+            );
+        }
+        Expr::Subquery(sq) => {
+            let (s, en) = match at_ms(sq.at) {
+                Some(a) => (a, a),
+                None => (start, end),
+            };
+            needed_range(
+                &sq.expr,
+                s.saturating_sub(sq.offset_ms).saturating_sub(sq.range_ms),
+                en.saturating_sub(sq.offset_ms),
+                qstart,
+                qend,
+                opts,
+                out,
+            );
+        }
+        other => {
+            for c in other.children() {
+                needed_range(c, start, end, qstart, qend, opts, out);
+            }
+        }
+    }
+}

@@ -11,9 +11,11 @@
 pub mod annotations;
 pub mod ast;
 pub mod engine;
-pub mod eval;
+pub(crate) mod eval;
 pub mod func;
 pub mod functions;
 pub mod parser;
 pub mod promqltest;
 pub mod value;
+
+pub use parser::{parse, ParseError};

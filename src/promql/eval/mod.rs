@@ -1,1 +1,320 @@
 //! Evaluation of expression nodes.
+//!
+//! An expression is evaluated for all steps of the query at once. Instant vectors are
+//! held per step ([`Val::Vector`]: one `Vec<Sv>` per step); scalars as one value per
+//! step. Range vectors ([`Val::Matrix`]) only appear as the result of an instant query
+//! or as the argument of a range function, which is evaluated directly from the decoded
+//! samples with a sliding window (see [`selectors`]).
+
+mod aggregate;
+mod binary;
+mod call;
+mod selectors;
+mod subquery;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Instant;
+
+use crate::model::{Labels, Matcher, Sample};
+use crate::promql::annotations::{Annotation, Annotations};
+use crate::promql::ast::{AtModifier, Expr, UnaryOp};
+use crate::promql::engine::{CancelToken, EngineOptions, QueryError};
+use crate::storage::Querier;
+
+/// One element of an instant vector at one step.
+#[derive(Debug, Clone)]
+pub(crate) struct Sv {
+    pub labels: Labels,
+    pub v: f64,
+    /// The metric name is to be dropped when the query finishes (delayed removal).
+    pub drop_name: bool,
+}
+
+/// A series of points (range vector element, subquery result, final matrix row).
+#[derive(Debug, Clone)]
+pub(crate) struct MSeries {
+    pub labels: Labels,
+    pub samples: Vec<Sample>,
+    pub drop_name: bool,
+}
+
+/// The value of an evaluated node over all steps.
+#[derive(Debug, Clone)]
+pub(crate) enum Val {
+    /// One value per step.
+    Scalar(Vec<f64>),
+    /// One vector per step.
+    Vector(Vec<Vec<Sv>>),
+    /// A range vector (instant evaluation only).
+    Matrix(Vec<MSeries>),
+    /// A string literal.
+    String(String),
+}
+
+/// Decoded series of one selector, shared between evaluations of the same matchers.
+pub(crate) type SeriesSet = Rc<Vec<(Labels, Vec<Sample>)>>;
+
+/// State shared by all evaluators of one query.
+pub(crate) struct Shared<'a> {
+    pub querier: &'a dyn Querier,
+    pub query: &'a str,
+    pub opts: &'a EngineOptions,
+    pub cancel: Option<&'a CancelToken>,
+    pub deadline: Instant,
+    pub annos: RefCell<Annotations>,
+    pub cache: RefCell<HashMap<String, SeriesSet>>,
+    /// `@ start()` and `@ end()` of the whole query.
+    pub query_start: i64,
+    pub query_end: i64,
+}
+
+/// Evaluates expressions over the steps `start, start+step, ..., end`.
+#[derive(Clone, Copy)]
+pub(crate) struct Evaluator<'s, 'a> {
+    pub sh: &'s Shared<'a>,
+    pub start: i64,
+    pub end: i64,
+    pub step: i64,
+}
+
+pub(crate) type EvalResult<T> = Result<T, QueryError>;
+
+impl<'s, 'a> Evaluator<'s, 'a> {
+    /// Number of steps.
+    pub fn n(&self) -> usize {
+        if self.end < self.start || self.step <= 0 {
+            return if self.end == self.start { 1 } else { 0 };
+        }
+        ((self.end - self.start) / self.step) as usize + 1
+    }
+
+    /// Time of step `i`.
+    pub fn t(&self, i: usize) -> i64 {
+        self.start + i as i64 * self.step
+    }
+
+    pub fn with_range(&self, start: i64, end: i64, step: i64) -> Self {
+        Evaluator {
+            sh: self.sh,
+            start,
+            end,
+            step,
+        }
+    }
+
+    /// Resolves an `@` modifier to milliseconds.
+    pub fn at_ms(&self, at: Option<AtModifier>) -> Option<i64> {
+        at.map(|a| match a {
+            AtModifier::Timestamp(t) => t,
+            AtModifier::Start => self.sh.query_start,
+            AtModifier::End => self.sh.query_end,
+        })
+    }
+
+    pub fn annotate(&self, a: Annotation) {
+        self.sh.annos.borrow_mut().add(a);
+    }
+
+    /// Checks cancellation and the deadline.
+    pub fn check(&self) -> EvalResult<()> {
+        if let Some(c) = self.sh.cancel {
+            if c.is_canceled() {
+                return Err(QueryError::Canceled);
+            }
+        }
+        if Instant::now() > self.sh.deadline {
+            return Err(QueryError::Timeout);
+        }
+        Ok(())
+    }
+
+    /// Fails when `n` samples would exceed the limit.
+    pub fn check_samples(&self, n: usize) -> EvalResult<()> {
+        if n > self.sh.opts.max_samples {
+            return Err(QueryError::TooManySamples);
+        }
+        Ok(())
+    }
+
+    /// Drops (or marks for dropping) the metric name.
+    pub fn drop_name(&self, s: &mut Sv) {
+        if self.sh.opts.delayed_name_removal {
+            s.drop_name = true;
+        } else {
+            s.labels = s.labels.without_metric_name();
+        }
+    }
+
+    /// Selects and decodes the series matching `matchers` (cached per query).
+    pub fn select(&self, matchers: &[Matcher]) -> EvalResult<SeriesSet> {
+        let key = matchers
+            .iter()
+            .map(|m| m.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        if let Some(s) = self.sh.cache.borrow().get(&key) {
+            return Ok(s.clone());
+        }
+        self.check()?;
+        let series = self
+            .sh
+            .querier
+            .select(matchers)
+            .map_err(QueryError::Storage)?;
+        let mut out = Vec::with_capacity(series.len());
+        for s in series {
+            let mut buf = Vec::new();
+            s.samples_into(&mut buf);
+            out.push((s.labels, buf));
+        }
+        let set = Rc::new(out);
+        self.sh.cache.borrow_mut().insert(key, set.clone());
+        Ok(set)
+    }
+
+    /// Evaluates `e` over all steps.
+    pub fn eval(&self, e: &Expr) -> EvalResult<Val> {
+        self.check()?;
+        match e {
+            Expr::Number { val, .. } => Ok(Val::Scalar(vec![*val; self.n()])),
+            Expr::String { val, .. } => Ok(Val::String(val.clone())),
+            Expr::Paren { expr, .. } => self.eval(expr),
+            Expr::Unary { op, expr, .. } => {
+                let v = self.eval(expr)?;
+                match op {
+                    UnaryOp::Pos => Ok(v),
+                    UnaryOp::Neg => match v {
+                        Val::Scalar(mut xs) => {
+                            for x in &mut xs {
+                                *x = -*x;
+                            }
+                            Ok(Val::Scalar(xs))
+                        }
+                        Val::Vector(mut steps) => {
+                            for step in &mut steps {
+                                for s in step.iter_mut() {
+                                    s.v = -s.v;
+                                    self.drop_name(s);
+                                }
+                            }
+                            Ok(Val::Vector(steps))
+                        }
+                        other => Err(QueryError::Eval(format!(
+                            "unary minus is not allowed on {}",
+                            val_type_name(&other)
+                        ))),
+                    },
+                }
+            }
+            Expr::Vector(vs) => self.eval_vector_selector(vs),
+            Expr::Matrix(ms) => self.eval_matrix_selector(ms),
+            Expr::Subquery(sq) => self.eval_subquery_top(sq),
+            Expr::Binary(b) => self.eval_binary(b),
+            Expr::Aggregate(a) => self.eval_aggregate(a),
+            Expr::Call(c) => self.eval_call(c),
+        }
+    }
+
+    /// Evaluates `e` expecting a scalar per step.
+    pub fn eval_scalar(&self, e: &Expr) -> EvalResult<Vec<f64>> {
+        match self.eval(e)? {
+            Val::Scalar(v) => Ok(v),
+            other => Err(QueryError::Eval(format!(
+                "expected scalar, got {}",
+                val_type_name(&other)
+            ))),
+        }
+    }
+
+    /// Evaluates `e` expecting an instant vector per step.
+    pub fn eval_vector(&self, e: &Expr) -> EvalResult<Vec<Vec<Sv>>> {
+        match self.eval(e)? {
+            Val::Vector(v) => Ok(v),
+            other => Err(QueryError::Eval(format!(
+                "expected instant vector, got {}",
+                val_type_name(&other)
+            ))),
+        }
+    }
+}
+
+pub(crate) fn val_type_name(v: &Val) -> &'static str {
+    match v {
+        Val::Scalar(_) => "scalar",
+        Val::Vector(_) => "instant vector",
+        Val::Matrix(_) => "range vector",
+        Val::String(_) => "string",
+    }
+}
+
+/// Removes `__name__` from elements marked for it and checks that no two elements of a
+/// step share a label set.
+pub(crate) fn cleanup_vector_step(step: &mut [Sv]) -> EvalResult<()> {
+    for s in step.iter_mut() {
+        if s.drop_name {
+            s.labels = s.labels.without_metric_name();
+            s.drop_name = false;
+        }
+    }
+    check_unique(step)
+}
+
+/// Fails with Prometheus's error when two elements have equal labels.
+pub(crate) fn check_unique(step: &[Sv]) -> EvalResult<()> {
+    if step.len() < 2 {
+        return Ok(());
+    }
+    let mut seen = std::collections::HashSet::with_capacity(step.len());
+    for s in step {
+        if !seen.insert(&s.labels) {
+            return Err(QueryError::Eval(
+                "vector cannot contain metrics with the same labelset".to_string(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Turns per-step vectors into series (in order of first appearance), dropping
+/// names marked for removal first. Two points of one label set at one step are an error.
+pub(crate) fn steps_to_series(
+    start: i64,
+    step: i64,
+    steps: Vec<Vec<Sv>>,
+) -> EvalResult<Vec<MSeries>> {
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut out: Vec<MSeries> = Vec::new();
+    for (i, st) in steps.into_iter().enumerate() {
+        let t = start + i as i64 * step;
+        for s in st {
+            let labels = if s.drop_name {
+                s.labels.without_metric_name()
+            } else {
+                s.labels
+            };
+            match index.get(&labels) {
+                Some(&k) => {
+                    if let Some(series) = out.get_mut(k) {
+                        if series.samples.last().is_some_and(|p| p.t == t) {
+                            return Err(QueryError::Eval(
+                                "vector cannot contain metrics with the same labelset".to_string(),
+                            ));
+                        }
+                        series.samples.push(Sample::new(t, s.v));
+                    }
+                }
+                None => {
+                    index.insert(labels.clone(), out.len());
+                    out.push(MSeries {
+                        labels,
+                        samples: vec![Sample::new(t, s.v)],
+                        drop_name: false,
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,313 @@
+//! Vector selectors, label matchers, range selectors, subqueries and the `offset` and
+//! `@` modifiers.
+
+use super::lexer::{Tk, Token};
+use super::literal::{duration_ms, number_value, seconds_to_ms};
+use super::{Node, ParseError, Parser};
+use crate::model::{MatchOp, Matcher, METRIC_NAME};
+use crate::promql::ast::{AtModifier, Expr, MatrixSelector, Span, SubqueryExpr, VectorSelector};
+
+type PResult<T> = Result<T, ParseError>;
+
+fn match_op(kind: Tk) -> Option<MatchOp> {
+    Some(match kind {
+        Tk::Eql => MatchOp::Equal,
+        Tk::Neq => MatchOp::NotEqual,
+        Tk::EqlRegex => MatchOp::RegexMatch,
+        Tk::NeqRegex => MatchOp::RegexNoMatch,
+        _ => return None,
+    })
+}
+
+/// Formats like Go's `%f`.
+fn go_f(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_string()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.to_string()
+    } else {
+        format!("{v:.6}")
+    }
+}
+
+impl<'a> Parser<'a> {
+    /// `name`, `name{matchers}` or `{matchers}`. `name` is the already consumed name
+    /// token.
+    pub(crate) fn vector_selector(&mut self, name: Option<Token<'a>>) -> PResult<Node> {
+        let start = name.as_ref().map_or_else(|| self.peek().start, |t| t.start);
+        let mut end = name.as_ref().map_or(start, |t| t.end);
+        let mut matchers = Vec::new();
+        if self.kind() == Tk::LBrace {
+            end = self.label_matchers(&mut matchers)?;
+        }
+        let name = name.map(|t| t.text.to_string());
+        if let Some(n) = &name {
+            matchers.push(Matcher::equal(METRIC_NAME, n.as_str()));
+        }
+        Ok((
+            Expr::Vector(VectorSelector {
+                name,
+                matchers,
+                offset_ms: 0,
+                at: None,
+                span: Span::new(start, end),
+            }),
+            1,
+        ))
+    }
+
+    /// `{ [matcher {, matcher} [,]] }`. Returns the end offset of the closing brace.
+    fn label_matchers(&mut self, out: &mut Vec<Matcher>) -> PResult<usize> {
+        self.bump();
+        loop {
+            if self.kind() == Tk::RBrace {
+                return Ok(self.bump().end);
+            }
+            self.label_matcher(out)?;
+            match self.kind() {
+                Tk::Comma => {
+                    self.bump();
+                }
+                Tk::RBrace => {}
+                _ => return Err(self.unexpected("label matching", "\",\" or \"}\"")),
+            }
+        }
+    }
+
+    /// `label op "value"`, `"label" op "value"` or `"metric name"`.
+    fn label_matcher(&mut self, out: &mut Vec<Matcher>) -> PResult<()> {
+        let first = self.peek().clone();
+        let name = match first.kind {
+            Tk::Ident => first.text.to_string(),
+            Tk::Str => first.value.clone(),
+            _ => return Err(self.unexpected("label matching", "identifier or \"}\"")),
+        };
+        self.bump();
+        let Some(op) = match_op(self.kind()) else {
+            if first.kind == Tk::Str {
+                out.push(Matcher::equal(METRIC_NAME, name));
+                return Ok(());
+            }
+            return Err(self.unexpected("label matching", "label matching operator"));
+        };
+        self.bump();
+        if self.kind() != Tk::Str {
+            return Err(self.unexpected("label matching", "string"));
+        }
+        let value = self.bump();
+        match Matcher::new(op, name.as_str(), value.value.as_str()) {
+            Ok(m) => out.push(m),
+            Err(e) => {
+                self.defer(Span::new(first.start, value.end), e.to_string());
+                out.push(Matcher::equal(name, value.value));
+            }
+        }
+        Ok(())
+    }
+
+    /// A number or duration used as a duration, in milliseconds.
+    fn duration_literal(&mut self) -> Option<i64> {
+        let t = self.peek().clone();
+        let span = Span::new(t.start, t.end);
+        let res = match t.kind {
+            Tk::Duration => duration_ms(t.text),
+            Tk::Number => number_value(t.text).and_then(seconds_to_ms),
+            _ => return None,
+        };
+        self.bump();
+        Some(res.unwrap_or_else(|msg| {
+            self.defer(span, msg);
+            0
+        }))
+    }
+
+    /// `[range]` after a selector, or `[range:step]` after any expression.
+    pub(crate) fn range_or_subquery(&mut self, e: Expr, h: usize) -> PResult<Node> {
+        let open = self.bump();
+        let Some(range_ms) = self.duration_literal() else {
+            return Err(self.unexpected("subquery selector", "number or duration"));
+        };
+        match self.kind() {
+            Tk::RBracket => {
+                let close = self.bump();
+                let bracket_span = Span::new(open.start, close.end);
+                let problem = match &e {
+                    Expr::Vector(vs) if vs.offset_ms != 0 => {
+                        Some("no offset modifiers allowed before range")
+                    }
+                    Expr::Vector(vs) if matches!(vs.at, Some(AtModifier::Timestamp(_))) => {
+                        Some("no @ modifiers allowed before range")
+                    }
+                    Expr::Vector(_) => None,
+                    _ => Some("ranges only allowed for vector selectors"),
+                };
+                if let Some(msg) = problem {
+                    self.defer(bracket_span, msg);
+                    return Ok((e, h));
+                }
+                let Expr::Vector(vs) = e else {
+                    return Ok((e, h));
+                };
+                let span = Span::new(vs.span.start as usize, close.end);
+                Ok((Expr::Matrix(MatrixSelector { vs, range_ms, span }), h))
+            }
+            Tk::Colon => {
+                self.bump();
+                let step = self.duration_literal();
+                if self.kind() != Tk::RBracket {
+                    return Err(if step.is_some() {
+                        self.unexpected("subquery selector", "\"]\"")
+                    } else {
+                        self.unexpected("subquery selector", "number or duration or \"]\"")
+                    });
+                }
+                let close = self.bump();
+                let span = e.span().to(Span::new(close.start, close.end));
+                let h = h + 1;
+                self.check_height(h, span)?;
+                Ok((
+                    Expr::Subquery(SubqueryExpr {
+                        expr: Box::new(e),
+                        range_ms,
+                        step_ms: step.filter(|s| *s != 0),
+                        offset_ms: 0,
+                        at: None,
+                        span,
+                    }),
+                    h,
+                ))
+            }
+            _ => Err(self.unexpected("subquery or range", "\":\" or \"]\"")),
+        }
+    }
+
+    /// `offset [-]duration`.
+    pub(crate) fn offset_modifier(&mut self, mut e: Expr) -> PResult<Expr> {
+        self.bump();
+        let negative = if self.kind() == Tk::Sub {
+            self.bump();
+            true
+        } else {
+            false
+        };
+        let Some(d) = self.duration_literal() else {
+            return Err(self.unexpected("offset", "number or duration"));
+        };
+        let end = self
+            .toks
+            .get(self.pos.saturating_sub(1))
+            .map_or(0, |t| t.end);
+        let offset = if negative { -d } else { d };
+        let span = e.span();
+        let (slot, node_span) = match &mut e {
+            Expr::Vector(vs) => (&mut vs.offset_ms, &mut vs.span),
+            Expr::Matrix(m) => (&mut m.vs.offset_ms, &mut m.span),
+            Expr::Subquery(s) => (&mut s.offset_ms, &mut s.span),
+            _ => {
+                self.defer(
+                    span,
+                    "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery",
+                );
+                return Ok(e);
+            }
+        };
+        if *slot != 0 {
+            self.defer(span, "offset may not be set multiple times");
+            return Ok(e);
+        }
+        *slot = offset;
+        node_span.end = u32::try_from(end).unwrap_or(u32::MAX);
+        Ok(e)
+    }
+
+    /// `@ <timestamp>`, `@ start()` or `@ end()`.
+    pub(crate) fn at_modifier(&mut self, mut e: Expr) -> PResult<Expr> {
+        self.bump();
+        let at = match self.kind() {
+            Tk::Start | Tk::End => {
+                let which = self.bump();
+                if self.kind() != Tk::LParen {
+                    return Err(self.unexpected("", ""));
+                }
+                self.bump();
+                if self.kind() != Tk::RParen {
+                    return Err(self.unexpected("", ""));
+                }
+                self.bump();
+                if which.kind == Tk::Start {
+                    AtModifier::Start
+                } else {
+                    AtModifier::End
+                }
+            }
+            _ => {
+                let sign = match self.kind() {
+                    Tk::Sub => {
+                        self.bump();
+                        -1.0
+                    }
+                    Tk::Add => {
+                        self.bump();
+                        1.0
+                    }
+                    _ => 1.0,
+                };
+                let t = self.peek().clone();
+                let span = Span::new(t.start, t.end);
+                let secs = match t.kind {
+                    Tk::Number => number_value(t.text),
+                    Tk::Duration => duration_ms(t.text).map(|ms| ms as f64 / 1000.0),
+                    _ => return Err(self.unexpected("@", "timestamp")),
+                };
+                self.bump();
+                let secs = match secs {
+                    Ok(v) => sign * v,
+                    Err(msg) => {
+                        self.defer(span, msg);
+                        0.0
+                    }
+                };
+                if !secs.is_finite() || secs >= i64::MAX as f64 || secs <= i64::MIN as f64 {
+                    self.defer(
+                        e.span(),
+                        format!("timestamp out of bounds for @ modifier: {}", go_f(secs)),
+                    );
+                    return Ok(e);
+                }
+                let ms = (secs * 1000.0).round();
+                let ms = if ms >= i64::MAX as f64 {
+                    i64::MAX
+                } else if ms <= i64::MIN as f64 {
+                    i64::MIN
+                } else {
+                    ms as i64
+                };
+                AtModifier::Timestamp(ms)
+            }
+        };
+        let end = self
+            .toks
+            .get(self.pos.saturating_sub(1))
+            .map_or(0, |t| t.end);
+        let span = e.span();
+        let (slot, node_span) = match &mut e {
+            Expr::Vector(vs) => (&mut vs.at, &mut vs.span),
+            Expr::Matrix(m) => (&mut m.vs.at, &mut m.span),
+            Expr::Subquery(s) => (&mut s.at, &mut s.span),
+            _ => {
+                self.defer(
+                    span,
+                    "@ modifier must be preceded by an instant vector selector or range vector selector or a subquery",
+                );
+                return Ok(e);
+            }
+        };
+        if slot.is_some() {
+            self.defer(span, "@ <timestamp> may not be set multiple times");
+            return Ok(e);
+        }
+        *slot = Some(at);
+        node_span.end = u32::try_from(end).unwrap_or(u32::MAX);
+        Ok(e)
+    }
+}
