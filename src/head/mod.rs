@@ -356,7 +356,7 @@ impl Head {
             };
             let chunks = {
                 let d = s.data.lock();
-                if !d.overlaps(mint, maxt) {
+                if !d.has_samples_in(mint, maxt) {
                     continue;
                 }
                 d.chunks_in(mint, maxt)
@@ -377,7 +377,7 @@ impl Head {
         let ids = self.postings.read().postings_for_matchers(matchers);
         ids.iter()
             .filter_map(|id| self.series_by_ref(u64::from(id)))
-            .filter(|s| s.data.lock().overlaps(mint, maxt))
+            .filter(|s| s.data.lock().has_samples_in(mint, maxt))
             .collect()
     }
 
@@ -422,7 +422,7 @@ impl Head {
                 .filter(|(_, ids)| {
                     ids.iter().any(|id| {
                         self.series_by_ref(u64::from(id))
-                            .is_some_and(|s| s.data.lock().overlaps(mint, maxt))
+                            .is_some_and(|s| s.data.lock().has_samples_in(mint, maxt))
                     })
                 })
                 .map(|(v, _)| v)
