@@ -520,9 +520,12 @@ impl Inner {
             self.cut(&mut w)?;
         }
         if let Err(e) = (&*w.file).write_all(buf) {
-            // Part of the buffer may have reached the file; anything appended after it would be
-            // hidden behind a torn record on replay, so stop accepting writes.
-            self.poison();
+            // Part of the buffer may have reached the file, and anything appended after it would
+            // be hidden behind a torn record on replay. Cut the file back to where this commit
+            // started (e.g. after a full disk); if even that fails, stop accepting writes.
+            if w.file.set_len(w.size).is_err() {
+                self.poison();
+            }
             return Err(WalError::Io {
                 path: w.path.clone(),
                 source: e,
