@@ -265,7 +265,14 @@ impl Wal {
                 "fsync interval must be positive".into(),
             ));
         }
-        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        if !dir.is_dir() {
+            std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+            // make the new directory's entry durable too
+            match dir.parent() {
+                Some(p) if !p.as_os_str().is_empty() => sync_dir(p)?,
+                _ => sync_dir(Path::new("."))?,
+            }
+        }
         let (stats, damage) = reader::replay(dir, on_record)?;
         if let (Some(d), Some(info)) = (damage, &stats.corrupted) {
             Self::repair(dir, &d)?;
