@@ -288,6 +288,14 @@ impl Wal {
                 d.later.len()
             );
         }
+        // What was replayed may still sit only in the page cache (a previous process was killed
+        // before syncing): make it durable before anything is built on it.
+        for seg in list_segments(dir)? {
+            let p = segment_path(dir, seg);
+            File::open(&p)
+                .and_then(|f| f.sync_data())
+                .map_err(io_err(&p))?;
+        }
         let writer = Self::open_writer(dir)?;
         let written = writer.seq;
         let inner = Arc::new(Inner {
@@ -482,7 +490,8 @@ impl Wal {
         &self.inner.dir
     }
 
-    /// Number of data fsyncs issued on segment files since open (directory syncs excluded).
+    /// Number of data fsyncs issued on segment files since open, not counting the ones `open`
+    /// itself does or directory syncs.
     /// With [`FsyncPolicy::Always`] and concurrent writers this stays below the number of
     /// commits thanks to group commit.
     pub fn fsync_count(&self) -> u64 {
