@@ -601,3 +601,122 @@ fn acknowledged_commits_survive_without_close() {
     }
     std::mem::forget(w);
 }
+
+/// Captures log lines so the repair warning can be checked.
+struct Capture;
+
+static CAPTURED: std::sync::Mutex<Vec<(log::Level, String)>> = std::sync::Mutex::new(Vec::new());
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        CAPTURED
+            .lock()
+            .unwrap()
+            .push((record.level(), record.args().to_string()));
+    }
+    fn flush(&self) {}
+}
+
+#[test]
+fn repair_logs_one_warning_naming_segment_offset_and_dropped_records() {
+    let _ = log::set_logger(&Capture);
+    log::set_max_level(log::LevelFilter::Trace);
+    let dir = tempfile::tempdir().unwrap();
+    let (w, _, _) = open_collect(dir.path(), opts(FsyncPolicy::Never));
+    for i in 0..4 {
+        w.log(&numbered_commit(i)).unwrap();
+    }
+    w.close().unwrap();
+    let path = dir.path().join("00000000");
+    let mut data = std::fs::read(&path).unwrap();
+    let fr = frames(&data);
+    let (s, e) = fr[2];
+    data[e - 1] ^= 0x10; // last CRC byte of the third record
+    std::fs::write(&path, &data).unwrap();
+
+    let (w, got, stats) = open_collect(dir.path(), opts(FsyncPolicy::Never));
+    assert_eq!(got.len(), 2);
+    assert_eq!(stats.corrupted.as_ref().unwrap().dropped_records, 2);
+    w.close().unwrap();
+    let name = dir.path().display().to_string();
+    let lines: Vec<(log::Level, String)> = CAPTURED
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, m)| m.contains(&name))
+        .cloned()
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let (level, msg) = &lines[0];
+    assert_eq!(*level, log::Level::Warn);
+    assert!(msg.contains("segment 00000000"), "{msg}");
+    assert!(msg.contains(&format!("offset {s}")), "{msg}");
+    assert!(msg.contains("dropped 2 records"), "{msg}");
+    assert!(msg.contains("checksum mismatch"), "{msg}");
+}
+
+#[test]
+fn concurrent_logs_cuts_and_syncs_keep_every_commit_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = WalOptions {
+        segment_size: 4 << 10,
+        fsync: FsyncPolicy::Interval(Duration::from_millis(2)),
+    };
+    let (w, _, _) = open_collect(dir.path(), o);
+    let writers = 4u64;
+    let per_writer = 300u64;
+    let done = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for t in 0..writers {
+            let (w, done) = (&w, &done);
+            s.spawn(move || {
+                for i in 0..per_writer {
+                    w.log(&[Record::Samples(vec![sample(
+                        t * 1_000_000 + i,
+                        i as i64,
+                        1.0,
+                    )])])
+                    .unwrap();
+                }
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            });
+        }
+        let (w, done) = (&w, &done);
+        s.spawn(move || {
+            let mut last = w.current_segment();
+            while done.load(std::sync::atomic::Ordering::SeqCst) < writers {
+                let seg = w.cut_segment().unwrap();
+                assert!(seg > last);
+                last = seg;
+                w.sync().unwrap();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+    });
+    w.close().unwrap();
+    let mut next = vec![0u64; writers as usize];
+    let stats = wal::read_dir(dir.path(), |r| {
+        let Record::Samples(s) = r else {
+            panic!("unexpected record")
+        };
+        let (t, i) = (
+            (s[0].series_ref / 1_000_000) as usize,
+            s[0].series_ref % 1_000_000,
+        );
+        assert_eq!(i, next[t], "writer {t} out of order");
+        next[t] += 1;
+    })
+    .unwrap();
+    assert!(stats.corrupted.is_none());
+    assert!(stats.segments > 2);
+    assert!(next.iter().all(|&n| n == per_writer), "{next:?}");
+}
+
+#[test]
+fn wal_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Wal>();
+}

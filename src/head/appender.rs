@@ -214,73 +214,72 @@ impl<'a> Appender<'a> {
             }
         }
 
-        // Re-check against the state now (other appenders may have committed).
-        let mut cur: Vec<Option<(Timestamp, u64)>> = guards
+        // Re-check against the state now (other appenders may have committed): drop
+        // what no longer fits, keeping the rest in order.
+        let base: Vec<Option<(Timestamp, u64)>> = guards
             .iter()
             .map(|g| g.as_ref().and_then(|g| g.last()))
             .collect();
-        let mut accepted: Vec<Pending> = Vec::with_capacity(self.samples.len());
+        let mut cur = base.clone();
         let mut ooo = 0u64;
         let mut dup = 0u64;
-        for p in &self.samples {
+        self.samples.retain(|p| {
             let Some(last) = cur.get_mut(p.idx as usize) else {
-                continue;
+                return false;
             };
             let bits = p.v.to_bits();
             match classify(*last, p.t, bits) {
                 Order::Newer => {
                     *last = Some((p.t, bits));
-                    accepted.push(*p);
+                    true
                 }
-                Order::SameSample => {}
-                Order::Duplicate => dup += 1,
-                Order::Older => ooo += 1,
+                Order::SameSample => false,
+                Order::Duplicate => {
+                    dup += 1;
+                    false
+                }
+                Order::Older => {
+                    ooo += 1;
+                    false
+                }
             }
-        }
+        });
+        let accepted = &self.samples;
 
-        if let Some(wal) = self.wal {
-            if !accepted.is_empty() {
-                let mut new_series = Vec::new();
-                let mut seen = vec![false; self.series.len()];
-                for p in &accepted {
-                    let i = p.idx as usize;
-                    let first = seen.get(i).is_some_and(|s| !*s);
-                    if let (true, Some(Some(g)), Some(s)) =
-                        (first, guards.get(i), self.series.get(i))
-                    {
-                        if !g.logged {
-                            new_series.push(RefSeries {
-                                series_ref: s.series_ref,
-                                labels: s.labels.clone(),
-                            });
-                        }
-                    }
-                    if let Some(s) = seen.get_mut(i) {
-                        *s = true;
-                    }
-                }
-                let samples: Vec<RefSample> = accepted
-                    .iter()
-                    .filter_map(|p| {
-                        self.series.get(p.idx as usize).map(|s| RefSample {
-                            series_ref: s.series_ref,
-                            t: p.t,
-                            v: p.v,
-                        })
+        if let (Some(wal), false) = (self.wal, accepted.is_empty()) {
+            // Series that get samples in this commit and were never logged.
+            let new_series: Vec<RefSeries> = self
+                .series
+                .iter()
+                .zip(guards.iter())
+                .zip(base.iter().zip(cur.iter()))
+                .filter(|((_, g), (b, c))| b != c && g.as_ref().is_some_and(|g| !g.logged))
+                .map(|((s, _), _)| RefSeries {
+                    series_ref: s.series_ref,
+                    labels: s.labels.clone(),
+                })
+                .collect();
+            let samples: Vec<RefSample> = accepted
+                .iter()
+                .filter_map(|p| {
+                    self.series.get(p.idx as usize).map(|s| RefSample {
+                        series_ref: s.series_ref,
+                        t: p.t,
+                        v: p.v,
                     })
-                    .collect();
-                let mut records = Vec::with_capacity(2);
-                if !new_series.is_empty() {
-                    records.push(Record::Series(new_series));
-                }
-                records.push(Record::Samples(samples));
-                wal.log(&records)?;
+                })
+                .collect();
+            let mut records = Vec::with_capacity(2);
+            if !new_series.is_empty() {
+                records.push(Record::Series(new_series));
             }
+            records.push(Record::Samples(samples));
+            wal.log(&records)?;
         }
 
         let mut mint = i64::MAX;
         let mut maxt = i64::MIN;
-        for p in &accepted {
+        for p in accepted {
             if let Some(Some(g)) = guards.get_mut(p.idx as usize) {
                 g.append(p.t, p.v);
                 g.logged = true;

@@ -27,6 +27,9 @@ pub struct ReplayOutcome {
     pub invalid_refs: u64,
 }
 
+/// "No position" in the dense reference index.
+const NONE: u32 = u32::MAX;
+
 struct ReplaySeries {
     series_ref: u64,
     labels: Labels,
@@ -36,8 +39,11 @@ struct ReplaySeries {
 /// Accumulates WAL records into series; [`Replayer::finish`] builds the head.
 pub(crate) struct Replayer {
     series: Vec<ReplaySeries>,
-    /// Series reference → position in `series` (aliases included).
-    by_ref: U64Map<u32>,
+    /// Series reference → position in `series` (aliases included), `u32::MAX` for
+    /// none. References are dense, so this is a vector; see [`Self::MAX_DENSE_GAP`].
+    dense: Vec<u32>,
+    /// Positions of references too far beyond the dense range.
+    sparse: U64Map<u32>,
     by_labels: HashMap<Labels, u32>,
     max_ref: u64,
     mint: Timestamp,
@@ -49,7 +55,8 @@ impl Replayer {
     pub(crate) fn new() -> Self {
         Replayer {
             series: Vec::new(),
-            by_ref: U64Map::default(),
+            dense: Vec::new(),
+            sparse: U64Map::default(),
             by_labels: HashMap::new(),
             max_ref: 0,
             mint: i64::MAX,
@@ -67,25 +74,12 @@ impl Replayer {
                 }
             }
             Record::Samples(samples) => {
-                // Consecutive samples often hit the same series; remember the last one.
-                let mut last_ref = u64::MAX;
-                let mut last_pos = u32::MAX;
                 for s in samples {
-                    let pos = if s.series_ref == last_ref {
-                        last_pos
-                    } else {
-                        match self.by_ref.get(&s.series_ref) {
-                            Some(&p) => {
-                                last_ref = s.series_ref;
-                                last_pos = p;
-                                p
-                            }
-                            None => {
-                                self.outcome.unknown_refs += 1;
-                                continue;
-                            }
-                        }
-                    };
+                    let pos = self.position(s.series_ref);
+                    if pos == NONE {
+                        self.outcome.unknown_refs += 1;
+                        continue;
+                    }
                     let Some(rs) = self.series.get_mut(pos as usize) else {
                         continue;
                     };
@@ -93,7 +87,6 @@ impl Replayer {
                     match classify(rs.data.last(), s.t, bits) {
                         Order::Newer => {
                             rs.data.append(s.t, s.v);
-                            rs.data.logged = true;
                             self.outcome.samples += 1;
                             if s.t < self.mint {
                                 self.mint = s.t;
@@ -113,28 +106,59 @@ impl Replayer {
         }
     }
 
+    /// A reference may extend the dense index by at most this many slots beyond the
+    /// series seen so far; farther ones (only from damaged or foreign data) go to a
+    /// hash map so a single huge reference cannot allocate gigabytes.
+    const MAX_DENSE_GAP: usize = 1 << 20;
+
+    #[inline]
+    fn position(&self, r: u64) -> u32 {
+        match usize::try_from(r).ok().and_then(|i| self.dense.get(i)) {
+            Some(&p) => p,
+            None => self.sparse.get(&r).copied().unwrap_or(NONE),
+        }
+    }
+
+    fn set_position(&mut self, r: u64, pos: u32) {
+        if let Ok(i) = usize::try_from(r) {
+            if i < self.dense.len() + self.series.len() + Self::MAX_DENSE_GAP {
+                if self.dense.len() <= i {
+                    self.dense.resize(i + 1, NONE);
+                }
+                if let Some(x) = self.dense.get_mut(i) {
+                    *x = pos;
+                }
+                return;
+            }
+        }
+        self.sparse.insert(r, pos);
+    }
+
     fn add_series(&mut self, series_ref: u64, labels: Labels) {
         if series_ref == 0 || u32::try_from(series_ref).is_err() {
             self.outcome.invalid_refs += 1;
             return;
         }
-        if self.by_ref.contains_key(&series_ref) {
+        if self.position(series_ref) != NONE {
             // Logged again by a concurrent commit: same series.
             return;
         }
         self.max_ref = self.max_ref.max(series_ref);
         if let Some(&pos) = self.by_labels.get(&labels) {
             // Same labels under another reference: samples go to the first one.
-            self.by_ref.insert(series_ref, pos);
+            self.set_position(series_ref, pos);
             return;
         }
         let pos = self.series.len() as u32;
         self.by_labels.insert(labels.clone(), pos);
-        self.by_ref.insert(series_ref, pos);
+        self.set_position(series_ref, pos);
+        let mut data = SeriesData::new();
+        // its series record is in the WAL
+        data.logged = true;
         self.series.push(ReplaySeries {
             series_ref,
             labels,
-            data: SeriesData::new(),
+            data,
         });
     }
 

@@ -115,6 +115,30 @@ impl SeriesData {
         }
     }
 
+    /// Whether at least one sample lies in `[mint, maxt]`. Decodes at most the chunks
+    /// straddling the range's ends.
+    pub(crate) fn has_samples_in(&self, mint: Timestamp, maxt: Timestamp) -> bool {
+        if !self.overlaps(mint, maxt) {
+            return false;
+        }
+        for c in &self.chunks {
+            let (lo, hi) = (c.min_time(), c.max_time());
+            if hi < mint || lo > maxt {
+                continue;
+            }
+            if (lo >= mint && hi <= maxt) || c.iter().seek(mint).is_some_and(|s| s.t <= maxt) {
+                return true;
+            }
+        }
+        match (self.open.min_time(), self.open.max_time()) {
+            (Some(lo), Some(hi)) if hi >= mint && lo <= maxt => {
+                (lo >= mint && hi <= maxt)
+                    || self.open.iter().seek(mint).is_some_and(|s| s.t <= maxt)
+            }
+            _ => false,
+        }
+    }
+
     /// Number of chunks, the open one included when it has samples.
     pub(crate) fn num_chunks(&self) -> usize {
         self.chunks.len() + usize::from(self.open.num_samples() > 0)

@@ -417,3 +417,29 @@ fn concurrent_appenders_on_shared_series() {
         "every sample is either stored or counted as rejected"
     );
 }
+
+#[test]
+fn series_without_samples_in_range_are_omitted() {
+    let h = head();
+    let a = l(&[("__name__", "m")]);
+    let mut app = h.appender();
+    let r = app.append(&a, 10, 1.0).unwrap();
+    app.append_ref(r, 500, 2.0).unwrap();
+    app.commit().unwrap();
+    // the series spans the range but has no sample inside it
+    assert!(h.select(&[], 100, 200).is_empty());
+    assert!(h.label_names(&[], 100, 200).is_empty());
+    assert!(h.label_values("__name__", &[], 100, 200).is_empty());
+    assert_eq!(h.select(&[], 100, 500).len(), 1);
+    assert_eq!(h.select(&[], 10, 10).len(), 1);
+    // the same across frozen chunks
+    let mut app = h.appender();
+    for t in 0..300 {
+        app.append_ref(r, 1000 + t * 10, 0.0).unwrap();
+    }
+    app.append_ref(r, 10_000, 0.0).unwrap();
+    app.commit().unwrap();
+    assert!(h.select(&[], 3991, 9999).is_empty());
+    assert_eq!(h.select(&[], 3990, 3990).len(), 1);
+    assert!(h.select(&[], 501, 999).is_empty());
+}

@@ -265,7 +265,14 @@ impl Wal {
                 "fsync interval must be positive".into(),
             ));
         }
-        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        if !dir.is_dir() {
+            std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+            // make the new directory's entry durable too
+            match dir.parent() {
+                Some(p) if !p.as_os_str().is_empty() => sync_dir(p)?,
+                _ => sync_dir(Path::new("."))?,
+            }
+        }
         let (stats, damage) = reader::replay(dir, on_record)?;
         if let (Some(d), Some(info)) = (damage, &stats.corrupted) {
             Self::repair(dir, &d)?;
@@ -280,6 +287,14 @@ impl Wal {
                 info.dropped_bytes,
                 d.later.len()
             );
+        }
+        // What was replayed may still sit only in the page cache (a previous process was killed
+        // before syncing): make it durable before anything is built on it.
+        for seg in list_segments(dir)? {
+            let p = segment_path(dir, seg);
+            File::open(&p)
+                .and_then(|f| f.sync_data())
+                .map_err(io_err(&p))?;
         }
         let writer = Self::open_writer(dir)?;
         let written = writer.seq;
@@ -475,7 +490,8 @@ impl Wal {
         &self.inner.dir
     }
 
-    /// Number of data fsyncs issued on segment files since open (directory syncs excluded).
+    /// Number of data fsyncs issued on segment files since open, not counting the ones `open`
+    /// itself does or directory syncs.
     /// With [`FsyncPolicy::Always`] and concurrent writers this stays below the number of
     /// commits thanks to group commit.
     pub fn fsync_count(&self) -> u64 {
@@ -520,9 +536,12 @@ impl Inner {
             self.cut(&mut w)?;
         }
         if let Err(e) = (&*w.file).write_all(buf) {
-            // Part of the buffer may have reached the file; anything appended after it would be
-            // hidden behind a torn record on replay, so stop accepting writes.
-            self.poison();
+            // Part of the buffer may have reached the file, and anything appended after it would
+            // be hidden behind a torn record on replay. Cut the file back to where this commit
+            // started (e.g. after a full disk); if even that fails, stop accepting writes.
+            if w.file.set_len(w.size).is_err() {
+                self.poison();
+            }
             return Err(WalError::Io {
                 path: w.path.clone(),
                 source: e,

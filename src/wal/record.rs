@@ -377,6 +377,77 @@ mod tests {
         assert_eq!(err, ("unknown record type", Some(9)));
     }
 
+    fn frame_of(typ: u8, payload: &[u8]) -> Vec<u8> {
+        let mut buf = vec![typ];
+        buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        buf.extend_from_slice(payload);
+        let crc = crc32fast::hash(&buf);
+        buf.extend_from_slice(&crc.to_le_bytes());
+        buf
+    }
+
+    proptest::proptest! {
+        /// Garbage payloads behind valid framing reach the payload decoders: they must reject
+        /// or decode, never panic, and never return more items than the bytes could hold.
+        #[test]
+        fn garbage_payloads_never_panic(
+            typ in 1u8..=2,
+            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            let buf = frame_of(typ, &payload);
+            let frame = next_frame(&buf).unwrap();
+            match decode_frame(&frame) {
+                Ok(Record::Samples(s)) => proptest::prop_assert!(s.len() * MIN_SAMPLE_LEN <= payload.len()),
+                Ok(Record::Series(s)) => proptest::prop_assert!(s.len() * MIN_SERIES_LEN <= payload.len()),
+                Err(_) => {}
+            }
+        }
+
+        /// Any samples round-trip bit-exactly, whatever the refs, times and value bits.
+        #[test]
+        fn any_samples_round_trip(
+            raw in proptest::collection::vec(
+                (proptest::prelude::any::<u64>(), proptest::prelude::any::<i64>(), proptest::prelude::any::<u64>()),
+                0..50,
+            ),
+        ) {
+            let samples: Vec<RefSample> = raw
+                .iter()
+                .map(|&(r, t, v)| RefSample { series_ref: r, t, v: f64::from_bits(v) })
+                .collect();
+            let mut buf = Vec::new();
+            encode_record(&Record::Samples(samples), &mut buf).unwrap();
+            let frame = next_frame(&buf).unwrap();
+            proptest::prop_assert_eq!(frame.total_len, buf.len());
+            let Ok(Record::Samples(got)) = decode_frame(&frame) else {
+                panic!("samples did not decode")
+            };
+            let got: Vec<(u64, i64, u64)> = got.iter().map(|s| (s.series_ref, s.t, s.v.to_bits())).collect();
+            proptest::prop_assert_eq!(got, raw);
+        }
+
+        /// Any label sets round-trip, including empty names/values and multi-byte UTF-8.
+        #[test]
+        fn any_series_round_trip(
+            raw in proptest::collection::vec(
+                (proptest::prelude::any::<u64>(), proptest::collection::btree_map(".{0,8}", ".{0,12}", 0..6)),
+                0..10,
+            ),
+        ) {
+            let series: Vec<RefSeries> = raw
+                .iter()
+                .map(|(r, m)| RefSeries {
+                    series_ref: *r,
+                    labels: Labels::from_sorted(m.iter().map(|(n, v)| Label::new(n.clone(), v.clone())).collect()).unwrap(),
+                })
+                .collect();
+            let mut buf = Vec::new();
+            encode_record(&Record::Series(series.clone()), &mut buf).unwrap();
+            let frame = next_frame(&buf).unwrap();
+            proptest::prop_assert_eq!(decode_frame(&frame).unwrap(), Record::Series(series));
+        }
+    }
+
     #[test]
     fn samples_with_extreme_refs_and_times_round_trip() {
         let samples = vec![

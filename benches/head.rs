@@ -1,0 +1,175 @@
+//! Head benchmarks: append + commit throughput with cached references for each fsync
+//! policy (scrape-like batches of 1000 samples over 100k series), and the replay rate of
+//! a whole `Db::open`.
+//!
+//! Besides criterion's own output, each benchmark prints ns/sample and samples/s.
+
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+use aion::db::{Db, DbOptions, FsyncPolicy};
+use aion::model::Labels;
+
+const SERIES: usize = 100_000;
+const BATCH: usize = 1000;
+const REPLAY_SERIES: usize = 10_000;
+const REPLAY_SAMPLES_PER_SERIES: usize = 300;
+
+fn labels(i: usize) -> Labels {
+    Labels::from_pairs(&[
+        ("__name__", "http_requests_total"),
+        ("instance", &format!("host-{}:9100", i / 10)),
+        ("job", "node"),
+        ("path", &format!("/api/{}", i % 10)),
+    ])
+}
+
+/// A database with `n` series, each holding one sample, and their references.
+fn setup(policy: FsyncPolicy, n: usize) -> (tempfile::TempDir, Db, Vec<u64>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Db::open(dir.path(), DbOptions::with_fsync(policy)).expect("open");
+    let mut refs = Vec::with_capacity(n);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(BATCH) {
+        let mut app = db.appender();
+        for &i in chunk {
+            refs.push(app.append(&labels(i), 0, 0.0).expect("append"));
+        }
+        app.commit().expect("commit");
+    }
+    (dir, db, refs)
+}
+
+/// Commits `batches` scrape-like batches from `threads` threads; each thread owns a
+/// disjoint slice of the series and advances its own clock. Returns the elapsed time.
+fn run_batches(db: &Db, refs: &[u64], clock: &mut [i64], batches: u64, threads: usize) -> Duration {
+    let per_thread = refs.len() / threads;
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for (th, t_clock) in clock.iter_mut().enumerate().take(threads) {
+            let mine = &refs[th * per_thread..(th + 1) * per_thread];
+            let n = batches / threads as u64 + u64::from((th as u64) < batches % threads as u64);
+            s.spawn(move || {
+                let mut pos = 0usize;
+                for _ in 0..n {
+                    if pos + BATCH > mine.len() {
+                        pos = 0;
+                    }
+                    if pos == 0 {
+                        *t_clock += 15_000;
+                    }
+                    let mut app = db.appender();
+                    for (k, &r) in mine[pos..pos + BATCH].iter().enumerate() {
+                        app.append_ref(r, *t_clock, (k as f64) * 0.5 + *t_clock as f64)
+                            .expect("append");
+                    }
+                    app.commit().expect("commit");
+                    pos += BATCH;
+                }
+            });
+        }
+    });
+    start.elapsed()
+}
+
+fn append_commit(c: &mut Criterion) {
+    let interval = FsyncPolicy::Interval(Duration::from_secs(1));
+    let cases: [(&str, FsyncPolicy, usize, usize); 6] = [
+        ("never_1thread", FsyncPolicy::Never, 1, SERIES),
+        ("interval_1s_1thread", interval, 1, SERIES),
+        // the same with a working set that fits in the CPU caches
+        ("interval_1s_1thread_8k_series", interval, 1, 8_000),
+        ("always_1thread", FsyncPolicy::Always, 1, SERIES),
+        ("always_4threads", FsyncPolicy::Always, 4, SERIES),
+        ("always_8threads", FsyncPolicy::Always, 8, SERIES),
+    ];
+    let mut g = c.benchmark_group("head_append_commit_1000_per_batch");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    for (name, policy, threads, series) in cases {
+        // set up lazily: criterion only runs the benchmarks its filter selects
+        let mut state: Option<(tempfile::TempDir, Db, Vec<u64>)> = None;
+        let mut clock = vec![0i64; threads];
+        let mut total = Duration::ZERO;
+        let mut total_batches = 0u64;
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let (_, db, refs) = state.get_or_insert_with(|| setup(policy, series));
+                let d = run_batches(db, refs, &mut clock, iters, threads);
+                total += d;
+                total_batches += iters;
+                d
+            })
+        });
+        let samples = (total_batches * BATCH as u64) as f64;
+        if total_batches == 0 {
+            continue;
+        }
+        println!(
+            "{name}: {:.1} ns/sample, {:.2} M samples/s",
+            total.as_nanos() as f64 / samples,
+            samples / total.as_secs_f64() / 1e6
+        );
+        if let Some((_dir, db, _)) = state {
+            db.close().expect("close");
+        }
+    }
+    g.finish();
+}
+
+fn replay(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let db = Db::open(dir.path(), DbOptions::with_fsync(FsyncPolicy::Never)).expect("open");
+        let mut refs = Vec::with_capacity(REPLAY_SERIES);
+        for step in 0..REPLAY_SAMPLES_PER_SERIES {
+            let t = step as i64 * 15_000;
+            for chunk in (0..REPLAY_SERIES).collect::<Vec<_>>().chunks(BATCH) {
+                let mut app = db.appender();
+                for &i in chunk {
+                    let v = (i * 7 + step) as f64 * 0.25;
+                    if step == 0 {
+                        refs.push(app.append(&labels(i), t, v).expect("append"));
+                    } else {
+                        app.append_ref(refs[i], t, v).expect("append");
+                    }
+                }
+                app.commit().expect("commit");
+            }
+        }
+        db.close().expect("close");
+    }
+    let total = (REPLAY_SERIES * REPLAY_SAMPLES_PER_SERIES) as u64;
+    let mut g = c.benchmark_group("db_open_replay");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(total));
+    let mut spent = Duration::ZERO;
+    let mut runs = 0u32;
+    g.bench_function("3M_samples_10k_series", |b| {
+        b.iter_custom(|iters| {
+            let mut d = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                let db =
+                    Db::open(dir.path(), DbOptions::with_fsync(FsyncPolicy::Never)).expect("open");
+                d += start.elapsed();
+                assert_eq!(db.stats().samples_appended, total);
+                db.close().expect("close");
+            }
+            spent += d;
+            runs += iters as u32;
+            d
+        })
+    });
+    g.finish();
+    if runs == 0 {
+        return;
+    }
+    println!(
+        "db open replay: {total} samples in {:.1} ms per open, {:.1} M samples/s",
+        spent.as_secs_f64() * 1e3 / f64::from(runs),
+        total as f64 * f64::from(runs) / spent.as_secs_f64() / 1e6
+    );
+}
+
+criterion_group!(benches, append_commit, replay);
+criterion_main!(benches);
