@@ -31,13 +31,13 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod chunk;
 pub mod db;
 pub mod encoding;
 pub mod head;
 pub mod model;
 pub mod promql;
+pub mod server;
 pub mod storage;
 pub mod wal;
-pub mod api;
-pub mod server;

@@ -16,7 +16,9 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Some(Command::Test { what: TestCommand::Promql { files } }) => {
+        Some(Command::Test {
+            what: TestCommand::Promql { files },
+        }) => {
             let summary = aion::promql::promqltest::run_files(&files);
             print!("{}", aion::promql::promqltest::format_summary(&summary));
             if summary.ok() {

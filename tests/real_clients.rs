@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 use common::Server;
 
 fn have(cmd: &str, args: &[&str]) -> bool {
-    Command::new(cmd).args(args).output().map(|o| o.status.success()).unwrap_or(false)
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 fn require(what: &str, present: bool) -> bool {
@@ -58,20 +62,45 @@ fn promtool_queries() {
 
     let (ok, out) = promtool(&["query", "instant", &url, "prometheus_tsdb_head_series"]);
     assert!(ok, "{out}");
-    assert!(out.contains("prometheus_tsdb_head_series{") && out.contains("job=\"aion\""), "{out}");
+    assert!(
+        out.contains("prometheus_tsdb_head_series{") && out.contains("job=\"aion\""),
+        "{out}"
+    );
 
-    let (ok, out) = promtool(&["query", "instant", "-o", "json", &url, "prometheus_tsdb_head_series"]);
+    let (ok, out) = promtool(&[
+        "query",
+        "instant",
+        "-o",
+        "json",
+        &url,
+        "prometheus_tsdb_head_series",
+    ]);
     assert!(ok, "{out}");
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let v: serde_json::Value =
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(v[0]["metric"]["job"], "aion");
 
-    let (ok, out) = promtool(&["query", "range", "--step=15s", &url, "prometheus_tsdb_head_series"]);
+    let (ok, out) = promtool(&[
+        "query",
+        "range",
+        "--step=15s",
+        &url,
+        "prometheus_tsdb_head_series",
+    ]);
     assert!(ok, "{out}");
     assert!(out.contains("prometheus_tsdb_head_series{"), "{out}");
 
-    let (ok, out) = promtool(&["query", "series", "--match=prometheus_tsdb_head_series", &url]);
+    let (ok, out) = promtool(&[
+        "query",
+        "series",
+        "--match=prometheus_tsdb_head_series",
+        &url,
+    ]);
     assert!(ok, "{out}");
-    assert!(out.contains("__name__=\"prometheus_tsdb_head_series\""), "{out}");
+    assert!(
+        out.contains("__name__=\"prometheus_tsdb_head_series\""),
+        "{out}"
+    );
 
     let (ok, out) = promtool(&["query", "labels", &url, "job"]);
     assert!(ok, "{out}");
@@ -80,13 +109,19 @@ fn promtool_queries() {
     // A malformed query is reported as Prometheus reports it.
     let (ok, out) = promtool(&["query", "instant", &url, "sum("]);
     assert!(!ok);
-    assert!(out.contains("bad_data") && out.contains("parse error"), "{out}");
+    assert!(
+        out.contains("bad_data") && out.contains("parse error"),
+        "{out}"
+    );
 }
 
 #[test]
 fn prometheus_api_client_python() {
     let py = "python3";
-    if !require("python3 module prometheus_api_client", have(py, &["-c", "import prometheus_api_client"])) {
+    if !require(
+        "python3 module prometheus_api_client",
+        have(py, &["-c", "import prometheus_api_client"]),
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -111,7 +146,14 @@ r = p.custom_query_range(query="prometheus_tsdb_head_series", start_time=start, 
 assert r and r[0]["values"], r
 print("ok")
 "#;
-    let o = Command::new(py).args(["-c", script, &format!("http://{}", s.addr)]).output().unwrap();
-    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(py)
+        .args(["-c", script, &format!("http://{}", s.addr)])
+        .output()
+        .unwrap();
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(o.status.success() && out.contains("ok"), "{out}");
 }

@@ -28,7 +28,10 @@ fn grafana_request_shapes() {
     let r = s.post_form("/api/v1/query", "query=1%2B1&time=4&timeout=2m");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("content-type"), Some("application/json"));
-    assert_eq!(r.json(), serde_json::json!({"status":"success","data":{"resultType":"scalar","result":[4,"2"]}}));
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"status":"success","data":{"resultType":"scalar","result":[4,"2"]}})
+    );
 
     // Own metrics are stored in-process as job="aion".
     wait_for_series(&s, "prometheus_tsdb_head_series");
@@ -39,11 +42,17 @@ fn grafana_request_shapes() {
     assert_eq!(m["instance"], s.addr.as_str());
 
     // query_range as a form POST with aligned start/end and a float step.
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let (start, end) = ((now - 600) / 15 * 15, (now + 60) / 15 * 15);
     let r = s.post_form(
         "/api/v1/query_range",
-        &format!("query={}&start={start}&end={end}&step=15&timeout=2m", enc("prometheus_tsdb_head_series")),
+        &format!(
+            "query={}&start={start}&end={end}&step=15&timeout=2m",
+            enc("prometheus_tsdb_head_series")
+        ),
     );
     assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
@@ -53,19 +62,32 @@ fn grafana_request_shapes() {
     assert!(values[0][1].is_string());
 
     // Metric names for the metric browser.
-    let r = s.get(&format!("/api/v1/label/__name__/values?start={}&end={}&limit=40000", now - 3600, now + 60));
+    let r = s.get(&format!(
+        "/api/v1/label/__name__/values?start={}&end={}&limit=40000",
+        now - 3600,
+        now + 60
+    ));
     assert_eq!(r.status, 200);
     let names = r.json()["data"].as_array().unwrap().clone();
-    assert!(names.iter().any(|n| n == "prometheus_tsdb_head_series"), "{names:?}");
+    assert!(
+        names.iter().any(|n| n == "prometheus_tsdb_head_series"),
+        "{names:?}"
+    );
     // POST is not allowed there, as in Prometheus.
     assert_eq!(s.post_form("/api/v1/label/__name__/values", "").status, 405);
 
     // Labels (GET and POST) and series.
-    let r = s.post_form("/api/v1/labels", &format!("start={}&end={}", now - 3600, now + 60));
+    let r = s.post_form(
+        "/api/v1/labels",
+        &format!("start={}&end={}", now - 3600, now + 60),
+    );
     assert_eq!(r.status, 200);
     let labels = r.json()["data"].as_array().unwrap().clone();
     assert!(labels.iter().any(|n| n == "job"));
-    let r = s.get(&format!("/api/v1/series?match[]={}", enc("{__name__!=\"\"}")));
+    let r = s.get(&format!(
+        "/api/v1/series?match[]={}",
+        enc("{__name__!=\"\"}")
+    ));
     assert_eq!(r.status, 200);
     assert!(!r.json()["data"].as_array().unwrap().is_empty());
     let r = s.get("/api/v1/series");
@@ -77,7 +99,10 @@ fn grafana_request_shapes() {
     assert_eq!(r.status, 200);
     assert!(r.json()["data"].is_object());
     let ms = now * 1000;
-    let r = s.get(&format!("/api/v1/query_exemplars?query=test&start={}&end={ms}", ms - 1_800_000));
+    let r = s.get(&format!(
+        "/api/v1/query_exemplars?query=test&start={}&end={ms}",
+        ms - 1_800_000
+    ));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json(), serde_json::json!({"status":"success","data":[]}));
     let r = s.get("/api/v1/rules");
@@ -91,20 +116,40 @@ fn grafana_request_shapes() {
     // Status endpoints.
     let t = s.get("/api/v1/status/tsdb").json();
     assert!(t["data"]["headStats"]["numSeries"].as_u64().unwrap() > 0);
-    assert!(!t["data"]["seriesCountByMetricName"].as_array().unwrap().is_empty());
+    assert!(!t["data"]["seriesCountByMetricName"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     let f = s.get("/api/v1/status/flags").json();
     assert_eq!(f["data"]["query.lookback-delta"], "5m");
     assert_eq!(s.get("/api/v1/status/runtimeinfo").status, 200);
-    assert_eq!(s.get("/api/v1/status/config").json()["data"]["yaml"].as_str().map(|y| y.contains("scrape_configs")), Some(true));
+    assert_eq!(
+        s.get("/api/v1/status/config").json()["data"]["yaml"]
+            .as_str()
+            .map(|y| y.contains("scrape_configs")),
+        Some(true)
+    );
 
     // Health, gzip, /metrics content type, OPTIONS.
     assert_eq!(s.get("/-/healthy").status, 200);
-    let r = common::request(&s.addr, "GET", "/metrics", None, &[("Accept-Encoding", "gzip")]);
+    let r = common::request(
+        &s.addr,
+        "GET",
+        "/metrics",
+        None,
+        &[("Accept-Encoding", "gzip")],
+    );
     assert_eq!(r.header("content-encoding"), Some("gzip"));
     let r = s.get("/metrics");
-    assert_eq!(r.header("content-type"), Some("text/plain; version=0.0.4; charset=utf-8"));
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
     assert!(r.text().contains("prometheus_http_requests_total{"));
-    assert_eq!(common::request(&s.addr, "OPTIONS", "/api/v1/query", None, &[]).status, 204);
+    assert_eq!(
+        common::request(&s.addr, "OPTIONS", "/api/v1/query", None, &[]).status,
+        204
+    );
 }
 
 #[test]
@@ -114,10 +159,26 @@ fn bad_input_gets_prometheus_errors_and_server_keeps_serving() {
     let cases: &[(&str, u16, &str)] = &[
         ("/api/v1/query?query=sum(", 400, "bad_data"),
         ("/api/v1/query?query=1&time=yesterday", 400, "bad_data"),
-        ("/api/v1/query_range?query=1&start=10&end=5&step=1", 400, "bad_data"),
-        ("/api/v1/query_range?query=1&start=0&end=100000&step=1", 400, "bad_data"),
-        ("/api/v1/query_range?query=1&start=0&end=10&step=0", 400, "bad_data"),
-        ("/api/v1/query_range?query=1&start=0&end=10&step=1ns", 400, "bad_data"),
+        (
+            "/api/v1/query_range?query=1&start=10&end=5&step=1",
+            400,
+            "bad_data",
+        ),
+        (
+            "/api/v1/query_range?query=1&start=0&end=100000&step=1",
+            400,
+            "bad_data",
+        ),
+        (
+            "/api/v1/query_range?query=1&start=0&end=10&step=0",
+            400,
+            "bad_data",
+        ),
+        (
+            "/api/v1/query_range?query=1&start=0&end=10&step=1ns",
+            400,
+            "bad_data",
+        ),
         ("/api/v1/query?query=1&timeout=1ns", 400, "bad_data"),
     ];
     for (path, code, kind) in cases {
@@ -128,13 +189,26 @@ fn bad_input_gets_prometheus_errors_and_server_keeps_serving() {
         assert_eq!(v["errorType"], *kind, "{path}");
     }
     let r = s.get("/api/v1/query?query=sum(");
-    assert!(r.json()["error"].as_str().unwrap().starts_with("invalid parameter \"query\": 1:"), "{}", r.text());
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid parameter \"query\": 1:"),
+        "{}",
+        r.text()
+    );
     let r = s.get("/api/v1/query_range?query=1&start=0&end=100000&step=1");
-    assert!(r.json()["error"].as_str().unwrap().starts_with("exceeded maximum resolution of 11,000 points"));
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("exceeded maximum resolution of 11,000 points"));
 
     // Over the sample limit: 422 execution.
     wait_for_series(&s, "prometheus_http_requests_total");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let r = s.get(&format!(
         "/api/v1/query_range?query={}&start={}&end={now}&step=1",
         enc("{__name__=~\".+\"}"),
@@ -145,7 +219,13 @@ fn bad_input_gets_prometheus_errors_and_server_keeps_serving() {
 
     // A huge body is refused, not buffered without bound.
     let big = vec![b'a'; 33 << 20];
-    let r = common::try_request(&s.addr, "POST", "/api/v1/query", Some(&big), &[("Content-Type", "application/x-www-form-urlencoded")]);
+    let r = common::try_request(
+        &s.addr,
+        "POST",
+        "/api/v1/query",
+        Some(&big),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+    );
     if let Ok(r) = r {
         assert_eq!(r.status, 400);
     }
@@ -165,12 +245,24 @@ fn sigterm_flushes_and_restart_keeps_data() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path(), &[]);
     wait_for_series(&s, "prometheus_tsdb_head_series");
-    let before = s.get("/api/v1/query?query=count(%7B__name__%3D~%22.%2B%22%7D)").json();
-    let n_before: f64 = before["data"]["result"][0]["value"][1].as_str().unwrap().parse().unwrap();
+    let before = s
+        .get("/api/v1/query?query=count(%7B__name__%3D~%22.%2B%22%7D)")
+        .json();
+    let n_before: f64 = before["data"]["result"][0]["value"][1]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(s.terminate(), Some(0));
     let s = Server::start(dir.path(), &["--web.enable-lifecycle"]);
-    let after = s.get("/api/v1/query?query=count(%7B__name__%3D~%22.%2B%22%7D)").json();
-    let n_after: f64 = after["data"]["result"][0]["value"][1].as_str().unwrap().parse().unwrap();
+    let after = s
+        .get("/api/v1/query?query=count(%7B__name__%3D~%22.%2B%22%7D)")
+        .json();
+    let n_after: f64 = after["data"]["result"][0]["value"][1]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(n_after >= n_before, "{n_after} < {n_before}");
     // Lifecycle quit works when enabled.
     assert_eq!(s.post_form("/-/quit", "").status, 200);

@@ -61,7 +61,10 @@ pub struct ApiError {
 impl ApiError {
     /// A `bad_data` error.
     pub fn bad_data(message: impl Into<String>) -> Self {
-        ApiError { kind: ErrorType::BadData, message: message.into() }
+        ApiError {
+            kind: ErrorType::BadData,
+            message: message.into(),
+        }
     }
 
     /// `invalid parameter "name": reason`, as Prometheus words it.
@@ -71,7 +74,10 @@ impl ApiError {
 
     /// An `internal` error.
     pub fn internal(message: impl Into<String>) -> Self {
-        ApiError { kind: ErrorType::Internal, message: message.into() }
+        ApiError {
+            kind: ErrorType::Internal,
+            message: message.into(),
+        }
     }
 }
 

@@ -58,13 +58,20 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> Response {
 
 /// `GET /`: a short pointer to the API until the web UI exists.
 pub async fn root() -> Response {
-    (StatusCode::OK, "Aion: Prometheus-compatible API under /api/v1, metrics at /metrics.\n")
+    (
+        StatusCode::OK,
+        "Aion: Prometheus-compatible API under /api/v1, metrics at /metrics.\n",
+    )
         .into_response()
 }
 
 /// Counts requests and their durations per handler (Prometheus's metric names), and
 /// gzip-compresses responses when the client accepts it.
-pub async fn instrument(State(st): State<Arc<ApiState>>, req: Request<Body>, next: Next) -> Response {
+pub async fn instrument(
+    State(st): State<Arc<ApiState>>,
+    req: Request<Body>,
+    next: Next,
+) -> Response {
     let handler = req
         .extensions()
         .get::<MatchedPath>()
@@ -112,9 +119,13 @@ async fn gzip(resp: Response) -> Response {
     }
     match enc.finish() {
         Ok(z) => {
-            parts.headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            parts
+                .headers
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
             parts.headers.remove(header::CONTENT_LENGTH);
-            parts.headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+            parts
+                .headers
+                .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
             Response::from_parts(parts, Body::from(z))
         }
         Err(_) => Response::from_parts(parts, Body::from(bytes)),

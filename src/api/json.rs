@@ -127,7 +127,13 @@ mod tests {
     #[test]
     fn timestamps_like_prometheus() {
         let mut s = String::new();
-        for (ms, want) in [(2000, "2"), (1500, "1.500"), (1050, "1.050"), (-1500, "-1.500"), (0, "0")] {
+        for (ms, want) in [
+            (2000, "2"),
+            (1500, "1.500"),
+            (1050, "1.050"),
+            (-1500, "-1.500"),
+            (0, "0"),
+        ] {
             s.clear();
             push_timestamp(&mut s, ms);
             assert_eq!(s, want);

@@ -38,7 +38,10 @@ fn match_params(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
 pub fn parse_selector(s: &str) -> Result<Vec<Matcher>, ApiError> {
     match crate::promql::parse(s) {
         Ok(Expr::Vector(vs)) if vs.offset_ms == 0 && vs.at.is_none() => Ok(vs.matchers),
-        Ok(_) => Err(ApiError::invalid_param("match[]", format!("1:1: parse error: expected a series selector, got {s:?}"))),
+        Ok(_) => Err(ApiError::invalid_param(
+            "match[]",
+            format!("1:1: parse error: expected a series selector, got {s:?}"),
+        )),
         Err(e) => Err(ApiError::invalid_param("match[]", e)),
     }
 }
@@ -47,13 +50,20 @@ fn time_range(p: &Params) -> Result<(i64, i64), ApiError> {
     let start = p.time_or("start", MIN_TIME)?;
     let end = p.time_or("end", MAX_TIME)?;
     if end < start {
-        return Err(ApiError::invalid_param("end", "end timestamp must not be before start time"));
+        return Err(ApiError::invalid_param(
+            "end",
+            "end timestamp must not be before start time",
+        ));
     }
     Ok((start, end))
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(format!("task failed: {e}")))?
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("task failed: {e}")))?
 }
 
 fn storage_err(e: impl std::fmt::Display) -> ApiError {
@@ -173,7 +183,11 @@ pub fn unescape_label_name(name: &str) -> Option<String> {
 }
 
 /// `GET /api/v1/label/{name}/values`.
-pub async fn label_values(State(st): State<Arc<ApiState>>, Path(name): Path<String>, req: Request<Body>) -> Response {
+pub async fn label_values(
+    State(st): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+    req: Request<Body>,
+) -> Response {
     let r = tri!(read_request(&st, req, false).await);
     let db = tri!(respond::db(&st));
     let p = r.params;

@@ -52,6 +52,9 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/-/quit", post(handlers::quit).put(handlers::quit))
         .route("/metrics", get(handlers::metrics))
         .route("/", get(handlers::root))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), handlers::instrument))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            handlers::instrument,
+        ))
         .with_state(state)
 }

@@ -33,7 +33,10 @@ impl Params {
 
     /// The first value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The first non-empty value of `name`.
@@ -43,7 +46,11 @@ impl Params {
 
     /// All values of `name` (e.g. `match[]`).
     pub fn all(&self, name: &str) -> Vec<&str> {
-        self.pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// A time parameter, or `default` when absent.
@@ -61,7 +68,9 @@ impl Params {
             Some(v) => match v.parse::<i64>() {
                 Ok(n) if n >= 0 => Ok(n as usize),
                 Ok(_) => Ok(0),
-                Err(_) => Err(ApiError::bad_data(format!("cannot parse \"{v}\" to a valid limit"))),
+                Err(_) => Err(ApiError::bad_data(format!(
+                    "cannot parse \"{v}\" to a valid limit"
+                ))),
             },
         }
     }
@@ -94,7 +103,9 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         if ms.is_finite() && ms.abs() < 9.2e18 {
             return Ok(ms.round() as i64);
         }
-        return Err(format!("cannot parse \"{s}\" to a valid duration. It overflows int64"));
+        return Err(format!(
+            "cannot parse \"{s}\" to a valid duration. It overflows int64"
+        ));
     }
     parse_duration_ms(s).ok_or_else(|| format!("cannot parse \"{s}\" to a valid duration"))
 }
@@ -118,7 +129,9 @@ pub fn percent_decode(s: &str) -> String {
         match c {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                let hex = b
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
                 match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                     Some(v) => {
                         out.push(v);

@@ -49,7 +49,10 @@ fn engine_options(st: &ApiState, p: &Params) -> Result<EngineOptions, Response> 
     if let Some(t) = p.get_nonempty("timeout") {
         let ms = parse_duration(t).map_err(|e| api_err(ApiError::invalid_param("timeout", e)))?;
         if ms <= 0 {
-            return Err(api_err(ApiError::invalid_param("timeout", "timeout must be positive")));
+            return Err(api_err(ApiError::invalid_param(
+                "timeout",
+                "timeout must be positive",
+            )));
         }
         let d = std::time::Duration::from_millis(ms as u64);
         if d < o.timeout {
@@ -57,7 +60,8 @@ fn engine_options(st: &ApiState, p: &Params) -> Result<EngineOptions, Response> 
         }
     }
     if let Some(l) = p.get_nonempty("lookback_delta") {
-        let ms = parse_duration(l).map_err(|e| api_err(ApiError::invalid_param("lookback_delta", e)))?;
+        let ms =
+            parse_duration(l).map_err(|e| api_err(ApiError::invalid_param("lookback_delta", e)))?;
         if ms > 0 {
             o.lookback_delta_ms = ms;
         }
@@ -74,7 +78,12 @@ impl Drop for CancelOnDrop {
     }
 }
 
-async fn run<F>(st: &Arc<ApiState>, db: Arc<Db>, opts: EngineOptions, f: F) -> Result<QueryOutput, ApiError>
+async fn run<F>(
+    st: &Arc<ApiState>,
+    db: Arc<Db>,
+    opts: EngineOptions,
+    f: F,
+) -> Result<QueryOutput, ApiError>
 where
     F: FnOnce(&Engine, &Db, &CancelToken) -> Result<QueryOutput, QueryError> + Send + 'static,
 {
@@ -101,7 +110,9 @@ where
         );
         out
     });
-    let res = handle.await.map_err(|e| ApiError::internal(format!("query task failed: {e}")))?;
+    let res = handle
+        .await
+        .map_err(|e| ApiError::internal(format!("query task failed: {e}")))?;
     drop(guard);
     res.map_err(query_error)
 }
@@ -110,7 +121,7 @@ where
 pub fn query_error(e: QueryError) -> ApiError {
     let kind = match &e {
         QueryError::Parse(_) => ErrorType::BadData,
-        QueryError::Timeout(..) => ErrorType::Timeout,
+        QueryError::Timeout => ErrorType::Timeout,
         QueryError::Canceled => ErrorType::Canceled,
         QueryError::TooManySamples => ErrorType::Execution,
         QueryError::Storage(..) => ErrorType::Internal,
@@ -203,7 +214,11 @@ pub async fn instant(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Res
     let opts = tri!(engine_options(&st, p));
     let limit = tri!(p.limit().map_err(api_err));
     let query = p.get("query").unwrap_or("").to_string();
-    match run(&st, db, opts, move |e, db, c| e.instant_query(db, &query, t, Some(c))).await {
+    match run(&st, db, opts, move |e, db, c| {
+        e.instant_query(db, &query, t, Some(c))
+    })
+    .await
+    {
         Ok(out) => render(out, limit),
         Err(e) => api_err(e),
     }
@@ -216,9 +231,13 @@ fn range_params(p: &Params) -> Result<(i64, i64, i64), ApiError> {
     let end = super::params::parse_time(p.get("end").unwrap_or(""))
         .map_err(|e| ApiError::invalid_param("end", e))?;
     if end < start {
-        return Err(ApiError::invalid_param("end", "end timestamp must not be before start time"));
+        return Err(ApiError::invalid_param(
+            "end",
+            "end timestamp must not be before start time",
+        ));
     }
-    let step = parse_duration(p.get("step").unwrap_or("")).map_err(|e| ApiError::invalid_param("step", e))?;
+    let step = parse_duration(p.get("step").unwrap_or(""))
+        .map_err(|e| ApiError::invalid_param("step", e))?;
     if step <= 0 {
         return Err(ApiError::invalid_param(
             "step",
@@ -242,7 +261,11 @@ pub async fn range(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Respo
     let opts = tri!(engine_options(&st, p));
     let limit = tri!(p.limit().map_err(api_err));
     let query = p.get("query").unwrap_or("").to_string();
-    match run(&st, db, opts, move |e, db, c| e.range_query(db, &query, start, end, step, Some(c))).await {
+    match run(&st, db, opts, move |e, db, c| {
+        e.range_query(db, &query, start, end, step, Some(c))
+    })
+    .await
+    {
         Ok(out) => render(out, limit),
         Err(e) => api_err(e),
     }
@@ -256,7 +279,10 @@ pub async fn exemplars(State(st): State<Arc<ApiState>>, req: Request<Body>) -> R
     let start = tri!(p.time_or("start", MIN_TIME).map_err(api_err));
     let end = tri!(p.time_or("end", MAX_TIME).map_err(api_err));
     if end < start {
-        return api_err(ApiError::invalid_param("end", "end timestamp must not be before start time"));
+        return api_err(ApiError::invalid_param(
+            "end",
+            "end timestamp must not be before start time",
+        ));
     }
     if let Err(e) = crate::promql::parse(p.get("query").unwrap_or("")) {
         return api_err(ApiError::invalid_param("query", e));

@@ -6,7 +6,7 @@ use axum::body::{to_bytes, Body};
 use axum::http::{header, HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::error::{ApiError, ErrorType};
+use super::error::ApiError;
 use super::json::push_str;
 use super::params::Params;
 use super::state::ApiState;
@@ -58,7 +58,10 @@ pub fn error(e: &ApiError) -> Response {
 
 fn json_response(code: StatusCode, body: String) -> Response {
     let mut r = (code, body).into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -76,8 +79,6 @@ pub fn method_not_allowed() -> Response {
 pub struct ApiRequest {
     /// Parameters.
     pub params: Params,
-    /// The method.
-    pub method: Method,
 }
 
 /// Reads the parameters of a GET or POST request. Other methods get 405; OPTIONS gets 204.
@@ -112,15 +113,12 @@ pub async fn read_request(
     } else {
         None
     };
-    Ok(ApiRequest { params: Params::new(query.as_deref(), body.as_deref()), method })
+    Ok(ApiRequest {
+        params: Params::new(query.as_deref(), body.as_deref()),
+    })
 }
 
 /// The database, or the 503 answer when it is not open yet.
 pub fn db(state: &ApiState) -> Result<Arc<Db>, Response> {
     state.db.get().cloned().ok_or_else(unavailable)
-}
-
-/// Maps an error class for logging.
-pub fn is_server_error(kind: ErrorType) -> bool {
-    matches!(kind, ErrorType::Internal)
 }

@@ -28,7 +28,9 @@ macro_rules! tri {
 /// `GET /api/v1/targets`.
 pub async fn targets(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Response {
     tri!(read_request(&st, req, false).await);
-    respond::success_value(&json!({"activeTargets": [], "droppedTargets": [], "droppedTargetCounts": {}}))
+    respond::success_value(
+        &json!({"activeTargets": [], "droppedTargets": [], "droppedTargetCounts": {}}),
+    )
 }
 
 /// `GET /api/v1/targets/metadata`.
@@ -42,7 +44,10 @@ pub async fn rules(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Respo
     let r = tri!(read_request(&st, req, false).await);
     if let Some(t) = r.params.get_nonempty("type") {
         if t != "alert" && t != "record" {
-            return respond::error(&ApiError::invalid_param("type", format!("not supported value {t:?}")));
+            return respond::error(&ApiError::invalid_param(
+                "type",
+                format!("not supported value {t:?}"),
+            ));
         }
     }
     respond::success_value(&json!({"groups": []}))
@@ -70,17 +75,29 @@ pub async fn config(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Resp
 /// `GET /api/v1/status/flags`.
 pub async fn flags(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Response {
     tri!(read_request(&st, req, false).await);
-    let map: serde_json::Map<String, Json> =
-        st.opts.flags.iter().map(|(k, v)| (k.clone(), Json::String(v.clone()))).collect();
+    let map: serde_json::Map<String, Json> = st
+        .opts
+        .flags
+        .iter()
+        .map(|(k, v)| (k.clone(), Json::String(v.clone())))
+        .collect();
     respond::success_value(&Json::Object(map))
 }
 
 /// `GET /api/v1/status/runtimeinfo`.
 pub async fn runtimeinfo(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Response {
     tri!(read_request(&st, req, false).await);
-    let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default();
-    let threads = std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0);
-    let corruption = st.db.get().map(|db| db.wal_corrupted_records()).unwrap_or(0);
+    let cwd = std::env::current_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let threads = std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(0);
+    let corruption = st
+        .db
+        .get()
+        .map(|db| db.wal_corrupted_records())
+        .unwrap_or(0);
     respond::success_value(&json!({
         "startTime": format_rfc3339_ms(st.start_ms),
         "CWD": cwd,
@@ -125,7 +142,11 @@ pub async fn tsdb(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Respon
     match res {
         Ok(c) => {
             let top = |v: &[(String, u64)]| -> Json {
-                Json::Array(v.iter().map(|(n, c)| json!({"name": n, "value": c})).collect())
+                Json::Array(
+                    v.iter()
+                        .map(|(n, c)| json!({"name": n, "value": c}))
+                        .collect(),
+                )
             };
             respond::success_value(&json!({
                 "headStats": {
@@ -149,15 +170,24 @@ pub async fn tsdb(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Respon
 pub async fn walreplay(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Response {
     tri!(read_request(&st, req, false).await);
     let done = st.is_ready();
-    respond::success_value(&json!({"min": 0, "max": 0, "current": if done { 0 } else { -1 }, "state": if done { "done" } else { "in progress" }}))
+    respond::success_value(
+        &json!({"min": 0, "max": 0, "current": if done { 0 } else { -1 }, "state": if done { "done" } else { "in progress" }}),
+    )
 }
 
 /// `/api/v1/admin/tsdb/{action}`: refused unless `--web.enable-admin-api` is set, as in
 /// Prometheus.
-pub async fn admin(State(st): State<Arc<ApiState>>, Path(action): Path<String>, req: Request<Body>) -> Response {
+pub async fn admin(
+    State(st): State<Arc<ApiState>>,
+    Path(action): Path<String>,
+    req: Request<Body>,
+) -> Response {
     tri!(read_request(&st, req, true).await);
     if !st.opts.enable_admin {
-        return respond::error(&ApiError { kind: ErrorType::Unavailable, message: "admin APIs disabled".into() });
+        return respond::error(&ApiError {
+            kind: ErrorType::Unavailable,
+            message: "admin APIs disabled".into(),
+        });
     }
     respond::error(&ApiError {
         kind: ErrorType::NotFound,
@@ -177,7 +207,9 @@ fn at_json(at: &Option<AtModifier>) -> (Json, Json) {
 /// The syntax tree as JSON, in the shape Prometheus's `/api/v1/parse_query` returns.
 pub fn ast_json(e: &Expr) -> Json {
     match e {
-        Expr::Number { val, .. } => json!({"type": "numberLiteral", "val": super::json::format_float(*val)}),
+        Expr::Number { val, .. } => {
+            json!({"type": "numberLiteral", "val": super::json::format_float(*val)})
+        }
         Expr::String { val, .. } => json!({"type": "stringLiteral", "val": val}),
         Expr::Vector(vs) => {
             let (ts, soe) = at_json(&vs.at);
@@ -208,7 +240,9 @@ pub fn ast_json(e: &Expr) -> Json {
             })
         }
         Expr::Paren { expr, .. } => json!({"type": "parenExpr", "expr": ast_json(expr)}),
-        Expr::Unary { op, expr, .. } => json!({"type": "unaryExpr", "op": op.as_str(), "expr": ast_json(expr)}),
+        Expr::Unary { op, expr, .. } => {
+            json!({"type": "unaryExpr", "op": op.as_str(), "expr": ast_json(expr)})
+        }
         Expr::Binary(b) => {
             let matching = b.matching.as_ref().map(|m| {
                 let card = match m.card {

@@ -16,6 +16,11 @@ impl Db {
 
     /// Records cut off the WAL as corrupt when the database was opened.
     pub fn wal_corrupted_records(&self) -> u64 {
-        self.open_stats.wal.corrupted.as_ref().map(|c| c.dropped_records).unwrap_or(0)
+        self.open_stats
+            .wal
+            .corrupted
+            .as_ref()
+            .map(|c| c.dropped_records)
+            .unwrap_or(0)
     }
 }

@@ -1,7 +1,5 @@
 //! Cardinality statistics of the head, for `/api/v1/status/tsdb`.
 
-use std::collections::HashSet;
-
 use super::Head;
 use crate::model::METRIC_NAME;
 
@@ -64,12 +62,10 @@ impl Head {
             }
         }
         let mut chunk_count = 0u64;
-        let mut seen = HashSet::new();
-        for shard in self.by_ref.iter() {
-            for s in shard.read().values() {
-                if seen.insert(s.series_ref) {
-                    chunk_count += s.data.lock().num_chunks() as u64;
-                }
+        let ids: Vec<u32> = self.postings.read().all().iter().collect();
+        for id in ids {
+            if let Some(s) = self.series_by_ref(u64::from(id)) {
+                chunk_count += s.data.lock().num_chunks() as u64;
             }
         }
         Cardinality {
@@ -103,9 +99,15 @@ mod tests {
         app.commit().unwrap();
         let c = head.cardinality(10);
         assert_eq!(c.num_series, 3);
-        assert_eq!(c.series_count_by_metric_name, vec![("a".to_string(), 2), ("b".to_string(), 1)]);
+        assert_eq!(
+            c.series_count_by_metric_name,
+            vec![("a".to_string(), 2), ("b".to_string(), 1)]
+        );
         assert_eq!(c.num_label_pairs, 4);
         assert_eq!(c.chunk_count, 3);
-        assert_eq!(c.series_count_by_label_value_pair.first(), Some(&("job=x".to_string(), 2)));
+        assert_eq!(
+            c.series_count_by_label_value_pair.first(),
+            Some(&("job=x".to_string(), 2))
+        );
     }
 }

@@ -117,20 +117,53 @@ impl ServerFlags {
     pub fn as_pairs(&self) -> Vec<(String, String)> {
         let d = |d: &Duration| crate::model::time::format_duration_ms(d.as_millis() as i64);
         vec![
-            ("config.file".into(), self.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
+            (
+                "config.file".into(),
+                self.config_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
             ("web.listen-address".into(), self.listen_address.clone()),
-            ("web.external-url".into(), self.external_url.clone().unwrap_or_default()),
-            ("web.enable-lifecycle".into(), self.enable_lifecycle.to_string()),
-            ("web.enable-admin-api".into(), self.enable_admin_api.to_string()),
-            ("storage.tsdb.path".into(), self.tsdb_path.display().to_string()),
-            ("storage.tsdb.retention.time".into(), d(&self.retention_time)),
-            ("storage.tsdb.retention.size".into(), format!("{}B", self.retention_size)),
+            (
+                "web.external-url".into(),
+                self.external_url.clone().unwrap_or_default(),
+            ),
+            (
+                "web.enable-lifecycle".into(),
+                self.enable_lifecycle.to_string(),
+            ),
+            (
+                "web.enable-admin-api".into(),
+                self.enable_admin_api.to_string(),
+            ),
+            (
+                "storage.tsdb.path".into(),
+                self.tsdb_path.display().to_string(),
+            ),
+            (
+                "storage.tsdb.retention.time".into(),
+                d(&self.retention_time),
+            ),
+            (
+                "storage.tsdb.retention.size".into(),
+                format!("{}B", self.retention_size),
+            ),
             ("storage.tsdb.wal-fsync".into(), self.wal_fsync.clone()),
-            ("storage.tsdb.wal-fsync-interval".into(), d(&self.wal_fsync_interval)),
+            (
+                "storage.tsdb.wal-fsync-interval".into(),
+                d(&self.wal_fsync_interval),
+            ),
             ("query.timeout".into(), d(&self.query_timeout)),
-            ("query.max-samples".into(), self.query_max_samples.to_string()),
+            (
+                "query.max-samples".into(),
+                self.query_max_samples.to_string(),
+            ),
             ("query.lookback-delta".into(), d(&self.lookback_delta)),
-            ("query.max-concurrency".into(), self.query_max_concurrency.to_string()),
+            (
+                "query.max-concurrency".into(),
+                self.query_max_concurrency.to_string(),
+            ),
             ("log.level".into(), self.log_level.clone()),
             ("log.format".into(), self.log_format.clone()),
         ]
@@ -139,7 +172,9 @@ impl ServerFlags {
 
 fn parse_duration_flag(s: &str) -> Result<Duration, String> {
     let ms = parse_duration(s)?;
-    u64::try_from(ms).map(Duration::from_millis).map_err(|_| format!("negative duration {s:?}"))
+    u64::try_from(ms)
+        .map(Duration::from_millis)
+        .map_err(|_| format!("negative duration {s:?}"))
 }
 
 /// Parses a byte size with Prometheus's units (`512MB`, `10GB`, `0`; powers of 1024).
@@ -156,9 +191,14 @@ pub fn parse_bytes_flag(s: &str) -> Result<u64, String> {
         "TB" => 1 << 40,
         "PB" => 1 << 50,
         "EB" => 1 << 60,
-        _ => return Err(format!("invalid size unit in {s:?} (use B, KB, MB, GB, TB, PB or EB)")),
+        _ => {
+            return Err(format!(
+                "invalid size unit in {s:?} (use B, KB, MB, GB, TB, PB or EB)"
+            ))
+        }
     };
-    n.checked_mul(mult).ok_or_else(|| format!("size {s:?} overflows"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size {s:?} overflows"))
 }
 
 #[cfg(test)]
@@ -180,7 +220,12 @@ mod tests {
         assert!(cli.command.is_none());
         assert_eq!(cli.server.listen_address, "127.0.0.1:9090");
         assert_eq!(cli.server.retention_time, Duration::from_secs(15 * 86400));
-        let cli = Cli::try_parse_from(["aion", "--query.timeout=30s", "--storage.tsdb.retention.size=1GB"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "aion",
+            "--query.timeout=30s",
+            "--storage.tsdb.retention.size=1GB",
+        ])
+        .unwrap();
         assert_eq!(cli.server.query_timeout, Duration::from_secs(30));
         assert_eq!(cli.server.retention_size, 1 << 30);
     }

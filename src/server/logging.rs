@@ -101,8 +101,17 @@ impl Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let ts = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-        let line = render(self.format, ts, record.level(), record.target(), &record.args().to_string());
+        let ts = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let line = render(
+            self.format,
+            ts,
+            record.level(),
+            record.target(),
+            &record.args().to_string(),
+        );
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "{line}");
     }
@@ -118,7 +127,13 @@ mod tests {
 
     #[test]
     fn logfmt_line() {
-        let l = render(LogFormat::Logfmt, 0, Level::Warn, "aion::wal::reader", "cut torn tail err=bad crc");
+        let l = render(
+            LogFormat::Logfmt,
+            0,
+            Level::Warn,
+            "aion::wal::reader",
+            "cut torn tail err=bad crc",
+        );
         assert_eq!(l, "ts=1970-01-01T00:00:00.000Z level=warn component=wal msg=\"cut torn tail\" err=\"bad crc\"");
     }
 

@@ -11,8 +11,9 @@ use parking_lot::Mutex;
 use crate::model::{Label, Labels};
 
 /// Default latency buckets (seconds), as Prometheus's HTTP duration histogram uses.
-pub const LATENCY_BUCKETS: [f64; 12] =
-    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 /// A float stored in an atomic.
 #[derive(Debug, Default)]
@@ -24,7 +25,10 @@ impl AtomicF64 {
         let mut cur = self.0.load(Ordering::Relaxed);
         loop {
             let new = (f64::from_bits(cur) + v).to_bits();
-            match self.0.compare_exchange_weak(cur, new, Ordering::Relaxed, Ordering::Relaxed) {
+            match self
+                .0
+                .compare_exchange_weak(cur, new, Ordering::Relaxed, Ordering::Relaxed)
+            {
                 Ok(_) => return,
                 Err(x) => cur = x,
             }
@@ -72,7 +76,10 @@ pub struct Registry {
 }
 
 fn key(labels: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut k: Vec<_> = labels.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+    let mut k: Vec<_> = labels
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
     k.sort();
     k
 }
@@ -83,7 +90,14 @@ impl Registry {
         Self::default()
     }
 
-    fn with_family(&self, name: &'static str, help: &'static str, kind: Kind, bounds: &'static [f64], f: impl FnOnce(&mut Family)) {
+    fn with_family(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        kind: Kind,
+        bounds: &'static [f64],
+        f: impl FnOnce(&mut Family),
+    ) {
         let mut fams = self.families.lock();
         let fam = fams.entry(name).or_insert_with(|| Family {
             help,
@@ -96,34 +110,62 @@ impl Registry {
     }
 
     /// Adds `v` to a counter.
-    pub fn counter_add(&self, name: &'static str, help: &'static str, labels: &[(&str, &str)], v: f64) {
+    pub fn counter_add(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&str, &str)],
+        v: f64,
+    ) {
         self.with_family(name, help, Kind::Counter, &[], |f| {
             *f.values.entry(key(labels)).or_insert(0.0) += v;
         });
     }
 
     /// Sets a counter to an absolute value taken from elsewhere (e.g. storage stats).
-    pub fn counter_set(&self, name: &'static str, help: &'static str, labels: &[(&str, &str)], v: f64) {
+    pub fn counter_set(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&str, &str)],
+        v: f64,
+    ) {
         self.with_family(name, help, Kind::Counter, &[], |f| {
             f.values.insert(key(labels), v);
         });
     }
 
     /// Sets a gauge.
-    pub fn gauge_set(&self, name: &'static str, help: &'static str, labels: &[(&str, &str)], v: f64) {
+    pub fn gauge_set(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&str, &str)],
+        v: f64,
+    ) {
         self.with_family(name, help, Kind::Gauge, &[], |f| {
             f.values.insert(key(labels), v);
         });
     }
 
     /// Records an observation in a histogram with the given bucket bounds.
-    pub fn observe(&self, name: &'static str, help: &'static str, bounds: &'static [f64], labels: &[(&str, &str)], v: f64) {
+    pub fn observe(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        bounds: &'static [f64],
+        labels: &[(&str, &str)],
+        v: f64,
+    ) {
         self.with_family(name, help, Kind::Histogram, bounds, |f| {
-            let h = f.histograms.entry(key(labels)).or_insert_with(|| Histogram {
-                buckets: vec![0; bounds.len()],
-                count: 0,
-                sum: 0.0,
-            });
+            let h = f
+                .histograms
+                .entry(key(labels))
+                .or_insert_with(|| Histogram {
+                    buckets: vec![0; bounds.len()],
+                    count: 0,
+                    sum: 0.0,
+                });
             for (i, b) in bounds.iter().enumerate() {
                 if v <= *b {
                     if let Some(c) = h.buckets.get_mut(i) {
@@ -142,7 +184,10 @@ impl Registry {
         let fams = self.families.lock();
         for (name, fam) in fams.iter() {
             let mk = |suffix: &str, k: &[(String, String)], extra: Option<(&str, String)>| {
-                let mut ls: Vec<Label> = k.iter().map(|(n, v)| Label::new(n.clone(), v.clone())).collect();
+                let mut ls: Vec<Label> = k
+                    .iter()
+                    .map(|(n, v)| Label::new(n.clone(), v.clone()))
+                    .collect();
                 ls.push(Label::new("__name__", format!("{name}{suffix}")));
                 if let Some((n, v)) = extra {
                     ls.push(Label::new(n, v));
@@ -154,9 +199,19 @@ impl Registry {
             }
             for (k, h) in &fam.histograms {
                 for (b, c) in fam.bounds.iter().zip(&h.buckets) {
-                    out.push((mk("_bucket", k, Some(("le", crate::api::json::format_float(*b)))), *c as f64));
+                    out.push((
+                        mk(
+                            "_bucket",
+                            k,
+                            Some(("le", crate::api::json::format_float(*b))),
+                        ),
+                        *c as f64,
+                    ));
                 }
-                out.push((mk("_bucket", k, Some(("le", "+Inf".into()))), h.count as f64));
+                out.push((
+                    mk("_bucket", k, Some(("le", "+Inf".into()))),
+                    h.count as f64,
+                ));
                 out.push((mk("_sum", k, None), h.sum));
                 out.push((mk("_count", k, None), h.count as f64));
             }
@@ -177,15 +232,30 @@ impl Registry {
             let _ = writeln!(out, "# HELP {name} {}", fam.help);
             let _ = writeln!(out, "# TYPE {name} {kind}");
             for (k, v) in &fam.values {
-                let _ = writeln!(out, "{name}{} {}", render_labels(k, None), crate::api::json::format_float(*v));
+                let _ = writeln!(
+                    out,
+                    "{name}{} {}",
+                    render_labels(k, None),
+                    crate::api::json::format_float(*v)
+                );
             }
             for (k, h) in &fam.histograms {
                 for (b, c) in fam.bounds.iter().zip(&h.buckets) {
                     let le = crate::api::json::format_float(*b);
                     let _ = writeln!(out, "{name}_bucket{} {c}", render_labels(k, Some(&le)));
                 }
-                let _ = writeln!(out, "{name}_bucket{} {}", render_labels(k, Some("+Inf")), h.count);
-                let _ = writeln!(out, "{name}_sum{} {}", render_labels(k, None), crate::api::json::format_float(h.sum));
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{} {}",
+                    render_labels(k, Some("+Inf")),
+                    h.count
+                );
+                let _ = writeln!(
+                    out,
+                    "{name}_sum{} {}",
+                    render_labels(k, None),
+                    crate::api::json::format_float(h.sum)
+                );
                 let _ = writeln!(out, "{name}_count{} {}", render_labels(k, None), h.count);
             }
         }
@@ -204,7 +274,10 @@ fn render_labels(k: &[(String, String)], le: Option<&str>) -> String {
             s.push(',');
         }
         first = false;
-        let esc = v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+        let esc = v
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n");
         let _ = write!(s, "{n}=\"{esc}\"");
     };
     for (n, v) in k {
@@ -219,7 +292,12 @@ fn render_labels(k: &[(String, String)], le: Option<&str>) -> String {
 
 /// Process statistics read from `/proc/self` (Linux); missing values are skipped.
 pub fn update_process_metrics(reg: &Registry, start_time_secs: f64) {
-    reg.gauge_set("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", &[], start_time_secs);
+    reg.gauge_set(
+        "process_start_time_seconds",
+        "Start time of the process since unix epoch in seconds.",
+        &[],
+        start_time_secs,
+    );
     // CLK_TCK is 100 on the Linux platforms Aion targets.
     let ticks = 100.0;
     if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
@@ -228,18 +306,38 @@ pub fn update_process_metrics(reg: &Registry, start_time_secs: f64) {
             let f: Vec<&str> = rest.split_whitespace().collect();
             let num = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok());
             if let (Some(u), Some(s)) = (num(11), num(12)) {
-                reg.counter_set("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", &[], (u + s) / ticks);
+                reg.counter_set(
+                    "process_cpu_seconds_total",
+                    "Total user and system CPU time spent in seconds.",
+                    &[],
+                    (u + s) / ticks,
+                );
             }
             if let Some(vsize) = num(20) {
-                reg.gauge_set("process_virtual_memory_bytes", "Virtual memory size in bytes.", &[], vsize);
+                reg.gauge_set(
+                    "process_virtual_memory_bytes",
+                    "Virtual memory size in bytes.",
+                    &[],
+                    vsize,
+                );
             }
             if let Some(rss) = num(21) {
-                reg.gauge_set("process_resident_memory_bytes", "Resident memory size in bytes.", &[], rss * 4096.0);
+                reg.gauge_set(
+                    "process_resident_memory_bytes",
+                    "Resident memory size in bytes.",
+                    &[],
+                    rss * 4096.0,
+                );
             }
         }
     }
     if let Ok(d) = std::fs::read_dir("/proc/self/fd") {
-        reg.gauge_set("process_open_fds", "Number of open file descriptors.", &[], d.count() as f64);
+        reg.gauge_set(
+            "process_open_fds",
+            "Number of open file descriptors.",
+            &[],
+            d.count() as f64,
+        );
     }
 }
 
@@ -253,10 +351,19 @@ mod tests {
         r.counter_add("x_total", "Help.", &[("code", "200")], 2.0);
         r.observe("d_seconds", "Dur.", &[0.1, 1.0], &[("h", "q")], 0.5);
         let s = r.render();
-        assert!(s.contains("# TYPE x_total counter\nx_total{code=\"200\"} 2\n"), "{s}");
-        assert!(s.contains("d_seconds_bucket{h=\"q\",le=\"0.1\"} 0\n"), "{s}");
+        assert!(
+            s.contains("# TYPE x_total counter\nx_total{code=\"200\"} 2\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains("d_seconds_bucket{h=\"q\",le=\"0.1\"} 0\n"),
+            "{s}"
+        );
         assert!(s.contains("d_seconds_bucket{h=\"q\",le=\"1\"} 1\n"), "{s}");
-        assert!(s.contains("d_seconds_bucket{h=\"q\",le=\"+Inf\"} 1\n"), "{s}");
+        assert!(
+            s.contains("d_seconds_bucket{h=\"q\",le=\"+Inf\"} 1\n"),
+            "{s}"
+        );
         assert!(s.contains("d_seconds_count{h=\"q\"} 1\n"), "{s}");
         assert_eq!(r.samples().len(), 1 + 3 + 2);
     }

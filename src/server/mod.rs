@@ -25,7 +25,10 @@ pub const SELF_SCRAPE_INTERVAL: Duration = Duration::from_secs(15);
 pub const DEFAULT_CONFIG: &str = "global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\nscrape_configs:\n  - job_name: aion\n    static_configs:\n      - targets: [\"127.0.0.1:9090\"]\n";
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Server start-up failed.
@@ -57,7 +60,13 @@ fn db_options(f: &ServerFlags) -> DbOptions {
         "never" => FsyncPolicy::Never,
         _ => FsyncPolicy::Interval(f.wal_fsync_interval),
     };
-    DbOptions { wal: WalOptions { fsync, ..WalOptions::default() }, ..DbOptions::default() }
+    DbOptions {
+        wal: WalOptions {
+            fsync,
+            ..WalOptions::default()
+        },
+        ..DbOptions::default()
+    }
 }
 
 /// Reads the configuration text: the given file, else `./prometheus.yml` when present, else
@@ -73,8 +82,13 @@ fn load_config(f: &ServerFlags) -> Result<(Option<PathBuf>, String), ServerError
     match path {
         Some(p) => std::fs::read_to_string(&p)
             .map(|s| (Some(p.clone()), s))
-            .map_err(|e| ServerError::Config(format!("cannot read config file {}: {e}", p.display()))),
-        None => Ok((None, DEFAULT_CONFIG.replace("127.0.0.1:9090", &f.listen_address))),
+            .map_err(|e| {
+                ServerError::Config(format!("cannot read config file {}: {e}", p.display()))
+            }),
+        None => Ok((
+            None,
+            DEFAULT_CONFIG.replace("127.0.0.1:9090", &f.listen_address),
+        )),
     }
 }
 
@@ -84,15 +98,60 @@ pub fn refresh_metrics(st: &ApiState) {
     metrics::update_process_metrics(reg, st.start_ms as f64 / 1000.0);
     if let Some(db) = st.db.get() {
         let s = db.stats();
-        reg.gauge_set("prometheus_tsdb_head_series", "Total number of series in the head block.", &[], s.num_series as f64);
-        reg.counter_set("prometheus_tsdb_head_samples_appended_total", "Total number of appended samples.", &[("type", "float")], s.samples_appended as f64);
-        reg.counter_set("prometheus_tsdb_out_of_order_samples_total", "Total number of out of order samples ingestion failed attempts.", &[("type", "float")], s.out_of_order as f64);
-        reg.counter_set("prometheus_tsdb_out_of_bound_samples_total", "Total number of out of bound samples ingestion failed attempts.", &[("type", "float")], s.out_of_bounds as f64);
-        reg.counter_set("aion_tsdb_duplicate_samples_total", "Samples rejected for a duplicate timestamp with a different value.", &[], s.duplicate as f64);
-        reg.gauge_set("prometheus_tsdb_head_min_time", "Minimum time bound of the head block.", &[], s.min_time.unwrap_or(0) as f64);
-        reg.gauge_set("prometheus_tsdb_head_max_time", "Maximum timestamp of the head block.", &[], s.max_time.unwrap_or(0) as f64);
-        reg.counter_set("prometheus_tsdb_wal_corruptions_total", "Total number of WAL corruptions.", &[], db.wal_corrupted_records() as f64);
-        reg.counter_set("aion_tsdb_wal_fsyncs_total", "Number of WAL fsyncs.", &[], db.wal_fsync_count() as f64);
+        reg.gauge_set(
+            "prometheus_tsdb_head_series",
+            "Total number of series in the head block.",
+            &[],
+            s.num_series as f64,
+        );
+        reg.counter_set(
+            "prometheus_tsdb_head_samples_appended_total",
+            "Total number of appended samples.",
+            &[("type", "float")],
+            s.samples_appended as f64,
+        );
+        reg.counter_set(
+            "prometheus_tsdb_out_of_order_samples_total",
+            "Total number of out of order samples ingestion failed attempts.",
+            &[("type", "float")],
+            s.out_of_order as f64,
+        );
+        reg.counter_set(
+            "prometheus_tsdb_out_of_bound_samples_total",
+            "Total number of out of bound samples ingestion failed attempts.",
+            &[("type", "float")],
+            s.out_of_bounds as f64,
+        );
+        reg.counter_set(
+            "aion_tsdb_duplicate_samples_total",
+            "Samples rejected for a duplicate timestamp with a different value.",
+            &[],
+            s.duplicate as f64,
+        );
+        reg.gauge_set(
+            "prometheus_tsdb_head_min_time",
+            "Minimum time bound of the head block.",
+            &[],
+            s.min_time.unwrap_or(0) as f64,
+        );
+        reg.gauge_set(
+            "prometheus_tsdb_head_max_time",
+            "Maximum timestamp of the head block.",
+            &[],
+            s.max_time.unwrap_or(0) as f64,
+        );
+        reg.counter_set(
+            "prometheus_tsdb_wal_corruptions_total",
+            "Total number of WAL corruptions.",
+            &[],
+            db.wal_corrupted_records() as f64,
+        );
+        reg.counter_set(
+            "aion_tsdb_wal_fsyncs_total",
+            "Number of WAL fsyncs.",
+            &[],
+            db.wal_fsync_count() as f64,
+        );
     }
 }
 
@@ -115,7 +174,11 @@ fn store_self_metrics(st: &ApiState, instance: &str) {
 
 /// Runs the server until a shutdown signal; returns after the database is closed.
 pub fn run(f: ServerFlags) -> Result<(), ServerError> {
-    let format = if f.log_format == "json" { logging::LogFormat::Json } else { logging::LogFormat::Logfmt };
+    let format = if f.log_format == "json" {
+        logging::LogFormat::Json
+    } else {
+        logging::LogFormat::Logfmt
+    };
     logging::init(&f.log_level, format).map_err(ServerError::Config)?;
     let (config_path, config_text) = load_config(&f)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -126,7 +189,11 @@ pub fn run(f: ServerFlags) -> Result<(), ServerError> {
     rt.block_on(serve(f, config_path, config_text))
 }
 
-async fn serve(f: ServerFlags, config_path: Option<PathBuf>, config_text: String) -> Result<(), ServerError> {
+async fn serve(
+    f: ServerFlags,
+    config_path: Option<PathBuf>,
+    config_text: String,
+) -> Result<(), ServerError> {
     let start_ms = now_ms();
     let registry = Arc::new(Registry::new());
     let engine = EngineOptions {
@@ -141,7 +208,9 @@ async fn serve(f: ServerFlags, config_path: Option<PathBuf>, config_text: String
         enable_admin: f.enable_admin_api,
         enable_lifecycle: f.enable_lifecycle,
         flags: f.as_pairs(),
-        storage_retention: crate::model::time::format_duration_ms(f.retention_time.as_millis() as i64),
+        storage_retention: crate::model::time::format_duration_ms(
+            f.retention_time.as_millis() as i64
+        ),
         max_body_bytes: 32 << 20,
     };
     let st = Arc::new(ApiState::new(opts, registry, start_ms));
@@ -149,7 +218,10 @@ async fn serve(f: ServerFlags, config_path: Option<PathBuf>, config_text: String
 
     let listener = tokio::net::TcpListener::bind(&f.listen_address)
         .await
-        .map_err(|source| ServerError::Listen { addr: f.listen_address.clone(), source })?;
+        .map_err(|source| ServerError::Listen {
+            addr: f.listen_address.clone(),
+            source,
+        })?;
     log::info!(target: "aion::server", "listening on {} (API at /api/v1, metrics at /metrics)", f.listen_address);
 
     // Open (and replay) the database in the background; /-/ready answers 503 until done.
@@ -251,12 +323,22 @@ fn reload_config(st: &ApiState, path: Option<&PathBuf>) {
     match std::fs::read_to_string(path) {
         Ok(text) => {
             st.set_config(Some(text), true, now_ms());
-            st.metrics.gauge_set("prometheus_config_last_reload_successful", "Whether the last configuration reload attempt was successful.", &[], 1.0);
+            st.metrics.gauge_set(
+                "prometheus_config_last_reload_successful",
+                "Whether the last configuration reload attempt was successful.",
+                &[],
+                1.0,
+            );
             log::info!(target: "aion::config", "completed loading of configuration file {}", path.display());
         }
         Err(e) => {
             st.set_config(None, false, now_ms());
-            st.metrics.gauge_set("prometheus_config_last_reload_successful", "Whether the last configuration reload attempt was successful.", &[], 0.0);
+            st.metrics.gauge_set(
+                "prometheus_config_last_reload_successful",
+                "Whether the last configuration reload attempt was successful.",
+                &[],
+                0.0,
+            );
             log::error!(target: "aion::config", "error reloading config file {} err={e}", path.display());
         }
     }

@@ -18,7 +18,11 @@ pub struct Server {
 
 /// A free port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Server {
@@ -33,7 +37,11 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start aion");
-        let s = Server { child, addr, dir: dir.to_path_buf() };
+        let s = Server {
+            child,
+            addr,
+            dir: dir.to_path_buf(),
+        };
         s.wait_ready(Duration::from_secs(30));
         s
     }
@@ -57,7 +65,13 @@ impl Server {
     }
 
     pub fn post_form(&self, path: &str, body: &str) -> Response {
-        request(&self.addr, "POST", path, Some(body.as_bytes()), &[("Content-Type", "application/x-www-form-urlencoded")])
+        request(
+            &self.addr,
+            "POST",
+            path,
+            Some(body.as_bytes()),
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+        )
     }
 
     /// Sends SIGTERM and waits for exit; returns the exit status code.
@@ -68,14 +82,21 @@ impl Server {
             if let Some(st) = self.child.try_wait().unwrap() {
                 return st.code();
             }
-            assert!(Instant::now() < deadline, "server did not stop after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "server did not stop after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
 
 fn unsafe_kill(pid: u32, sig: i32) {
-    let status = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
@@ -100,19 +121,36 @@ impl Response {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
-pub fn request(addr: &str, method: &str, path: &str, body: Option<&[u8]>, headers: &[(&str, &str)]) -> Response {
-    try_request(addr, method, path, body, headers).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    headers: &[(&str, &str)],
+) -> Response {
+    try_request(addr, method, path, body, headers)
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 
-pub fn try_request(addr: &str, method: &str, path: &str, body: Option<&[u8]>, headers: &[(&str, &str)]) -> std::io::Result<Response> {
+pub fn try_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    headers: &[(&str, &str)],
+) -> std::io::Result<Response> {
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(60)))?;
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
@@ -130,7 +168,11 @@ pub fn try_request(addr: &str, method: &str, path: &str, body: Option<&[u8]>, he
     let mut r = BufReader::new(s);
     let mut line = String::new();
     r.read_line(&mut line)?;
-    let status: u16 = line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     let mut headers = Vec::new();
     let mut chunked = false;
     let mut len: Option<usize> = None;
@@ -173,7 +215,11 @@ pub fn try_request(addr: &str, method: &str, path: &str, body: Option<&[u8]>, he
     } else {
         r.read_to_end(&mut body)?;
     }
-    Ok(Response { status, headers, body })
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// Percent-encodes a form value.
@@ -181,7 +227,9 @@ pub fn enc(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
