@@ -106,8 +106,8 @@ mod tests {
         assert_eq!(c.num_label_pairs, 4);
         assert_eq!(c.chunk_count, 3);
         assert_eq!(
-            c.series_count_by_label_value_pair.first(),
-            Some(&("job=x".to_string(), 2))
+            c.series_count_by_label_value_pair.get(..2),
+            Some(&[("__name__=a".to_string(), 2), ("job=x".to_string(), 2)][..])
         );
     }
 }
