@@ -714,7 +714,10 @@ pub fn quote_string(s: &str) -> String {
 
 /// Whether `s` can be written as a bare label name.
 fn is_plain_label_name(s: &str) -> bool {
+    // `inf` and `nan` lex as numbers, so they must be quoted.
     crate::model::is_valid_label_name(s)
+        && !s.eq_ignore_ascii_case("inf")
+        && !s.eq_ignore_ascii_case("nan")
 }
 
 /// Whether `s` can be written as a bare metric name.
