@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::binary::signature;
-use super::{EvalResult, Evaluator, Sv, Val};
+use super::{label_key, EvalResult, Evaluator, Sv, Val};
 use crate::model::{is_valid_label_name, Labels, METRIC_NAME};
 use crate::promql::annotations;
 use crate::promql::ast::{AggOp, AggregateExpr, Expr, Grouping};
@@ -209,6 +209,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             _ => {}
         }
         let mut label_cache: HashMap<u64, Labels> = HashMap::new();
+        let mut key_cache: HashMap<usize, u64> = HashMap::new();
         let mut out = Vec::with_capacity(input.len());
         for (i, step) in input.into_iter().enumerate() {
             if i % 64 == 0 {
@@ -217,7 +218,9 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             let mut index: HashMap<u64, usize> = HashMap::new();
             let mut groups: Vec<Group> = Vec::new();
             for s in step {
-                let key = group_key(&s.labels, without, &names);
+                let key = *key_cache
+                    .entry(label_key(&s.labels))
+                    .or_insert_with(|| group_key(&s.labels, without, &names));
                 let f = s.v;
                 match index.get(&key) {
                     None => {

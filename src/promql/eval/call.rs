@@ -470,11 +470,13 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                         .iter()
                         .any(|suf| name.ends_with(suf))
                     {
-                        self.annotate(annotations::possible_non_counter(
-                            self.sh.query,
-                            marg.span(),
-                            name,
-                        ));
+                        // Prometheus replaces a subquery argument by a selector without
+                        // a position before this check, so it reports the query start.
+                        let span = match marg {
+                            Expr::Subquery(_) => crate::promql::ast::Span::default(),
+                            other => other.span(),
+                        };
+                        self.annotate(annotations::possible_non_counter(self.sh.query, span, name));
                     }
                 }
             }

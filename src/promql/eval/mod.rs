@@ -285,36 +285,57 @@ pub(crate) fn steps_to_series(
     steps: Vec<Vec<Sv>>,
 ) -> EvalResult<Vec<MSeries>> {
     let mut index: HashMap<Labels, usize> = HashMap::new();
+    // The same label set is usually the same allocation at every step: look it up by
+    // address first (see `label_key`).
+    let mut by_key: HashMap<(usize, bool), usize> = HashMap::new();
     let mut out: Vec<MSeries> = Vec::new();
-    for (i, st) in steps.into_iter().enumerate() {
+    for (i, st) in steps.iter().enumerate() {
         let t = start + i as i64 * step;
         for s in st {
-            let labels = if s.drop_name {
-                s.labels.without_metric_name()
-            } else {
-                s.labels
-            };
-            match index.get(&labels) {
-                Some(&k) => {
-                    if let Some(series) = out.get_mut(k) {
-                        if series.samples.last().is_some_and(|p| p.t == t) {
-                            return Err(QueryError::Eval(
-                                "vector cannot contain metrics with the same labelset".to_string(),
-                            ));
-                        }
-                        series.samples.push(Sample::new(t, s.v));
-                    }
-                }
+            let key = (label_key(&s.labels), s.drop_name);
+            let k = match by_key.get(&key) {
+                Some(&k) => k,
                 None => {
-                    index.insert(labels.clone(), out.len());
-                    out.push(MSeries {
-                        labels,
-                        samples: vec![Sample::new(t, s.v)],
-                        drop_name: false,
-                    });
+                    let labels = if s.drop_name {
+                        s.labels.without_metric_name()
+                    } else {
+                        s.labels.clone()
+                    };
+                    let k = match index.get(&labels) {
+                        Some(&k) => k,
+                        None => {
+                            index.insert(labels.clone(), out.len());
+                            out.push(MSeries {
+                                labels,
+                                samples: Vec::with_capacity(steps.len() - i),
+                                drop_name: false,
+                            });
+                            out.len() - 1
+                        }
+                    };
+                    by_key.insert(key, k);
+                    k
                 }
+            };
+            if let Some(series) = out.get_mut(k) {
+                if series.samples.last().is_some_and(|p| p.t == t) {
+                    return Err(QueryError::Eval(
+                        "vector cannot contain metrics with the same labelset".to_string(),
+                    ));
+                }
+                series.samples.push(Sample::new(t, s.v));
             }
         }
     }
     Ok(out)
+}
+
+/// A cheap identity for a label set: the address of its shared storage.
+///
+/// Only valid as a cache key while every label set that is looked up was allocated
+/// before the cache was created (so two distinct live label sets never share an
+/// address): evaluation inputs are fully materialised before a node processes them.
+#[inline]
+pub(crate) fn label_key(l: &Labels) -> usize {
+    l.as_slice().as_ptr() as usize
 }
