@@ -498,6 +498,50 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The quantile lies between the smallest and largest value and grows with q.
+        #[test]
+        fn quantile_bounds_and_monotonic(
+            mut values in proptest::collection::vec(-1e6f64..1e6, 1..20),
+            q1 in 0.0f64..=1.0,
+            q2 in 0.0f64..=1.0,
+        ) {
+            let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let (lo, hi) = if q1 <= q2 { (q1, q2) } else { (q2, q1) };
+            let a = quantile(lo, &mut values);
+            let b = quantile(hi, &mut values);
+            proptest::prop_assert!(a >= min && b <= max, "{} {} in [{}, {}]", a, b, min, max);
+            proptest::prop_assert!(a <= b, "{} > {}", a, b);
+        }
+
+        /// Compensated summation meets the Kahan–Neumaier error bound
+        /// |error| <= 2u|sum| + 2n u^2 sum|x| even with heavy cancellation, where naive
+        /// summation can lose everything.
+        #[test]
+        fn kahan_sum_error_bound(values in proptest::collection::vec(-(1i64 << 62)..(1i64 << 62), 0..40)) {
+            let xs: Vec<f64> = values.iter().map(|v| *v as f64).collect();
+            // Every such f64 is an integer, so the exact sum fits an i128.
+            let exact: i128 = xs.iter().map(|x| *x as i128).sum();
+            let abs_sum: f64 = xs.iter().map(|x| x.abs()).sum();
+            let u = f64::EPSILON / 2.0;
+            let bound = 2.0 * u * (exact as f64).abs() + 2.0 * xs.len() as f64 * u * u * abs_sum;
+            let got = kahan_sum(xs.iter().copied());
+            proptest::prop_assert!((got - exact as f64).abs() <= bound, "{} vs {}", got, exact);
+        }
+
+        /// The running mean agrees with the exact mean of small integers.
+        #[test]
+        fn avg_matches_exact_mean(values in proptest::collection::vec(-1000i64..1000, 1..50)) {
+            let exact = values.iter().sum::<i64>() as f64 / values.len() as f64;
+            let mut a = AvgAggregator::new(values[0] as f64);
+            for v in &values[1..] {
+                a.add(*v as f64);
+            }
+            proptest::prop_assert!((a.value() - exact).abs() <= 1e-12 * exact.abs().max(1.0));
+        }
+    }
+
+    proptest::proptest! {
         #[test]
         fn natural_order_is_a_total_order(
             a in "[0-9a.B-]{0,6}", b in "[0-9a.B-]{0,6}", c in "[0-9a.B-]{0,6}"

@@ -423,6 +423,54 @@ mod tests {
         assert!(bucket_fraction(0.0, 1.0, &mut zero).is_nan());
     }
 
+    proptest::proptest! {
+        /// histogram_fraction(-Inf, histogram_quantile(q)) is q again whenever the
+        /// quantile falls into a finite bucket (positive bounds, increasing counts).
+        #[test]
+        fn fraction_inverts_quantile(
+            steps in proptest::collection::vec((0.1f64..10.0, 1u32..20), 1..8),
+            extra in 0u32..5,
+            q in 0.0f64..=1.0,
+        ) {
+            let mut buckets = Vec::new();
+            let (mut bound, mut count) = (0.0, 0.0);
+            for (width, n) in &steps {
+                bound += width;
+                count += f64::from(*n);
+                buckets.push(Bucket::new(bound, count));
+            }
+            let finite_total = count;
+            let total = count + f64::from(extra);
+            buckets.push(Bucket::new(INF, total));
+            proptest::prop_assume!(q * total <= finite_total);
+            let x = bucket_quantile(q, &mut buckets.clone()).value;
+            let f = bucket_fraction(f64::NEG_INFINITY, x, &mut buckets);
+            proptest::prop_assert!((f - q).abs() <= 1e-9, "q={} x={} f={}", q, x, f);
+        }
+
+        /// The quantile is monotonic in q and stays within [0, highest finite bound].
+        #[test]
+        fn quantile_is_monotonic(
+            steps in proptest::collection::vec((0.1f64..10.0, 0u32..20), 1..8),
+            q1 in 0.0f64..=1.0,
+            q2 in 0.0f64..=1.0,
+        ) {
+            let mut buckets = Vec::new();
+            let (mut bound, mut count) = (0.0, 0.0);
+            for (width, n) in &steps {
+                bound += width;
+                count += f64::from(*n);
+                buckets.push(Bucket::new(bound, count));
+            }
+            buckets.push(Bucket::new(INF, count + 1.0));
+            let (lo, hi) = if q1 <= q2 { (q1, q2) } else { (q2, q1) };
+            let a = bucket_quantile(lo, &mut buckets.clone()).value;
+            let b = bucket_quantile(hi, &mut buckets).value;
+            proptest::prop_assert!(a <= b + 1e-9 * b.abs(), "{} > {}", a, b);
+            proptest::prop_assert!(a >= 0.0 && b <= bound + 1e-9);
+        }
+    }
+
     #[test]
     fn le_parsing() {
         assert_eq!(parse_le("0.5"), Some(0.5));
