@@ -282,7 +282,12 @@ impl<'a> Parser<'a> {
 
     fn paren_expr(&mut self) -> PResult<Node> {
         let open = self.bump();
-        let (inner, h) = self.expr(0)?;
+        // Parentheses count twice towards the nesting limit, like calls: each level
+        // costs more stack than a unary operator.
+        self.enter()?;
+        let inner = self.expr(0);
+        self.leave();
+        let (inner, h) = inner?;
         if self.kind() != Tk::RParen {
             return Err(self.unexpected("", ""));
         }

@@ -430,3 +430,34 @@ fn huge_numbers_are_out_of_range() {
     assert_eq!(tree("0755"), tree("493"));
     assert_eq!(tree("-0755"), tree("-493"));
 }
+
+#[test]
+fn nesting_at_the_limit_fits_a_small_stack() {
+    // The deepest accepted inputs must parse, check, print and drop on a 2 MiB stack
+    // (the default for spawned threads).
+    let run = || {
+        let n = super::MAX_DEPTH / 2 - 1;
+        let parens = format!("{}x{}", "(".repeat(n), ")".repeat(n));
+        assert_eq!(parse(&parens).unwrap().to_string(), parens);
+        let too_deep = format!("{}x{}", "(".repeat(n + 1), ")".repeat(n + 1));
+        assert!(parse(&too_deep).is_err());
+        let calls = format!("{}x{}", "abs(".repeat(n), ")".repeat(n));
+        assert_eq!(parse(&calls).unwrap().to_string(), calls);
+        let aggs = format!("{}x{}", "sum(".repeat(n), ")".repeat(n));
+        assert_eq!(parse(&aggs).unwrap().to_string(), aggs);
+        let subqueries = format!("{}x{}", "(".repeat(n), ")[5m:]".repeat(n));
+        let _ = parse(&subqueries);
+        let unary = format!("{}x", "-".repeat(super::MAX_DEPTH - 1));
+        assert!(parse(&unary).is_ok());
+        let chain = vec!["x"; super::MAX_DEPTH].join(" + ");
+        assert!(parse(&chain).is_ok());
+        let pow = vec!["x"; super::MAX_DEPTH - 1].join(" ^ ");
+        assert!(parse(&pow).is_ok());
+    };
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(run)
+        .unwrap()
+        .join()
+        .unwrap();
+}
