@@ -145,6 +145,21 @@ fn ensure_monotonic(buckets: &mut [Bucket]) -> BucketQuantile {
     r
 }
 
+/// The smallest `i` in `0..n` for which `pred(i)` holds, assuming `pred` is false then
+/// true; `n` if none. The midpoint sequence is that of Go's `sort.Search`.
+fn bisect(n: usize, pred: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0usize, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if pred(mid) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    lo
+}
+
 /// `histogram_quantile(q, buckets)` for one classic histogram.
 ///
 /// - NaN `q` gives NaN; `q < 0` gives -Inf; `q > 1` gives +Inf.
@@ -186,10 +201,10 @@ pub fn bucket_quantile(q: f64, buckets: &mut Vec<Bucket>) -> BucketQuantile {
         return r;
     }
     let mut rank = q * observations;
-    // First bucket (excluding +Inf) whose count reaches the rank.
-    let b = buckets
-        .get(..n - 1)
-        .map_or(0, |s| s.partition_point(|x| x.count < rank));
+    // First bucket (excluding +Inf) whose count reaches the rank. The bisection is the
+    // exact one Prometheus uses, so that NaN counts (for which the predicate is not
+    // monotonic) land in the same bucket.
+    let b = bisect(n - 1, |i| buckets.get(i).is_some_and(|x| x.count >= rank));
     if b == n - 1 {
         r.value = buckets.get(n - 2).map_or(f64::NAN, |x| x.upper_bound);
         return r;
@@ -373,6 +388,38 @@ mod tests {
         assert!(!r.forced_monotonic);
         assert_eq!(r.value, 1.0);
         assert_eq!(d.len(), 2);
+    }
+
+    #[test]
+    fn quantile_with_nan_counts() {
+        // A NaN count never reaches the rank; with 4 finite buckets the bisection
+        // probes index 2 (NaN: not reached), then 3 (reached).
+        let mut b = bs(&[
+            (1.0, 1.0),
+            (2.0, 2.0),
+            (3.0, f64::NAN),
+            (4.0, 4.0),
+            (INF, 4.0),
+        ]);
+        let r = bucket_quantile(0.5, &mut b);
+        // Rank 2 is searched among 1, 2, NaN, 4: the first probe (index 2, NaN) fails,
+        // the second (index 3) succeeds, so the bucket is (3, 4], whose start count is
+        // NaN: the interpolation gives NaN. (A different bisection order could stop at
+        // another bucket and return a number.)
+        assert!(r.value.is_nan(), "{}", r.value);
+        // NaN observations in total: the rank is NaN, never reached: second-highest bound.
+        let mut t = bs(&[(1.0, 1.0), (2.0, 2.0), (INF, f64::NAN)]);
+        assert_eq!(bucket_quantile(0.5, &mut t).value, 2.0);
+    }
+
+    #[test]
+    fn bisect_matches_first_true() {
+        let v = [1, 3, 5, 7, 9];
+        for target in 0..11 {
+            let want = v.iter().position(|x| *x >= target).unwrap_or(v.len());
+            assert_eq!(bisect(v.len(), |i| v[i] >= target), want);
+        }
+        assert_eq!(bisect(0, |_| true), 0);
     }
 
     #[test]
