@@ -260,11 +260,22 @@ pub fn predict_linear(samples: &[Sample], eval_t_ms: i64, duration_s: f64) -> Op
 #[non_exhaustive]
 pub enum SmoothingError {
     /// The smoothing factor is not in (0, 1).
-    #[error("invalid smoothing factor. Expected: 0 < sf < 1, got: {0:.6}")]
+    #[error("invalid smoothing factor. Expected: 0 < sf < 1, got: {}", fixed6(*.0))]
     SmoothingFactor(f64),
     /// The trend factor is not in (0, 1).
-    #[error("invalid trend factor. Expected: 0 < tf < 1, got: {0:.6}")]
+    #[error("invalid trend factor. Expected: 0 < tf < 1, got: {}", fixed6(*.0))]
     TrendFactor(f64),
+}
+
+/// A float with six decimals, infinities spelled `+Inf`/`-Inf` (Go's `%f`).
+fn fixed6(v: f64) -> String {
+    if v == f64::INFINITY {
+        "+Inf".to_string()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".to_string()
+    } else {
+        format!("{v:.6}")
+    }
 }
 
 /// `double_exponential_smoothing(v[range], sf, tf)` (Holt's linear method). Factors
@@ -461,6 +472,14 @@ mod tests {
         assert_eq!(
             SmoothingError::SmoothingFactor(1.0).to_string(),
             "invalid smoothing factor. Expected: 0 < sf < 1, got: 1.000000"
+        );
+        assert_eq!(
+            SmoothingError::TrendFactor(f64::NEG_INFINITY).to_string(),
+            "invalid trend factor. Expected: 0 < tf < 1, got: -Inf"
+        );
+        assert_eq!(
+            SmoothingError::TrendFactor(-0.25).to_string(),
+            "invalid trend factor. Expected: 0 < tf < 1, got: -0.250000"
         );
     }
 }
