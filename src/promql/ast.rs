@@ -843,7 +843,7 @@ impl VectorSelector {
         }
         for (i, m) in rest.iter().enumerate() {
             if i > 0 || in_braces {
-                f.write_str(", ")?;
+                f.write_str(",")?;
             }
             write_label_name(f, &m.name)?;
             write!(f, "{}{}", m.op, quote_string(&m.value))?;

@@ -57,13 +57,13 @@ fn canonical_printing() {
         ("foo{}", "foo"),
         (
             "foo{a=\"b\",c!=\"d\",e=~\"f\",g!~\"h\",}",
-            "foo{a=\"b\", c!=\"d\", e=~\"f\", g!~\"h\"}",
+            "foo{a=\"b\",c!=\"d\",e=~\"f\",g!~\"h\"}",
         ),
         ("{__name__=\"foo\"}", "{__name__=\"foo\"}"),
         ("{\"metric.name\"}", "{__name__=\"metric.name\"}"),
         (
             "{\"metric.name\", \"a.b\"=\"c\"}",
-            "{__name__=\"metric.name\", \"a.b\"=\"c\"}",
+            "{__name__=\"metric.name\",\"a.b\"=\"c\"}",
         ),
         ("foo[5m]", "foo[5m]"),
         ("foo[90m]", "foo[1h30m]"),
@@ -145,7 +145,7 @@ fn canonical_printing() {
         ("by", "by"),
         ("sum", "sum"),
         ("offset offset 5m", "offset offset 5m"),
-        ("foo{by=\"x\", offset=\"y\"}", "foo{by=\"x\", offset=\"y\"}"),
+        ("foo{by=\"x\", offset=\"y\"}", "foo{by=\"x\",offset=\"y\"}"),
     ];
     for (q, want) in cases {
         assert_eq!(canon(q), *want, "query {q:?}");
