@@ -15,7 +15,9 @@
 //!   present quantile stddev stdvar mad`, `ts_of_first/last/min/max`),
 //!   [`over_time::changes`], [`over_time::resets`], [`over_time::deriv`],
 //!   [`over_time::predict_linear`], [`over_time::linear_regression`],
-//!   [`over_time::double_exponential_smoothing`].
+//!   [`over_time::double_exponential_smoothing`]; sliding-window forms that are
+//!   bit-identical to the batch ones: [`over_time::SlidingExtreme`] (`min`/`max`) and
+//!   [`over_time::PairEventPrefix`] (`changes`/`resets`).
 //! - [`math`]: element-wise `abs ceil floor round sqrt exp ln log2 log10 sgn`,
 //!   `clamp clamp_min clamp_max`, trigonometry, `deg rad pi`, and the float arithmetic
 //!   of binary operators ([`math::binop`], [`math::compare`]).
