@@ -1,9 +1,7 @@
 //! Aggregation operators.
 
-use std::collections::HashMap;
-
 use super::binary::signature;
-use super::{label_key, EvalResult, Evaluator, Sv, Val};
+use super::{label_key, EvalResult, Evaluator, IntMap, Sv, Val};
 use crate::model::{is_valid_label_name, Labels, METRIC_NAME};
 use crate::promql::annotations;
 use crate::promql::ast::{AggOp, AggregateExpr, Expr, Grouping};
@@ -208,14 +206,14 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             }
             _ => {}
         }
-        let mut label_cache: HashMap<u64, Labels> = HashMap::new();
-        let mut key_cache: HashMap<usize, u64> = HashMap::new();
+        let mut label_cache: IntMap<u64, Labels> = IntMap::default();
+        let mut key_cache: IntMap<usize, u64> = IntMap::default();
         let mut out = Vec::with_capacity(input.len());
         for (i, step) in input.into_iter().enumerate() {
             if i % 64 == 0 {
                 self.check()?;
             }
-            let mut index: HashMap<u64, usize> = HashMap::new();
+            let mut index: IntMap<u64, usize> = IntMap::default();
             let mut groups: Vec<Group> = Vec::new();
             for s in step {
                 let key = *key_cache
@@ -380,7 +378,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 continue;
             }
             let k = k.max(0) as usize;
-            let mut index: HashMap<u64, usize> = HashMap::new();
+            let mut index: IntMap<u64, usize> = IntMap::default();
             let mut heaps: Vec<Vec<Sv>> = Vec::new();
             for s in step {
                 let key = group_key(&s.labels, without, names);
@@ -473,7 +471,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         let input = self.eval_vector(&a.expr)?;
         let mut out = Vec::with_capacity(input.len());
         for step in input {
-            let mut index: HashMap<u64, usize> = HashMap::new();
+            let mut index: IntMap<u64, usize> = IntMap::default();
             let mut groups: Vec<(Labels, f64)> = Vec::new();
             for s in step {
                 let mut b = s.labels.builder();

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{label_key, EvalResult, Evaluator, Sv, Val};
+use super::{label_key, EvalResult, Evaluator, IntMap, Sv, Val};
 use crate::model::{Label, Labels, METRIC_NAME};
 use crate::promql::ast::{BinOp, BinaryExpr, VectorMatchCardinality, VectorMatching};
 use crate::promql::engine::QueryError;
@@ -99,8 +99,8 @@ fn match_labels(labels: &Labels, on: bool, names: &[String]) -> Labels {
 /// Per-node caches keyed by label-set identity (see [`label_key`]).
 #[derive(Default)]
 struct Caches {
-    sig: HashMap<usize, u64>,
-    result: HashMap<(usize, usize), Labels>,
+    sig: IntMap<usize, u64>,
+    result: IntMap<(usize, usize), Labels>,
 }
 
 impl Caches {
@@ -212,7 +212,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         }
         let one_to_many = m.card == VectorMatchCardinality::OneToMany;
         let (lhs, rhs) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
-        let mut right: HashMap<u64, &Sv> = HashMap::with_capacity(rhs.len());
+        let mut right: IntMap<u64, &Sv> = IntMap::default();
         for rs in &rhs {
             let sig = caches.sig(&rs.labels, m);
             if let Some(dup) = right.get(&sig) {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::selectors::{RangeInput, Window};
-use super::{check_unique, label_key, EvalResult, Evaluator, Sv, Val};
+use super::{check_unique, label_key, EvalResult, Evaluator, IntMap, Sv, Val};
 use crate::model::{Labels, LabelsBuilder, MatchOp, Sample, METRIC_NAME};
 use crate::promql::annotations;
 use crate::promql::ast::{Call, Expr};
@@ -623,13 +623,13 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         let mut out = Vec::with_capacity(v.len());
         // Per input label set (by identity): its group id and bucket bound, or None
         // when its `le` is not a number.
-        let mut ident: HashMap<usize, Option<(usize, f64)>> = HashMap::new();
+        let mut ident: IntMap<usize, Option<(usize, f64)>> = IntMap::default();
         // Group id by the labels without `le` (the metric name included).
         let mut canon: HashMap<Labels, usize> = HashMap::new();
         let mut group_labels: Vec<Labels> = Vec::new();
         for (i, step) in v.iter().enumerate() {
             // group buckets by the labels without `le`, in order of first appearance
-            let mut index: HashMap<usize, usize> = HashMap::new();
+            let mut index: IntMap<usize, usize> = IntMap::default();
             let mut groups: Vec<(Labels, Vec<histogram::Bucket>, bool)> = Vec::new();
             for s in step {
                 let entry = *ident.entry(label_key(&s.labels)).or_insert_with(|| {

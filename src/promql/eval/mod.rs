@@ -287,7 +287,7 @@ pub(crate) fn steps_to_series(
     let mut index: HashMap<Labels, usize> = HashMap::new();
     // The same label set is usually the same allocation at every step: look it up by
     // address first (see `label_key`).
-    let mut by_key: HashMap<(usize, bool), usize> = HashMap::new();
+    let mut by_key: IntMap<(usize, bool), usize> = IntMap::default();
     let mut out: Vec<MSeries> = Vec::new();
     for (i, st) in steps.iter().enumerate() {
         let t = start + i as i64 * step;
@@ -329,6 +329,40 @@ pub(crate) fn steps_to_series(
     }
     Ok(out)
 }
+
+/// A fast hasher for keys that are already well-distributed integers (hashes,
+/// addresses, small ids): a multiply-xorshift over the written words.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IntHasher(u64);
+
+impl std::hash::Hasher for IntHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        let h = self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        h ^ (h >> 29)
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(23) ^ i).wrapping_mul(0x2545_F491_4F6C_DD1D);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+}
+
+/// A map keyed by integers, with [`IntHasher`].
+pub(crate) type IntMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IntHasher>>;
 
 /// A cheap identity for a label set: the address of its shared storage.
 ///
