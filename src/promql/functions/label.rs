@@ -481,6 +481,21 @@ mod tests {
         assert!(m(r"\\d", "\\d"));
     }
 
+    proptest::proptest! {
+        /// Translation never panics, and translating a pattern made only of characters
+        /// without special meaning leaves it unchanged.
+        #[test]
+        fn translation_is_total(p in r"[\\\[\]{}()dDwWsSbBQEpx0-9a,:^.*+?|-]{0,16}") {
+            let t = translate_go_regex(&p);
+            let _ = Regex::new(&t);
+        }
+
+        #[test]
+        fn plain_text_is_unchanged(p in "[a-zA-Z0-9 _.=/-]{0,16}") {
+            proptest::prop_assert_eq!(translate_go_regex(&p), p);
+        }
+    }
+
     #[test]
     fn replace_errors() {
         let m = l(&[("src", "a")]);
