@@ -6,17 +6,66 @@ use crate::model::{is_valid_label_name, Labels, METRIC_NAME};
 use crate::promql::annotations;
 use crate::promql::ast::{AggOp, AggregateExpr, Expr, Grouping};
 use crate::promql::engine::QueryError;
-use crate::promql::functions::aggr::{kahan_sum_inc, quantile, AvgAggregator, VarianceAggregator};
+use crate::promql::functions::aggr::{kahan_sum_inc, quantile, VarianceAggregator};
 
 enum Acc {
     Sum { v: f64, c: f64 },
-    Avg(AvgAggregator),
+    Avg(Mean),
     Count(f64),
     Group,
     Min(f64),
     Max(f64),
     Var(VarianceAggregator),
     Quantile(Vec<f64>),
+}
+
+/// Prometheus's `avg`: a Kahan-compensated sum divided by the count, switching to an
+/// incremental (Kahan-compensated) mean once the sum would overflow.
+struct Mean {
+    sum: f64,
+    mean: f64,
+    c: f64,
+    count: f64,
+    incremental: bool,
+}
+
+impl Mean {
+    fn new(f: f64) -> Self {
+        Mean {
+            sum: f,
+            mean: f,
+            c: 0.0,
+            count: 1.0,
+            incremental: false,
+        }
+    }
+
+    fn add(&mut self, f: f64) {
+        self.count += 1.0;
+        if !self.incremental {
+            let (v, c) = kahan_sum_inc(f, self.sum, self.c);
+            if !v.is_infinite() {
+                self.sum = v;
+                self.c = c;
+                return;
+            }
+            self.incremental = true;
+            self.mean = self.sum / (self.count - 1.0);
+            self.c /= self.count - 1.0;
+        }
+        let q = (self.count - 1.0) / self.count;
+        let (m, c) = kahan_sum_inc(f / self.count, q * self.mean, q * self.c);
+        self.mean = m;
+        self.c = c;
+    }
+
+    fn value(&self) -> f64 {
+        if self.incremental {
+            self.mean + self.c
+        } else {
+            self.sum / self.count + self.c / self.count
+        }
+    }
 }
 
 struct Group {
@@ -228,7 +277,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                             .clone();
                         let acc = match a.op {
                             AggOp::Sum => Acc::Sum { v: f, c: 0.0 },
-                            AggOp::Avg => Acc::Avg(AvgAggregator::new(f)),
+                            AggOp::Avg => Acc::Avg(Mean::new(f)),
                             AggOp::Count => Acc::Count(1.0),
                             AggOp::Group => Acc::Group,
                             AggOp::Min => Acc::Min(f),
