@@ -495,20 +495,11 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         }
         for step in &mut v {
             match c.func {
-                Func::Sort => step.sort_by(|a, b| {
-                    if a.v.is_nan() || b.v.is_nan() {
-                        a.v.is_nan().cmp(&b.v.is_nan())
-                    } else {
-                        a.v.partial_cmp(&b.v).unwrap_or(std::cmp::Ordering::Equal)
-                    }
-                }),
-                Func::SortDesc => step.sort_by(|a, b| {
-                    if a.v.is_nan() || b.v.is_nan() {
-                        a.v.is_nan().cmp(&b.v.is_nan())
-                    } else {
-                        b.v.partial_cmp(&a.v).unwrap_or(std::cmp::Ordering::Equal)
-                    }
-                }),
+                // Go's sort.Sort over Prometheus's value heaps, reversed: ascending
+                // (descending) with NaN last. Small inputs are insertion-sorted there, so
+                // an insertion sort with the same comparison gives the same order.
+                Func::Sort => go_insertion_sort(step, |a, b| b.v.is_nan() || b.v > a.v),
+                Func::SortDesc => go_insertion_sort(step, |a, b| b.v.is_nan() || b.v < a.v),
                 _ => {
                     let desc = c.func == Func::SortByLabelDesc;
                     step.sort_by(|a, b| {
@@ -720,6 +711,23 @@ impl<'s, 'a> Evaluator<'s, 'a> {
 /// valid UTF-8 (`"\xff"`) reach us with U+FFFD in place of the bad bytes.
 fn valid_utf8_label_name(name: &str) -> bool {
     !name.is_empty() && !name.contains('\u{FFFD}')
+}
+
+/// Go's `insertionSort` with `less(a, b)`: "a goes before b".
+fn go_insertion_sort(v: &mut [Sv], less: impl Fn(&Sv, &Sv) -> bool) {
+    for i in 1..v.len() {
+        let mut j = i;
+        while j > 0 {
+            let (Some(a), Some(b)) = (v.get(j), v.get(j - 1)) else {
+                break;
+            };
+            if !less(a, b) {
+                break;
+            }
+            v.swap(j, j - 1);
+            j -= 1;
+        }
+    }
 }
 
 fn missing() -> QueryError {
