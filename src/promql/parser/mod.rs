@@ -2,10 +2,12 @@
 //!
 //! [`parse`] turns a query into a type-checked [`Expr`]. It is built from small pieces:
 //!
-//! - [`lexer`]: tokens, with Prometheus's lexer states (statements, braces, brackets);
-//!   the character-level scanners are `nom` parsers (see `literal`).
-//! - `literal`: numbers (`0x1F`, `1e3`, `.5`, `Inf`, `NaN`), durations (`1h30m`) and
-//!   strings (Go escapes in `"` and `'`, raw backquoted strings).
+//! - `lexer`: tokens, with Prometheus's lexer states (statements, braces, brackets).
+//!   Identifiers are scanned with `nom`; numbers and durations with a small cursor that
+//!   accepts exactly the characters Prometheus's lexer accepts (so error texts match).
+//! - `literal`: values of numbers (`0x1F`, `017`, `1e3`, `.5`, `Inf`, `NaN`), durations
+//!   (`1h30m`, parsed with `nom`) and strings (Go escapes in `"` and `'`, raw backquoted
+//!   strings).
 //! - `selector`: vector selectors and label matchers, ranges, subqueries, `offset`, `@`.
 //! - `expr`: precedence climbing over binary operators, unary operators, parentheses,
 //!   aggregations and function calls.
