@@ -467,14 +467,16 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                             }
                         }
                     }
+                    // Prometheus keeps these in a value heap too, which decides the
+                    // output order of an instant query.
                     AggOp::Limitk => {
                         if h.len() < k {
-                            h.push(s);
+                            heap_push(h, s, &topk_less);
                         }
                     }
                     _ => {
                         if keep_ratio(r, &s.labels) {
-                            h.push(s);
+                            heap_push(h, s, &topk_less);
                         }
                     }
                 }
