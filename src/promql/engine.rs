@@ -518,4 +518,63 @@ mod tests {
              many-to-many matching not allowed: matching labels must be unique on one side"
         );
     }
+
+    /// Range queries slide windows incrementally; every step must equal an instant query
+    /// evaluated on its own.
+    #[test]
+    fn sliding_windows_agree_with_instant_evaluation() {
+        let db = MemStorage::new();
+        let mut x: u64 = 42;
+        for series in 0..4 {
+            let l = Labels::from_pairs(&[("__name__", "m"), ("s", &series.to_string())]);
+            for i in 0..400i64 {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let r = (x >> 33) % 100;
+                let v = match r {
+                    0..=4 => f64::NAN,
+                    5..=6 => crate::model::STALE_NAN,
+                    7..=20 => continue,
+                    _ => (r % 7) as f64,
+                };
+                db.add(&l, Sample::new(i * 10_000 + (r as i64 % 3) * 1000, v));
+            }
+        }
+        let e = Engine::new(EngineOptions::default());
+        for q in [
+            "max_over_time(m[1m])",
+            "min_over_time(m[2m])",
+            "changes(m[3m])",
+            "resets(m[90s])",
+            "count_over_time(m[1m])",
+            "max_over_time(m[2m] offset 30s)",
+        ] {
+            let out = e.range_query(&db, q, 0, 4_000_000, 25_000, None).unwrap();
+            let Value::Matrix(m) = out.value else {
+                panic!("matrix expected")
+            };
+            for t in (0..=4_000_000).step_by(25_000) {
+                let inst = e.instant_query(&db, q, t, None).unwrap();
+                let Value::Vector(v) = inst.value else {
+                    panic!("vector expected")
+                };
+                for s in &v {
+                    let series = m.iter().find(|r| r.labels == s.labels).unwrap();
+                    let p = series.samples.iter().find(|p| p.t == t).unwrap();
+                    assert!(
+                        p.v.to_bits() == s.v.to_bits() || (p.v.is_nan() && s.v.is_nan()),
+                        "{q} at {t}: range {} vs instant {}",
+                        p.v,
+                        s.v
+                    );
+                }
+                let in_range = m
+                    .iter()
+                    .filter(|r| r.samples.iter().any(|p| p.t == t))
+                    .count();
+                assert_eq!(in_range, v.len(), "{q} at {t}");
+            }
+        }
+    }
 }

@@ -405,6 +405,17 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 self.check()?;
             }
             let mut w = Window::new(&s.samples);
+            // Exact incremental forms for sliding windows.
+            let mut extreme = match f {
+                Func::MinOverTime => Some(over_time::SlidingExtreme::new(&s.samples, false)),
+                Func::MaxOverTime => Some(over_time::SlidingExtreme::new(&s.samples, true)),
+                _ => None,
+            };
+            let prefix = match f {
+                Func::Changes => Some(over_time::PairEventPrefix::changes(&s.samples)),
+                Func::Resets => Some(over_time::PairEventPrefix::resets(&s.samples)),
+                _ => None,
+            };
             let mut produced = false;
             let mut max_window = 0usize;
             let labels = if !keep_name && !delayed {
@@ -430,8 +441,10 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                     Func::AvgOverTime => over_time::avg_over_time(win),
                     Func::SumOverTime => over_time::sum_over_time(win),
                     Func::CountOverTime => Some(win.len() as f64),
-                    Func::MinOverTime => over_time::min_over_time(win),
-                    Func::MaxOverTime => over_time::max_over_time(win),
+                    Func::MinOverTime | Func::MaxOverTime => {
+                        let (lo, hi) = w.bounds();
+                        extreme.as_mut().and_then(|e| e.query(lo, hi))
+                    }
                     Func::LastOverTime => over_time::last_over_time(win),
                     Func::FirstOverTime => over_time::first_over_time(win),
                     Func::PresentOverTime => over_time::present_over_time(win),
@@ -439,8 +452,10 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                     Func::StdvarOverTime => over_time::stdvar_over_time(win),
                     Func::MadOverTime => over_time::mad_over_time(win),
                     Func::QuantileOverTime => over_time::quantile_over_time(sc(0, i), win),
-                    Func::Changes => over_time::changes(win),
-                    Func::Resets => over_time::resets(win),
+                    Func::Changes | Func::Resets => {
+                        let (lo, hi) = w.bounds();
+                        prefix.as_ref().and_then(|p| p.count(lo, hi))
+                    }
                     Func::Deriv => over_time::deriv(win),
                     Func::PredictLinear => over_time::predict_linear(win, t, sc(0, i)),
                     Func::TsOfMaxOverTime => over_time::ts_of_max_over_time(win),

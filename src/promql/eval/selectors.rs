@@ -52,6 +52,11 @@ impl<'a> Window<'a> {
         }
         s.get(self.lo..self.hi).unwrap_or(&[])
     }
+
+    /// The index range of the current window in the series' samples.
+    pub fn bounds(&self) -> (usize, usize) {
+        (self.lo, self.hi)
+    }
 }
 
 impl<'s, 'a> Evaluator<'s, 'a> {
