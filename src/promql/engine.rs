@@ -231,6 +231,7 @@ impl Engine {
                 "end timestamp must not be before start time".to_string(),
             ));
         }
+        crate::promql::eval::check_steps(start_ms, end_ms, step_ms)?;
         match expr.value_type() {
             ValueType::Scalar | ValueType::Vector => {}
             other => {
@@ -576,5 +577,26 @@ mod tests {
                 assert_eq!(in_range, v.len(), "{q} at {t}");
             }
         }
+    }
+
+    #[test]
+    fn extreme_times_do_not_panic() {
+        let db = db();
+        let e = Engine::new(EngineOptions::default());
+        for q in [
+            "requests_total offset 1000y",
+            "rate(requests_total[1y] offset -1000y)",
+            "max_over_time(requests_total[10y:1y] offset 100y)",
+        ] {
+            let _ = e.instant_query(&db, q, i64::MAX - 1, None);
+            let _ = e.instant_query(&db, q, i64::MIN + 1, None);
+        }
+        let err = e
+            .range_query(&db, "requests_total", 0, i64::MAX - 1, 1, None)
+            .unwrap_err();
+        assert!(err.to_string().contains("steps"), "{err}");
+        assert!(e
+            .instant_query(&db, "max_over_time(requests_total[100y:1ms])", 0, None)
+            .is_err());
     }
 }

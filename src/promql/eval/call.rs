@@ -363,7 +363,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 let mut w = Window::new(&s.samples);
                 for (i, p) in present.iter_mut().enumerate() {
                     let te = input.window_end(self.t(i));
-                    if !w.slide(te - input.range, te).is_empty() {
+                    if !w.slide(te.saturating_sub(input.range), te).is_empty() {
                         *p = true;
                     }
                 }
@@ -426,7 +426,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             for (i, step) in out.iter_mut().enumerate() {
                 let t = self.t(i);
                 let te = input.window_end(t);
-                let ts = te - input.range;
+                let ts = te.saturating_sub(input.range);
                 let win: &[Sample] = w.slide(ts, te);
                 if win.is_empty() {
                     continue;

@@ -87,12 +87,16 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         if self.end < self.start || self.step <= 0 {
             return if self.end == self.start { 1 } else { 0 };
         }
-        ((self.end - self.start) / self.step) as usize + 1
+        let span = (i128::from(self.end) - i128::from(self.start)) / i128::from(self.step);
+        usize::try_from(span)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1)
     }
 
     /// Time of step `i`.
     pub fn t(&self, i: usize) -> i64 {
-        self.start + i as i64 * self.step
+        self.start
+            .saturating_add((i as i64).saturating_mul(self.step))
     }
 
     pub fn with_range(&self, start: i64, end: i64, step: i64) -> Self {
@@ -277,6 +281,22 @@ pub(crate) fn check_unique(step: &[Sv]) -> EvalResult<()> {
     Ok(())
 }
 
+/// Most evaluation steps a query or subquery may have (each step holds a vector).
+pub(crate) const MAX_STEPS: i128 = 5_000_000;
+
+/// Fails when `start..=end` by `step` has more than [`MAX_STEPS`] steps.
+pub(crate) fn check_steps(start: i64, end: i64, step: i64) -> EvalResult<()> {
+    if step > 0 && end >= start {
+        let n = (i128::from(end) - i128::from(start)) / i128::from(step) + 1;
+        if n > MAX_STEPS {
+            return Err(QueryError::Eval(format!(
+                "query would evaluate {n} steps, more than the {MAX_STEPS} allowed; use a larger step"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Turns per-step vectors into series (in order of first appearance), dropping
 /// names marked for removal first. Two points of one label set at one step are an error.
 pub(crate) fn steps_to_series(
@@ -290,7 +310,7 @@ pub(crate) fn steps_to_series(
     let mut by_key: IntMap<(usize, bool), usize> = IntMap::default();
     let mut out: Vec<MSeries> = Vec::new();
     for (i, st) in steps.iter().enumerate() {
-        let t = start + i as i64 * step;
+        let t = start.saturating_add((i as i64).saturating_mul(step));
         for s in st {
             let key = (label_key(&s.labels), s.drop_name);
             let k = match by_key.get(&key) {
