@@ -181,6 +181,23 @@ impl<'s, 'a> Evaluator<'s, 'a> {
     /// Evaluates `e` over all steps.
     pub fn eval(&self, e: &Expr) -> EvalResult<Val> {
         self.check()?;
+        if self.start != self.end
+            && !matches!(e, Expr::Number { .. } | Expr::String { .. })
+            && is_step_invariant(e)
+        {
+            // Same result at every step: evaluate once and repeat it.
+            let once = self.with_range(self.start, self.start, self.step);
+            let n = self.n();
+            return Ok(match once.eval(e)? {
+                Val::Scalar(v) => Val::Scalar(vec![v.first().copied().unwrap_or(f64::NAN); n]),
+                Val::Vector(mut v) => {
+                    let first = v.pop().unwrap_or_default();
+                    self.check_samples(first.len().saturating_mul(n))?;
+                    Val::Vector(vec![first; n])
+                }
+                other => other,
+            });
+        }
         match e {
             Expr::Number { val, .. } => Ok(Val::Scalar(vec![*val; self.n()])),
             Expr::String { val, .. } => Ok(Val::String(val.clone())),
@@ -240,6 +257,44 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 "expected instant vector, got {}",
                 val_type_name(&other)
             ))),
+        }
+    }
+}
+
+/// Whether `e` gives the same result at every evaluation time: every selector and
+/// subquery is pinned by `@`, and no function reads the evaluation time. The sort
+/// functions are excluded so that their range-query warning is still reported.
+pub(crate) fn is_step_invariant(e: &Expr) -> bool {
+    use crate::promql::func::Func;
+    match e {
+        Expr::Number { .. } | Expr::String { .. } => true,
+        Expr::Vector(vs) => vs.at.is_some(),
+        Expr::Matrix(ms) => ms.vs.at.is_some(),
+        Expr::Subquery(sq) => sq.at.is_some(),
+        Expr::Paren { expr, .. } | Expr::Unary { expr, .. } => is_step_invariant(expr),
+        Expr::Binary(b) => is_step_invariant(&b.lhs) && is_step_invariant(&b.rhs),
+        Expr::Aggregate(a) => {
+            is_step_invariant(&a.expr) && a.param.as_deref().is_none_or(is_step_invariant)
+        }
+        Expr::Call(c) => {
+            !matches!(
+                c.func,
+                Func::Time
+                    | Func::Timestamp
+                    | Func::PredictLinear
+                    | Func::Minute
+                    | Func::Hour
+                    | Func::Month
+                    | Func::Year
+                    | Func::DayOfMonth
+                    | Func::DayOfWeek
+                    | Func::DayOfYear
+                    | Func::DaysInMonth
+                    | Func::Sort
+                    | Func::SortDesc
+                    | Func::SortByLabel
+                    | Func::SortByLabelDesc
+            ) && c.args.iter().all(is_step_invariant)
         }
     }
 }
