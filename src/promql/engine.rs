@@ -231,6 +231,7 @@ impl Engine {
                 "end timestamp must not be before start time".to_string(),
             ));
         }
+        crate::promql::eval::check_steps(start_ms, end_ms, step_ms)?;
         match expr.value_type() {
             ValueType::Scalar | ValueType::Vector => {}
             other => {
@@ -404,5 +405,198 @@ fn needed_range(
                 needed_range(c, start, end, qstart, qend, opts, out);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Labels;
+    use crate::storage::MemStorage;
+
+    fn db() -> MemStorage {
+        let db = MemStorage::new();
+        for (job, step) in [("a", 1.0), ("b", 2.0)] {
+            let l = Labels::from_pairs(&[("__name__", "requests_total"), ("job", job)]);
+            for i in 0..100 {
+                db.add(&l, Sample::new(i * 15_000, i as f64 * step));
+            }
+        }
+        db
+    }
+
+    #[test]
+    fn instant_and_range_queries() {
+        let db = db();
+        let e = Engine::new(EngineOptions::default());
+        let out = e
+            .instant_query(&db, "sum(rate(requests_total[1m]))", 600_000, None)
+            .unwrap();
+        let Value::Vector(v) = out.value else {
+            panic!("expected a vector")
+        };
+        assert_eq!(v.len(), 1);
+        assert!((v[0].v - 0.2).abs() < 1e-9, "{}", v[0].v);
+        let out = e
+            .range_query(&db, "requests_total", 0, 60_000, 30_000, None)
+            .unwrap();
+        let Value::Matrix(m) = out.value else {
+            panic!("expected a matrix")
+        };
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].samples.len(), 3);
+        assert_eq!(m[1].samples[2].v, 8.0);
+        let out = e
+            .range_query(&db, "1 + 1", 0, 60_000, 30_000, None)
+            .unwrap();
+        let Value::Matrix(m) = out.value else {
+            panic!("expected a matrix")
+        };
+        assert_eq!(m[0].samples.len(), 3);
+        assert!(e
+            .range_query(&db, "requests_total[1m]", 0, 60_000, 30_000, None)
+            .is_err());
+    }
+
+    #[test]
+    fn sample_limit_and_cancellation() {
+        let db = db();
+        let e = Engine::new(EngineOptions {
+            max_samples: 10,
+            ..EngineOptions::default()
+        });
+        let err = e
+            .range_query(&db, "requests_total", 0, 600_000, 15_000, None)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "query processing would load too many samples into memory in query execution"
+        );
+        let e = Engine::new(EngineOptions::default());
+        let cancel = CancelToken::new();
+        cancel.cancel();
+        let err = e
+            .instant_query(&db, "requests_total", 0, Some(&cancel))
+            .unwrap_err();
+        assert!(matches!(err, QueryError::Canceled));
+        let e = Engine::new(EngineOptions {
+            timeout: Duration::ZERO,
+            ..EngineOptions::default()
+        });
+        let err = e.instant_query(&db, "requests_total", 0, None).unwrap_err();
+        assert_eq!(err.to_string(), "query timed out in query execution");
+    }
+
+    #[test]
+    fn annotations_and_errors() {
+        let db = MemStorage::new();
+        let l = Labels::from_pairs(&[("__name__", "gauge"), ("job", "a")]);
+        for i in 0..10 {
+            db.add(&l, Sample::new(i * 15_000, i as f64));
+        }
+        let e = Engine::new(EngineOptions::default());
+        let out = e
+            .instant_query(&db, "rate(gauge[1m])", 120_000, None)
+            .unwrap();
+        assert_eq!(
+            out.annotations[0].text,
+            "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"gauge\" (1:6)"
+        );
+        let err = e.instant_query(&db, "sum(", 0, None).unwrap_err();
+        assert!(matches!(err, QueryError::Parse(_)));
+        let err = e
+            .instant_query(
+                &self::tests::db(),
+                "requests_total + on() requests_total",
+                60_000,
+                None,
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "found duplicate series for the match group {} on the right hand-side of the operation: \
+             [{__name__=\"requests_total\", job=\"a\"}, {__name__=\"requests_total\", job=\"b\"}];\
+             many-to-many matching not allowed: matching labels must be unique on one side"
+        );
+    }
+
+    /// Range queries slide windows incrementally; every step must equal an instant query
+    /// evaluated on its own.
+    #[test]
+    fn sliding_windows_agree_with_instant_evaluation() {
+        let db = MemStorage::new();
+        let mut x: u64 = 42;
+        for series in 0..4 {
+            let l = Labels::from_pairs(&[("__name__", "m"), ("s", &series.to_string())]);
+            for i in 0..400i64 {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let r = (x >> 33) % 100;
+                let v = match r {
+                    0..=4 => f64::NAN,
+                    5..=6 => crate::model::STALE_NAN,
+                    7..=20 => continue,
+                    _ => (r % 7) as f64,
+                };
+                db.add(&l, Sample::new(i * 10_000 + (r as i64 % 3) * 1000, v));
+            }
+        }
+        let e = Engine::new(EngineOptions::default());
+        for q in [
+            "max_over_time(m[1m])",
+            "min_over_time(m[2m])",
+            "changes(m[3m])",
+            "resets(m[90s])",
+            "count_over_time(m[1m])",
+            "max_over_time(m[2m] offset 30s)",
+        ] {
+            let out = e.range_query(&db, q, 0, 4_000_000, 25_000, None).unwrap();
+            let Value::Matrix(m) = out.value else {
+                panic!("matrix expected")
+            };
+            for t in (0..=4_000_000).step_by(25_000) {
+                let inst = e.instant_query(&db, q, t, None).unwrap();
+                let Value::Vector(v) = inst.value else {
+                    panic!("vector expected")
+                };
+                for s in &v {
+                    let series = m.iter().find(|r| r.labels == s.labels).unwrap();
+                    let p = series.samples.iter().find(|p| p.t == t).unwrap();
+                    assert!(
+                        p.v.to_bits() == s.v.to_bits() || (p.v.is_nan() && s.v.is_nan()),
+                        "{q} at {t}: range {} vs instant {}",
+                        p.v,
+                        s.v
+                    );
+                }
+                let in_range = m
+                    .iter()
+                    .filter(|r| r.samples.iter().any(|p| p.t == t))
+                    .count();
+                assert_eq!(in_range, v.len(), "{q} at {t}");
+            }
+        }
+    }
+
+    #[test]
+    fn extreme_times_do_not_panic() {
+        let db = db();
+        let e = Engine::new(EngineOptions::default());
+        for q in [
+            "requests_total offset 1000y",
+            "rate(requests_total[1y] offset -1000y)",
+            "max_over_time(requests_total[10y:1y] offset 100y)",
+        ] {
+            let _ = e.instant_query(&db, q, i64::MAX - 1, None);
+            let _ = e.instant_query(&db, q, i64::MIN + 1, None);
+        }
+        let err = e
+            .range_query(&db, "requests_total", 0, i64::MAX - 1, 1, None)
+            .unwrap_err();
+        assert!(err.to_string().contains("steps"), "{err}");
+        assert!(e
+            .instant_query(&db, "max_over_time(requests_total[100y:1ms])", 0, None)
+            .is_err());
     }
 }

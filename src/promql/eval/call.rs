@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::selectors::{RangeInput, Window};
-use super::{check_unique, EvalResult, Evaluator, Sv, Val};
+use super::{check_unique, label_key, EvalResult, Evaluator, IntMap, Sv, Val};
 use crate::model::{Labels, LabelsBuilder, MatchOp, Sample, METRIC_NAME};
 use crate::promql::annotations;
 use crate::promql::ast::{Call, Expr};
@@ -363,7 +363,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 let mut w = Window::new(&s.samples);
                 for (i, p) in present.iter_mut().enumerate() {
                     let te = input.window_end(self.t(i));
-                    if !w.slide(te - input.range, te).is_empty() {
+                    if !w.slide(te.saturating_sub(input.range), te).is_empty() {
                         *p = true;
                     }
                 }
@@ -405,6 +405,17 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 self.check()?;
             }
             let mut w = Window::new(&s.samples);
+            // Exact incremental forms for sliding windows.
+            let mut extreme = match f {
+                Func::MinOverTime => Some(over_time::SlidingExtreme::new(&s.samples, false)),
+                Func::MaxOverTime => Some(over_time::SlidingExtreme::new(&s.samples, true)),
+                _ => None,
+            };
+            let prefix = match f {
+                Func::Changes => Some(over_time::PairEventPrefix::changes(&s.samples)),
+                Func::Resets => Some(over_time::PairEventPrefix::resets(&s.samples)),
+                _ => None,
+            };
             let mut produced = false;
             let mut max_window = 0usize;
             let labels = if !keep_name && !delayed {
@@ -415,7 +426,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             for (i, step) in out.iter_mut().enumerate() {
                 let t = self.t(i);
                 let te = input.window_end(t);
-                let ts = te - input.range;
+                let ts = te.saturating_sub(input.range);
                 let win: &[Sample] = w.slide(ts, te);
                 if win.is_empty() {
                     continue;
@@ -430,8 +441,10 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                     Func::AvgOverTime => over_time::avg_over_time(win),
                     Func::SumOverTime => over_time::sum_over_time(win),
                     Func::CountOverTime => Some(win.len() as f64),
-                    Func::MinOverTime => over_time::min_over_time(win),
-                    Func::MaxOverTime => over_time::max_over_time(win),
+                    Func::MinOverTime | Func::MaxOverTime => {
+                        let (lo, hi) = w.bounds();
+                        extreme.as_mut().and_then(|e| e.query(lo, hi))
+                    }
                     Func::LastOverTime => over_time::last_over_time(win),
                     Func::FirstOverTime => over_time::first_over_time(win),
                     Func::PresentOverTime => over_time::present_over_time(win),
@@ -439,8 +452,10 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                     Func::StdvarOverTime => over_time::stdvar_over_time(win),
                     Func::MadOverTime => over_time::mad_over_time(win),
                     Func::QuantileOverTime => over_time::quantile_over_time(sc(0, i), win),
-                    Func::Changes => over_time::changes(win),
-                    Func::Resets => over_time::resets(win),
+                    Func::Changes | Func::Resets => {
+                        let (lo, hi) = w.bounds();
+                        prefix.as_ref().and_then(|p| p.count(lo, hi))
+                    }
                     Func::Deriv => over_time::deriv(win),
                     Func::PredictLinear => over_time::predict_linear(win, t, sc(0, i)),
                     Func::TsOfMaxOverTime => over_time::ts_of_max_over_time(win),
@@ -470,11 +485,13 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                         .iter()
                         .any(|suf| name.ends_with(suf))
                     {
-                        self.annotate(annotations::possible_non_counter(
-                            self.sh.query,
-                            marg.span(),
-                            name,
-                        ));
+                        // Prometheus replaces a subquery argument by a selector without
+                        // a position before this check, so it reports the query start.
+                        let span = match marg {
+                            Expr::Subquery(_) => crate::promql::ast::Span::default(),
+                            other => other.span(),
+                        };
+                        self.annotate(annotations::possible_non_counter(self.sh.query, span, name));
                     }
                 }
             }
@@ -493,20 +510,11 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         }
         for step in &mut v {
             match c.func {
-                Func::Sort => step.sort_by(|a, b| {
-                    if a.v.is_nan() || b.v.is_nan() {
-                        a.v.is_nan().cmp(&b.v.is_nan())
-                    } else {
-                        a.v.partial_cmp(&b.v).unwrap_or(std::cmp::Ordering::Equal)
-                    }
-                }),
-                Func::SortDesc => step.sort_by(|a, b| {
-                    if a.v.is_nan() || b.v.is_nan() {
-                        a.v.is_nan().cmp(&b.v.is_nan())
-                    } else {
-                        b.v.partial_cmp(&a.v).unwrap_or(std::cmp::Ordering::Equal)
-                    }
-                }),
+                // Go's sort.Sort over Prometheus's value heaps, reversed: ascending
+                // (descending) with NaN last. Small inputs are insertion-sorted there, so
+                // an insertion sort with the same comparison gives the same order.
+                Func::Sort => go_insertion_sort(step, |a, b| b.v.is_nan() || b.v > a.v),
+                Func::SortDesc => go_insertion_sort(step, |a, b| b.v.is_nan() || b.v < a.v),
                 _ => {
                     let desc = c.func == Func::SortByLabelDesc;
                     step.sort_by(|a, b| {
@@ -619,27 +627,43 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             }
         }
         let mut out = Vec::with_capacity(v.len());
-        let mut key_cache: HashMap<Labels, Labels> = HashMap::new();
-        for (i, step) in v.into_iter().enumerate() {
-            // group buckets by the labels without `le`
-            let mut index: HashMap<Labels, usize> = HashMap::new();
+        // Per input label set (by identity): its group id and bucket bound, or None
+        // when its `le` is not a number.
+        let mut ident: IntMap<usize, Option<(usize, f64)>> = IntMap::default();
+        // Group id by the labels without `le` (the metric name included).
+        let mut canon: HashMap<Labels, usize> = HashMap::new();
+        let mut group_labels: Vec<Labels> = Vec::new();
+        for (i, step) in v.iter().enumerate() {
+            // group buckets by the labels without `le`, in order of first appearance
+            let mut index: IntMap<usize, usize> = IntMap::default();
             let mut groups: Vec<(Labels, Vec<histogram::Bucket>, bool)> = Vec::new();
             for s in step {
-                let le = s.labels.get_or_empty("le");
-                let Some(ub) = histogram::parse_le(le) else {
-                    self.annotate(annotations::bad_bucket_label(
-                        self.sh.query,
-                        vspan,
-                        s.labels.get_or_empty(METRIC_NAME),
-                        le,
-                    ));
+                let entry = *ident.entry(label_key(&s.labels)).or_insert_with(|| {
+                    let le = s.labels.get_or_empty("le");
+                    match histogram::parse_le(le) {
+                        None => {
+                            self.annotate(annotations::bad_bucket_label(
+                                self.sh.query,
+                                vspan,
+                                s.labels.get_or_empty(METRIC_NAME),
+                                le,
+                            ));
+                            None
+                        }
+                        Some(ub) => {
+                            let key = s.labels.filter(|l| l.name != "le");
+                            let gid = *canon.entry(key.clone()).or_insert_with(|| {
+                                group_labels.push(key);
+                                group_labels.len() - 1
+                            });
+                            Some((gid, ub))
+                        }
+                    }
+                });
+                let Some((gid, ub)) = entry else {
                     continue;
                 };
-                let key = key_cache
-                    .entry(s.labels.clone())
-                    .or_insert_with(|| s.labels.filter(|l| l.name != "le"))
-                    .clone();
-                match index.get(&key) {
+                match index.get(&gid) {
                     Some(&gi) => {
                         if let Some(g) = groups.get_mut(gi) {
                             g.1.push(histogram::Bucket::new(ub, s.v));
@@ -647,7 +671,8 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                         }
                     }
                     None => {
-                        index.insert(key.clone(), groups.len());
+                        index.insert(gid, groups.len());
+                        let key = group_labels.get(gid).cloned().unwrap_or_default();
                         groups.push((key, vec![histogram::Bucket::new(ub, s.v)], s.drop_name));
                     }
                 }
@@ -701,6 +726,23 @@ impl<'s, 'a> Evaluator<'s, 'a> {
 /// valid UTF-8 (`"\xff"`) reach us with U+FFFD in place of the bad bytes.
 fn valid_utf8_label_name(name: &str) -> bool {
     !name.is_empty() && !name.contains('\u{FFFD}')
+}
+
+/// Go's `insertionSort` with `less(a, b)`: "a goes before b".
+fn go_insertion_sort(v: &mut [Sv], less: impl Fn(&Sv, &Sv) -> bool) {
+    for i in 1..v.len() {
+        let mut j = i;
+        while j > 0 {
+            let (Some(a), Some(b)) = (v.get(j), v.get(j - 1)) else {
+                break;
+            };
+            if !less(a, b) {
+                break;
+            }
+            v.swap(j, j - 1);
+            j -= 1;
+        }
+    }
 }
 
 fn missing() -> QueryError {

@@ -87,12 +87,16 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         if self.end < self.start || self.step <= 0 {
             return if self.end == self.start { 1 } else { 0 };
         }
-        ((self.end - self.start) / self.step) as usize + 1
+        let span = (i128::from(self.end) - i128::from(self.start)) / i128::from(self.step);
+        usize::try_from(span)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1)
     }
 
     /// Time of step `i`.
     pub fn t(&self, i: usize) -> i64 {
-        self.start + i as i64 * self.step
+        self.start
+            .saturating_add((i as i64).saturating_mul(self.step))
     }
 
     pub fn with_range(&self, start: i64, end: i64, step: i64) -> Self {
@@ -177,6 +181,23 @@ impl<'s, 'a> Evaluator<'s, 'a> {
     /// Evaluates `e` over all steps.
     pub fn eval(&self, e: &Expr) -> EvalResult<Val> {
         self.check()?;
+        if self.start != self.end
+            && !matches!(e, Expr::Number { .. } | Expr::String { .. })
+            && is_step_invariant(e)
+        {
+            // Same result at every step: evaluate once and repeat it.
+            let once = self.with_range(self.start, self.start, self.step);
+            let n = self.n();
+            return Ok(match once.eval(e)? {
+                Val::Scalar(v) => Val::Scalar(vec![v.first().copied().unwrap_or(f64::NAN); n]),
+                Val::Vector(mut v) => {
+                    let first = v.pop().unwrap_or_default();
+                    self.check_samples(first.len().saturating_mul(n))?;
+                    Val::Vector(vec![first; n])
+                }
+                other => other,
+            });
+        }
         match e {
             Expr::Number { val, .. } => Ok(Val::Scalar(vec![*val; self.n()])),
             Expr::String { val, .. } => Ok(Val::String(val.clone())),
@@ -240,6 +261,44 @@ impl<'s, 'a> Evaluator<'s, 'a> {
     }
 }
 
+/// Whether `e` gives the same result at every evaluation time: every selector and
+/// subquery is pinned by `@`, and no function reads the evaluation time. The sort
+/// functions are excluded so that their range-query warning is still reported.
+pub(crate) fn is_step_invariant(e: &Expr) -> bool {
+    use crate::promql::func::Func;
+    match e {
+        Expr::Number { .. } | Expr::String { .. } => true,
+        Expr::Vector(vs) => vs.at.is_some(),
+        Expr::Matrix(ms) => ms.vs.at.is_some(),
+        Expr::Subquery(sq) => sq.at.is_some(),
+        Expr::Paren { expr, .. } | Expr::Unary { expr, .. } => is_step_invariant(expr),
+        Expr::Binary(b) => is_step_invariant(&b.lhs) && is_step_invariant(&b.rhs),
+        Expr::Aggregate(a) => {
+            is_step_invariant(&a.expr) && a.param.as_deref().is_none_or(is_step_invariant)
+        }
+        Expr::Call(c) => {
+            !matches!(
+                c.func,
+                Func::Time
+                    | Func::Timestamp
+                    | Func::PredictLinear
+                    | Func::Minute
+                    | Func::Hour
+                    | Func::Month
+                    | Func::Year
+                    | Func::DayOfMonth
+                    | Func::DayOfWeek
+                    | Func::DayOfYear
+                    | Func::DaysInMonth
+                    | Func::Sort
+                    | Func::SortDesc
+                    | Func::SortByLabel
+                    | Func::SortByLabelDesc
+            ) && c.args.iter().all(is_step_invariant)
+        }
+    }
+}
+
 pub(crate) fn val_type_name(v: &Val) -> &'static str {
     match v {
         Val::Scalar(_) => "scalar",
@@ -277,6 +336,22 @@ pub(crate) fn check_unique(step: &[Sv]) -> EvalResult<()> {
     Ok(())
 }
 
+/// Most evaluation steps a query or subquery may have (each step holds a vector).
+pub(crate) const MAX_STEPS: i128 = 5_000_000;
+
+/// Fails when `start..=end` by `step` has more than [`MAX_STEPS`] steps.
+pub(crate) fn check_steps(start: i64, end: i64, step: i64) -> EvalResult<()> {
+    if step > 0 && end >= start {
+        let n = (i128::from(end) - i128::from(start)) / i128::from(step) + 1;
+        if n > MAX_STEPS {
+            return Err(QueryError::Eval(format!(
+                "query would evaluate {n} steps, more than the {MAX_STEPS} allowed; use a larger step"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Turns per-step vectors into series (in order of first appearance), dropping
 /// names marked for removal first. Two points of one label set at one step are an error.
 pub(crate) fn steps_to_series(
@@ -285,36 +360,91 @@ pub(crate) fn steps_to_series(
     steps: Vec<Vec<Sv>>,
 ) -> EvalResult<Vec<MSeries>> {
     let mut index: HashMap<Labels, usize> = HashMap::new();
+    // The same label set is usually the same allocation at every step: look it up by
+    // address first (see `label_key`).
+    let mut by_key: IntMap<(usize, bool), usize> = IntMap::default();
     let mut out: Vec<MSeries> = Vec::new();
-    for (i, st) in steps.into_iter().enumerate() {
-        let t = start + i as i64 * step;
+    for (i, st) in steps.iter().enumerate() {
+        let t = start.saturating_add((i as i64).saturating_mul(step));
         for s in st {
-            let labels = if s.drop_name {
-                s.labels.without_metric_name()
-            } else {
-                s.labels
-            };
-            match index.get(&labels) {
-                Some(&k) => {
-                    if let Some(series) = out.get_mut(k) {
-                        if series.samples.last().is_some_and(|p| p.t == t) {
-                            return Err(QueryError::Eval(
-                                "vector cannot contain metrics with the same labelset".to_string(),
-                            ));
-                        }
-                        series.samples.push(Sample::new(t, s.v));
-                    }
-                }
+            let key = (label_key(&s.labels), s.drop_name);
+            let k = match by_key.get(&key) {
+                Some(&k) => k,
                 None => {
-                    index.insert(labels.clone(), out.len());
-                    out.push(MSeries {
-                        labels,
-                        samples: vec![Sample::new(t, s.v)],
-                        drop_name: false,
-                    });
+                    let labels = if s.drop_name {
+                        s.labels.without_metric_name()
+                    } else {
+                        s.labels.clone()
+                    };
+                    let k = match index.get(&labels) {
+                        Some(&k) => k,
+                        None => {
+                            index.insert(labels.clone(), out.len());
+                            out.push(MSeries {
+                                labels,
+                                samples: Vec::with_capacity(steps.len() - i),
+                                drop_name: false,
+                            });
+                            out.len() - 1
+                        }
+                    };
+                    by_key.insert(key, k);
+                    k
                 }
+            };
+            if let Some(series) = out.get_mut(k) {
+                if series.samples.last().is_some_and(|p| p.t == t) {
+                    return Err(QueryError::Eval(
+                        "vector cannot contain metrics with the same labelset".to_string(),
+                    ));
+                }
+                series.samples.push(Sample::new(t, s.v));
             }
         }
     }
     Ok(out)
+}
+
+/// A fast hasher for keys that are already well-distributed integers (hashes,
+/// addresses, small ids): a multiply-xorshift over the written words.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IntHasher(u64);
+
+impl std::hash::Hasher for IntHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        let h = self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        h ^ (h >> 29)
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(23) ^ i).wrapping_mul(0x2545_F491_4F6C_DD1D);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+}
+
+/// A map keyed by integers, with [`IntHasher`].
+pub(crate) type IntMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IntHasher>>;
+
+/// A cheap identity for a label set: the address of its shared storage.
+///
+/// Only valid as a cache key while every label set that is looked up was allocated
+/// before the cache was created (so two distinct live label sets never share an
+/// address): evaluation inputs are fully materialised before a node processes them.
+#[inline]
+pub(crate) fn label_key(l: &Labels) -> usize {
+    l.as_slice().as_ptr() as usize
 }

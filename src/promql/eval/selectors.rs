@@ -20,7 +20,7 @@ impl RangeInput {
     /// The window end for the evaluation time `t`.
     #[inline]
     pub fn window_end(&self, t: i64) -> i64 {
-        self.at.unwrap_or(t) - self.offset
+        self.at.unwrap_or(t).saturating_sub(self.offset)
     }
 }
 
@@ -52,6 +52,11 @@ impl<'a> Window<'a> {
         }
         s.get(self.lo..self.hi).unwrap_or(&[])
     }
+
+    /// The index range of the current window in the series' samples.
+    pub fn bounds(&self) -> (usize, usize) {
+        (self.lo, self.hi)
+    }
 }
 
 impl<'s, 'a> Evaluator<'s, 'a> {
@@ -64,10 +69,13 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         let lookback = self.sh.opts.lookback_delta_ms;
         let mut out: Vec<Vec<Sv>> = (0..n).map(|_| Vec::new()).collect();
         let mut total = 0usize;
-        for (labels, samples) in set.iter() {
+        for (si, (labels, samples)) in set.iter().enumerate() {
+            if si % 256 == 0 {
+                self.check()?;
+            }
             if let Some(a) = at {
                 // pinned: one lookup, replicated
-                if let Some(v) = lookup(samples, a - vs.offset_ms, lookback) {
+                if let Some(v) = lookup(samples, a.saturating_sub(vs.offset_ms), lookback) {
                     for step in out.iter_mut() {
                         step.push(Sv {
                             labels: labels.clone(),
@@ -81,7 +89,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             }
             let mut idx = 0usize;
             for (i, step) in out.iter_mut().enumerate() {
-                let te = self.t(i) - vs.offset_ms;
+                let te = self.t(i).saturating_sub(vs.offset_ms);
                 while idx < samples.len() && samples.get(idx).is_some_and(|s| s.t <= te) {
                     idx += 1;
                 }
@@ -89,7 +97,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                     continue;
                 }
                 if let Some(s) = samples.get(idx - 1) {
-                    if s.t > te - lookback && !is_stale_nan(s.v) {
+                    if s.t > te.saturating_sub(lookback) && !is_stale_nan(s.v) {
                         step.push(Sv {
                             labels: labels.clone(),
                             v: s.v,
@@ -118,13 +126,13 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         let mut out: Vec<Vec<Sv>> = (0..n).map(|_| Vec::new()).collect();
         for (labels, samples) in set.iter() {
             for (i, step) in out.iter_mut().enumerate() {
-                let te = at.unwrap_or(self.t(i)) - vs.offset_ms;
+                let te = at.unwrap_or(self.t(i)).saturating_sub(vs.offset_ms);
                 let idx = samples.partition_point(|s| s.t <= te);
                 if idx == 0 {
                     continue;
                 }
                 if let Some(s) = samples.get(idx - 1) {
-                    if s.t > te - lookback && !is_stale_nan(s.v) {
+                    if s.t > te.saturating_sub(lookback) && !is_stale_nan(s.v) {
                         step.push(Sv {
                             labels: labels.clone(),
                             v: s.t as f64 / 1000.0,
@@ -169,7 +177,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
     /// The window at the (single) evaluation time, as a matrix.
     pub(crate) fn range_input_to_matrix(&self, input: RangeInput) -> Vec<MSeries> {
         let te = input.window_end(self.start);
-        let ts = te - input.range;
+        let ts = te.saturating_sub(input.range);
         let mut out = Vec::new();
         for s in input.series {
             let samples: Vec<Sample> = s
@@ -195,7 +203,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
 fn lookup(samples: &[Sample], te: i64, lookback: i64) -> Option<f64> {
     let idx = samples.partition_point(|s| s.t <= te);
     let s = samples.get(idx.checked_sub(1)?)?;
-    if s.t > te - lookback && !is_stale_nan(s.v) {
+    if s.t > te.saturating_sub(lookback) && !is_stale_nan(s.v) {
         Some(s.v)
     } else {
         None

@@ -23,15 +23,18 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             Some(a) => (a, a),
             None => (self.start, self.end),
         };
-        let first = ostart - sq.offset_ms - sq.range_ms;
+        let first = ostart
+            .saturating_sub(sq.offset_ms)
+            .saturating_sub(sq.range_ms);
         let mut inner_start = step * (first / step);
         if inner_start <= first {
-            inner_start += step;
+            inner_start = inner_start.saturating_add(step);
         }
-        let inner_end = oend - sq.offset_ms;
+        let inner_end = oend.saturating_sub(sq.offset_ms);
         let series = if inner_end < inner_start {
             Vec::new()
         } else {
+            super::check_steps(inner_start, inner_end, step)?;
             let sub = self.with_range(inner_start, inner_end, step);
             match sub.eval(&sq.expr)? {
                 Val::Vector(steps) => steps_to_series(sub.start, sub.step, steps)?,

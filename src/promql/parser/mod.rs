@@ -2,10 +2,12 @@
 //!
 //! [`parse`] turns a query into a type-checked [`Expr`]. It is built from small pieces:
 //!
-//! - [`lexer`]: tokens, with Prometheus's lexer states (statements, braces, brackets);
-//!   the character-level scanners are `nom` parsers (see `literal`).
-//! - `literal`: numbers (`0x1F`, `1e3`, `.5`, `Inf`, `NaN`), durations (`1h30m`) and
-//!   strings (Go escapes in `"` and `'`, raw backquoted strings).
+//! - `lexer`: tokens, with Prometheus's lexer states (statements, braces, brackets).
+//!   Identifiers are scanned with `nom`; numbers and durations with a small cursor that
+//!   accepts exactly the characters Prometheus's lexer accepts (so error texts match).
+//! - `literal`: values of numbers (`0x1F`, `017`, `1e3`, `.5`, `Inf`, `NaN`), durations
+//!   (`1h30m`, parsed with `nom`) and strings (Go escapes in `"` and `'`, raw backquoted
+//!   strings).
 //! - `selector`: vector selectors and label matchers, ranges, subqueries, `offset`, `@`.
 //! - `expr`: precedence climbing over binary operators, unary operators, parentheses,
 //!   aggregations and function calls.
@@ -16,9 +18,13 @@
 //!
 //! # Nesting limit
 //!
-//! The tree may be at most [`MAX_DEPTH`] levels deep (parentheses, calls, unary operators
-//! and chains of binary operators all count). Deeper input is rejected with an error
-//! instead of risking a stack overflow, here or in code that walks the tree recursively.
+//! Parsing recurses, so nesting is limited to [`MAX_DEPTH`] units: a unary operator or a
+//! right-nested `^` costs one unit, parentheses, function calls and aggregations cost two
+//! (at most 127 nested parentheses or calls). The finished tree is also at most
+//! [`MAX_DEPTH`] levels high, which bounds chains of binary operators (`a + b + ...` with
+//! at most 255 operators) and keeps later recursive walks (printing, type checking,
+//! evaluation) shallow. Deeper input is rejected with an error instead of risking a stack
+//! overflow; the limits are tested on a 2 MiB thread stack.
 
 mod check;
 mod error;

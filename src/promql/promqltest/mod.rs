@@ -254,7 +254,7 @@ fn run_eval(engine: &Engine, db: &MemStorage, cmd: &EvalCmd) -> Result<(), Strin
                 let times = if t == 0 {
                     vec![-1000, 0, 1000]
                 } else {
-                    vec![-10 * t, 0, t / 5, t, 10 * t]
+                    vec![t.saturating_mul(-10), 0, t / 5, t, t.saturating_mul(10)]
                 };
                 for et in times {
                     variants.push((pinned.clone(), et, false));
@@ -309,7 +309,15 @@ fn run_instant(
         return Ok(());
     }
     let range = engine
-        .range_query_expr(db, expr, &cmd.expr, t - 60_000, t + 60_000, 60_000, None)
+        .range_query_expr(
+            db,
+            expr,
+            &cmd.expr,
+            t.saturating_sub(60_000),
+            t.saturating_add(60_000),
+            60_000,
+            None,
+        )
         .map_err(|e| format!("error evaluating query in range mode: {e}"))?;
     if cmd.ordered {
         return Ok(());
