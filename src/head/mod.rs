@@ -33,8 +33,8 @@ use parking_lot::RwLock;
 
 pub use appender::{Appender, CommitStats};
 pub use postings::MemPostings;
+pub(crate) use replay::Replay;
 pub use replay::ReplayOutcome;
-pub(crate) use replay::Replayer;
 
 use crate::model::{LabelError, Labels, Matcher, Timestamp};
 use crate::storage::Series;
@@ -89,9 +89,9 @@ pub enum AppendError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HeadError {
-    /// The WAL names a series reference the head cannot index.
-    #[error("series reference {0} in the WAL exceeds the index limit")]
-    RefOutOfRange(u64),
+    /// A WAL replay worker thread panicked.
+    #[error("a WAL replay worker failed")]
+    ReplayWorker,
 }
 
 /// Options of the head.
