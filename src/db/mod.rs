@@ -13,13 +13,15 @@ mod lock;
 
 use std::path::{Path, PathBuf};
 
-use crate::head::{Appender, Head, HeadError, HeadOptions, HeadStats, Replay, ReplayOutcome};
+use crate::head::{Head, HeadError, HeadOptions, Replay, ReplayOutcome};
 use crate::model::{Matcher, Timestamp};
 use crate::storage::{Querier, Queryable, Series, StorageError};
 use crate::wal::{ReplayStats, Wal, WalError, WalOptions};
 use lock::DirLock;
 
-pub use crate::head::DEFAULT_BLOCK_RANGE_MS;
+pub use crate::head::{
+    AppendError, Appender, CommitStats, HeadStats, SeriesRef, DEFAULT_BLOCK_RANGE_MS,
+};
 pub use crate::wal::FsyncPolicy;
 
 /// A database operation failed.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use parking_lot::MutexGuard;
 
 use super::series::{classify, MemSeries, Order, SeriesData};
-use super::{normalize_labels, AppendError, Head, U64Map};
+use super::{normalize_labels, AppendError, Head, SeriesRef, U64Map};
 use crate::db::DbError;
 use crate::model::{Labels, Timestamp};
 use crate::wal::{Record, RefSample, RefSeries, Wal};
@@ -132,7 +132,12 @@ impl<'a> Appender<'a> {
     /// Appends a sample to the series with `labels`, creating the series if needed,
     /// and returns its reference for [`Self::append_ref`]. Labels with an empty value
     /// are dropped first (Prometheus treats them as absent).
-    pub fn append(&mut self, labels: &Labels, t: Timestamp, v: f64) -> Result<u64, AppendError> {
+    pub fn append(
+        &mut self,
+        labels: &Labels,
+        t: Timestamp,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
         let normalized = normalize_labels(labels);
         let labels = normalized.as_ref().unwrap_or(labels);
         let (series, created) = match self.head.lookup(labels) {
@@ -157,7 +162,12 @@ impl<'a> Appender<'a> {
     /// Appends a sample to the series with reference `series_ref` (from
     /// [`Self::append`] or [`Head::series_ref`]).
     #[inline]
-    pub fn append_ref(&mut self, series_ref: u64, t: Timestamp, v: f64) -> Result<(), AppendError> {
+    pub fn append_ref(
+        &mut self,
+        series_ref: SeriesRef,
+        t: Timestamp,
+        v: f64,
+    ) -> Result<(), AppendError> {
         let idx = match self.b.index.get(&series_ref) {
             Some(&i) => i,
             None => {

@@ -40,6 +40,10 @@ use crate::model::{LabelError, Labels, Matcher, Timestamp};
 use crate::storage::Series;
 use series::MemSeries;
 
+/// Identifies a series in the head: handed out in increasing order from 1, stable for
+/// the series' life in the head and across restarts (the WAL records it).
+pub type SeriesRef = u64;
+
 /// Default block range: two hours in milliseconds.
 pub const DEFAULT_BLOCK_RANGE_MS: i64 = 2 * 60 * 60 * 1000;
 
@@ -55,7 +59,7 @@ pub enum AppendError {
     InvalidLabels(#[from] LabelError),
     /// No series with this reference exists.
     #[error("unknown series reference {0}")]
-    UnknownRef(u64),
+    UnknownRef(SeriesRef),
     /// The sample is older than the newest sample of its series.
     #[error(
         "out of order sample: timestamp {t} is older than the series' newest sample at {max_t}"
@@ -253,7 +257,7 @@ impl Head {
     }
 
     /// The reference of the series with exactly these labels, if it exists.
-    pub fn series_ref(&self, labels: &Labels) -> Option<u64> {
+    pub fn series_ref(&self, labels: &Labels) -> Option<SeriesRef> {
         let hash = labels.stable_hash();
         let map = shard(&self.by_hash, hash).read();
         map.get(&hash)?
