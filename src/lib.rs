@@ -34,6 +34,7 @@
 pub mod chunk;
 pub mod db;
 pub mod encoding;
+pub mod exposition;
 pub mod head;
 pub mod model;
 pub mod storage;
