@@ -138,6 +138,7 @@ impl<'a> Appender<'a> {
         t: Timestamp,
         v: f64,
     ) -> Result<SeriesRef, AppendError> {
+        self.check_bounds(t)?;
         let normalized = normalize_labels(labels);
         let labels = normalized.as_ref().unwrap_or(labels);
         let (series, created) = match self.head.lookup(labels) {
@@ -168,6 +169,7 @@ impl<'a> Appender<'a> {
         t: Timestamp,
         v: f64,
     ) -> Result<(), AppendError> {
+        self.check_bounds(t)?;
         let idx = match self.b.index.get(&series_ref) {
             Some(&i) => i,
             None => {
@@ -189,8 +191,10 @@ impl<'a> Appender<'a> {
         idx
     }
 
+    /// Rejects samples older than the appender's window. Checked before anything
+    /// else, as Prometheus does, so a rejected sample creates no series.
     #[inline]
-    fn append_idx(&mut self, idx: u32, t: Timestamp, v: f64) -> Result<(), AppendError> {
+    fn check_bounds(&mut self, t: Timestamp) -> Result<(), AppendError> {
         let min_valid = match self.min_valid {
             Some(m) => m,
             None => {
@@ -204,6 +208,11 @@ impl<'a> Appender<'a> {
             self.head.note_rejected(0, 0, 1);
             return Err(AppendError::OutOfBounds { t, min_valid });
         }
+        Ok(())
+    }
+
+    #[inline]
+    fn append_idx(&mut self, idx: u32, t: Timestamp, v: f64) -> Result<(), AppendError> {
         let Some(last) = self.b.last.get_mut(idx as usize) else {
             return Err(AppendError::UnknownRef(0));
         };

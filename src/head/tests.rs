@@ -421,3 +421,29 @@ fn series_without_samples_in_range_are_omitted() {
     assert_eq!(h.select(&[], 3990, 3990).len(), 1);
     assert!(h.select(&[], 501, 999).is_empty());
 }
+
+#[test]
+fn out_of_bounds_sample_creates_no_series() {
+    let h = Head::new(HeadOptions {
+        block_range_ms: 1000,
+    });
+    let mut app = h.appender();
+    app.append(&l(&[("__name__", "m")]), 10_000, 1.0).unwrap();
+    app.commit().unwrap();
+    let mut app = h.appender();
+    assert!(matches!(
+        app.append(&l(&[("__name__", "new")]), 0, 1.0),
+        Err(AppendError::OutOfBounds { .. })
+    ));
+    // checked before the labels, too
+    assert!(matches!(
+        app.append(&l(&[("__name__", "1bad")]), 0, 1.0),
+        Err(AppendError::OutOfBounds { .. })
+    ));
+    assert!(matches!(
+        app.append_ref(12345, 0, 1.0),
+        Err(AppendError::OutOfBounds { .. })
+    ));
+    assert_eq!(h.stats().num_series, 1);
+    assert_eq!(h.stats().out_of_bounds, 3);
+}
