@@ -131,7 +131,7 @@ impl XorChunk {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn write_dod(&mut self, dod: i64) {
         let u = dod as u64;
         if dod == 0 {
@@ -148,7 +148,7 @@ impl XorChunk {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn write_value(&mut self, bits: u64) {
         let x = bits ^ self.v;
         if x == 0 {

@@ -45,7 +45,7 @@ impl BitWriter {
 
     /// Appends the low `n` bits of `v` (high bit of those first). `n` above 64 is treated
     /// as 64; bits of `v` above `n` are ignored.
-    #[inline]
+    #[inline(always)]
     pub fn write_bits(&mut self, v: u64, n: u32) {
         let mut n = n.min(64);
         let mut v = v & low_mask(n);
@@ -61,15 +61,17 @@ impl BitWriter {
             self.free -= take;
             n -= take;
             v &= low_mask(n);
+            if n == 0 {
+                return;
+            }
         }
-        while n >= 8 {
-            n -= 8;
-            self.bytes.push((v >> n) as u8);
-        }
-        if n > 0 {
-            self.bytes.push((v << (8 - n)) as u8);
-            self.free = 8 - n;
-        }
+        // The rest starts on a byte boundary: append it left-aligned in one 8-byte copy,
+        // then drop the bytes it does not use.
+        let len = self.bytes.len();
+        let nbytes = n.div_ceil(8) as usize;
+        self.bytes.extend_from_slice(&(v << (64 - n)).to_be_bytes());
+        self.bytes.truncate(len + nbytes);
+        self.free = (nbytes as u32) * 8 - n;
     }
 
     /// Appends whole bytes. On a byte boundary this is a plain copy.
