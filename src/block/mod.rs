@@ -92,6 +92,12 @@ impl BlockError {
                 offset,
                 reason,
             },
+            e @ IndexError::ChunkOutOfRange { .. } => BlockError::Corrupt {
+                path,
+                section: crate::index::section::SERIES,
+                offset: 0,
+                reason: e.to_string(),
+            },
             IndexError::InvalidInput(s) => BlockError::InvalidInput(s),
             IndexError::Io(source) => BlockError::Io { path, source },
         }
