@@ -303,3 +303,73 @@ fn iterator_reports_error_after_none() {
     let e = it.err().unwrap();
     assert!(e.to_string().contains("bit"), "{e}");
 }
+
+/// The fast decode path must agree with the checked path on every input, valid or not:
+/// same samples, same error.
+#[test]
+fn fast_path_agrees_with_checked_path_on_damaged_data() {
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut base = Vec::new();
+    for k in 0..20 {
+        let mut c = XorChunk::new();
+        let mut t = 1_700_000_000_000i64;
+        let mut v = 100.0f64;
+        for i in 0..120 {
+            t += 15_000
+                + if next() % 10 == 0 {
+                    (next() % 50) as i64 - 25
+                } else {
+                    0
+                };
+            v = match k % 4 {
+                0 => v + (next() % 1000) as f64,
+                1 => (v + (next() % 100) as f64 / 10.0 - 5.0).abs(),
+                2 => f64::from_bits(next()),
+                _ => v + if i % 10 == 0 { 1.0 } else { 0.0 },
+            };
+            c.append(t, v);
+        }
+        base.push(c.bytes().to_vec());
+    }
+    let mut cases = 0;
+    for b in &base {
+        for _ in 0..200 {
+            let mut d = b.clone();
+            match next() % 3 {
+                0 => {
+                    let i = 3 + (next() as usize) % (d.len() - 3);
+                    d[i] ^= 1 << (next() % 8);
+                }
+                1 => {
+                    let n = 3 + (next() as usize) % (d.len() - 3);
+                    d.truncate(n);
+                }
+                _ => {
+                    for _ in 0..4 {
+                        let i = 3 + (next() as usize) % (d.len() - 3);
+                        d[i] = next() as u8;
+                    }
+                }
+            }
+            let total = if next() % 4 == 0 {
+                (next() % 200) as usize
+            } else {
+                120
+            };
+            let (want, want_err) = xor::decode_checked_only(&d, total);
+            let mut it = XorIter::new(&d, total);
+            let got: Vec<Sample> = it.by_ref().collect();
+            assert_eq!(got.len(), want.len());
+            assert!(got.iter().zip(&want).all(|(a, b)| a.bit_eq(b)));
+            assert_eq!(it.err(), want_err);
+            cases += 1;
+        }
+    }
+    assert_eq!(cases, 4000);
+}

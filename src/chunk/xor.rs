@@ -566,3 +566,20 @@ impl Iterator for XorIter<'_> {
         (0, Some(self.dec.remaining()))
     }
 }
+
+/// Decodes with the checked path only, for differential tests of the fast path.
+#[cfg(test)]
+pub(crate) fn decode_checked_only(data: &[u8], total: usize) -> (Vec<Sample>, Option<ChunkError>) {
+    let mut st = XorDecoder::new(total).st;
+    let mut out = Vec::new();
+    while st.read < total {
+        match checked_step(st, data, total) {
+            Ok(next) => {
+                st = next;
+                out.push(Sample::new(st.t, f64::from_bits(st.v)));
+            }
+            Err(e) => return (out, Some(e)),
+        }
+    }
+    (out, None)
+}
