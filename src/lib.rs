@@ -32,6 +32,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 #![warn(missing_docs)]
 
+pub mod backfill;
 pub mod block;
 pub mod chunk;
 pub mod db;
