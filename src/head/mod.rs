@@ -37,6 +37,7 @@ mod appender;
 mod postings;
 mod replay;
 mod series;
+mod truncate;
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -49,6 +50,7 @@ pub use appender::{Appender, CommitStats};
 pub use postings::MemPostings;
 pub(crate) use replay::Replay;
 pub use replay::ReplayOutcome;
+pub use truncate::TruncateStats;
 
 use crate::model::{LabelError, Labels, Matcher, Timestamp};
 use crate::storage::Series;
@@ -193,6 +195,8 @@ pub struct Head {
     num_series: AtomicU64,
     min_time: AtomicI64,
     max_time: AtomicI64,
+    /// Samples older than this are out of bounds: their range is persisted in a block.
+    append_floor: AtomicI64,
     counters: Counters,
 }
 
@@ -234,6 +238,7 @@ impl Head {
             num_series: AtomicU64::new(0),
             min_time: AtomicI64::new(i64::MAX),
             max_time: AtomicI64::new(i64::MIN),
+            append_floor: AtomicI64::new(i64::MIN),
             counters: Counters::default(),
         }
     }
