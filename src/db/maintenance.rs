@@ -383,8 +383,21 @@ impl Inner {
             .iter()
             .map(|b| b.meta().clone())
             .collect();
-        let now = (self.opts.clock)();
-        let old = beyond_time(&metas, now, self.opts.retention_time_ms);
+        // Time retention counts back from the clock, but never from beyond the newest
+        // data: a database holding only old data (an import, or a stopped writer) is
+        // not emptied by the passing of time alone, as in Prometheus.
+        let newest = metas
+            .iter()
+            .map(|m| m.max_time.saturating_sub(1))
+            .chain(self.head.stats().max_time)
+            .max();
+        let old = match newest {
+            Some(newest) => {
+                let reference = (self.opts.clock)().min(newest);
+                beyond_time(&metas, reference, self.opts.retention_time_ms)
+            }
+            None => Vec::new(),
+        };
         if !old.is_empty() {
             let n = self.delete_blocks(&old)?;
             bump(&self.counters.retention_time_deleted, n as u64);
