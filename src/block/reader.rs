@@ -9,7 +9,7 @@ use crate::chunk::ChunkData;
 use crate::fsutil::{write_file_atomic, MappedFile, SharedBytes};
 use crate::index::{postings_for_matchers, ChunkMeta, IndexError, IndexReader};
 use crate::model::{Labels, Matcher, Sample};
-use crate::storage::{Series, SeriesChunk};
+use crate::storage::{Querier, Queryable, Series, SeriesChunk, StorageError};
 
 use super::chunks::{self, segment_name, ChunkReader};
 use super::meta::{self, BlockMeta};
@@ -349,5 +349,74 @@ fn has_sample_in(c: &SeriesChunk, mint: i64, maxt: i64) -> bool {
             s.get(i).is_some_and(|x| x.t <= maxt)
         }
         SeriesChunk::Xor(d) => d.iter().seek(mint).is_some_and(|x| x.t <= maxt),
+    }
+}
+
+impl From<BlockError> for StorageError {
+    fn from(e: BlockError) -> Self {
+        match e {
+            BlockError::Io { path, source } => StorageError::Io(std::io::Error::new(
+                source.kind(),
+                format!("{}: {source}", path.display()),
+            )),
+            e @ BlockError::Corrupt { .. } => StorageError::Corrupt(e.to_string()),
+            e => StorageError::Other(e.to_string()),
+        }
+    }
+}
+
+/// A [`Querier`] over one block and a time range (both ends inclusive).
+///
+/// Label names and values come from every series of the block that matches, at block
+/// granularity (as in Prometheus): a block overlapping the range reports all its
+/// matching series' labels, a block outside it none.
+#[derive(Debug, Clone)]
+pub struct BlockQuerier<'a> {
+    block: &'a Block,
+    mint: i64,
+    maxt: i64,
+}
+
+impl BlockQuerier<'_> {
+    fn overlaps(&self) -> bool {
+        let m = self.block.meta();
+        self.mint <= self.maxt && self.maxt >= m.min_time && self.mint < m.max_time
+    }
+}
+
+impl Querier for BlockQuerier<'_> {
+    fn select(&self, matchers: &[Matcher]) -> Result<Vec<Series>, StorageError> {
+        Ok(self.block.select(matchers, self.mint, self.maxt)?)
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        if !self.overlaps() {
+            return Ok(Vec::new());
+        }
+        Ok(self.block.label_names(matchers)?)
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        if !self.overlaps() {
+            return Ok(Vec::new());
+        }
+        Ok(self.block.label_values(name, matchers)?)
+    }
+}
+
+impl Block {
+    /// A querier over `[mint, maxt]` (both inclusive).
+    pub fn querier(&self, mint: i64, maxt: i64) -> BlockQuerier<'_> {
+        BlockQuerier {
+            block: self,
+            mint,
+            maxt,
+        }
+    }
+}
+
+impl Queryable for Block {
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>, StorageError> {
+        Ok(Box::new(Block::querier(self, mint, maxt)))
     }
 }
