@@ -4,13 +4,27 @@ use crate::encoding::varint::{zigzag_decode, zigzag_encode, UvarintAcc, MAX_VARI
 use crate::encoding::{BitCursor, BitWriter};
 use crate::model::Sample;
 
-use super::{ChunkData, ChunkError, ENCODING_XOR, HEADER_LEN, MAX_ENCODABLE_SAMPLES};
+use super::{ChunkData, ChunkError, ENCODING_INT, ENCODING_XOR, HEADER_LEN, MAX_ENCODABLE_SAMPLES};
 
 /// Payload widths of the delta-of-delta buckets, indexed by the number of leading one
 /// bits of the bucket prefix (`0`, `10`, `110`, `1110`, `1111`).
 const DOD_PAYLOAD_BITS: [u32; 5] = [0, 7, 14, 20, 64];
 /// Prefix lengths matching [`DOD_PAYLOAD_BITS`].
 const DOD_PREFIX_BITS: [u32; 5] = [1, 2, 3, 4, 4];
+
+/// Payload widths of the integer value delta-of-delta buckets, indexed by the number of
+/// leading one bits of the prefix (`0`, `10`, `110`, `1110`, `11110`, `111110`,
+/// `111111`).
+const INT_PAYLOAD_BITS: [u32; 7] = [0, 4, 8, 12, 16, 32, 64];
+/// Prefix lengths matching [`INT_PAYLOAD_BITS`].
+const INT_PREFIX_BITS: [u32; 7] = [1, 2, 3, 4, 5, 6, 6];
+
+/// The integer a float holds exactly, if it does (bit for bit: not -0.0, NaN or ±Inf).
+#[inline]
+fn exact_int(v: f64) -> Option<i64> {
+    let i = v as i64;
+    ((i as f64).to_bits() == v.to_bits()).then_some(i)
+}
 
 /// Leading-zero counts are stored in 5 bits.
 const MAX_LEADING: u32 = 31;
@@ -53,6 +67,11 @@ fn encode_uvarint(buf: &mut [u8; MAX_VARINT_LEN], mut v: u64) -> &[u8] {
 ///
 /// [`Self::bytes`] is always a complete, decodable chunk (the header's sample count is
 /// updated on every append), so readers can snapshot it at any time.
+///
+/// While every value is an integer (exactly, bit for bit), values are stored as
+/// delta-of-deltas of integers (encoding [`ENCODING_INT`]), which is about twice as
+/// compact for counters and histogram buckets. The first other value re-encodes the
+/// chunk with XOR values (encoding [`ENCODING_XOR`]).
 #[derive(Debug, Clone)]
 pub struct XorChunk {
     w: BitWriter,
@@ -64,6 +83,10 @@ pub struct XorChunk {
     /// Current XOR window; `leading > 64` means no window yet.
     leading: u32,
     trailing: u32,
+    /// Integer mode: the last value and the last value delta.
+    int_mode: bool,
+    iv: i64,
+    ivdelta: i64,
 }
 
 impl Default for XorChunk {
@@ -75,8 +98,13 @@ impl Default for XorChunk {
 impl XorChunk {
     /// An empty chunk.
     pub fn new() -> Self {
+        Self::with_encoding(true)
+    }
+
+    fn with_encoding(int_mode: bool) -> Self {
         let mut w = BitWriter::with_capacity(160);
-        w.write_bytes(&[ENCODING_XOR, 0, 0]);
+        let enc = if int_mode { ENCODING_INT } else { ENCODING_XOR };
+        w.write_bytes(&[enc, 0, 0]);
         XorChunk {
             w,
             num: 0,
@@ -86,6 +114,72 @@ impl XorChunk {
             v: 0,
             leading: u32::MAX,
             trailing: 0,
+            int_mode,
+            iv: 0,
+            ivdelta: 0,
+        }
+    }
+
+    /// Re-encodes the samples so far with XOR values.
+    #[cold]
+    #[inline(never)]
+    fn switch_to_xor(&mut self) {
+        let samples: Vec<Sample> = self.iter().collect();
+        *self = Self::with_encoding(false);
+        for s in samples {
+            self.append(s.t, s.v);
+        }
+    }
+
+    #[inline]
+    fn append_int(&mut self, t: i64, i: i64) {
+        let mut buf = [0u8; MAX_VARINT_LEN];
+        match self.num {
+            0 => {
+                self.w
+                    .write_bytes(encode_uvarint(&mut buf, zigzag_encode(t)));
+                self.w
+                    .write_bytes(encode_uvarint(&mut buf, zigzag_encode(i)));
+                self.min_t = t;
+            }
+            1 => {
+                let delta = t.wrapping_sub(self.t);
+                self.w.write_bytes(encode_uvarint(&mut buf, delta as u64));
+                let dv = i.wrapping_sub(self.iv);
+                self.write_int_dod(dv);
+                self.delta = delta;
+                self.ivdelta = dv;
+            }
+            _ => {
+                let delta = t.wrapping_sub(self.t);
+                self.write_dod(delta.wrapping_sub(self.delta));
+                let dv = i.wrapping_sub(self.iv);
+                self.write_int_dod(dv.wrapping_sub(self.ivdelta));
+                self.delta = delta;
+                self.ivdelta = dv;
+            }
+        }
+        self.iv = i;
+    }
+
+    #[inline(always)]
+    fn write_int_dod(&mut self, dod: i64) {
+        let u = dod as u64;
+        if dod == 0 {
+            self.w.write_bits(0, 1);
+            return;
+        }
+        for k in 1..INT_PAYLOAD_BITS.len() {
+            let payload = INT_PAYLOAD_BITS.get(k).copied().unwrap_or(64);
+            let prefix = INT_PREFIX_BITS.get(k).copied().unwrap_or(6);
+            if payload == 64 || fits_signed(dod, payload) {
+                // `prefix` ones, then a zero unless it is the last bucket.
+                let ones = (1u64 << k) - 1;
+                let code = if prefix > k as u32 { ones << 1 } else { ones };
+                self.w.write_bits(code, prefix);
+                self.w.write_bits(u, payload);
+                return;
+            }
         }
     }
 
@@ -100,6 +194,16 @@ impl XorChunk {
             return;
         }
         let bits = v.to_bits();
+        if self.int_mode {
+            match exact_int(v) {
+                Some(i) => {
+                    self.append_int(t, i);
+                    self.finish_append(t, bits);
+                    return;
+                }
+                None => self.switch_to_xor(),
+            }
+        }
         match self.num {
             0 => {
                 let mut buf = [0u8; MAX_VARINT_LEN];
@@ -122,6 +226,11 @@ impl XorChunk {
                 self.delta = delta;
             }
         }
+        self.finish_append(t, bits);
+    }
+
+    #[inline(always)]
+    fn finish_append(&mut self, t: i64, bits: u64) {
         self.t = t;
         self.v = bits;
         self.num += 1;
@@ -131,7 +240,7 @@ impl XorChunk {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn write_dod(&mut self, dod: i64) {
         let u = dod as u64;
         if dod == 0 {
@@ -148,7 +257,7 @@ impl XorChunk {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn write_value(&mut self, bits: u64) {
         let x = bits ^ self.v;
         if x == 0 {
@@ -210,20 +319,302 @@ impl XorChunk {
     }
 }
 
+/// Decoding state after some samples: the bit position plus what the next sample is
+/// coded against. `Copy`, so the hot loop keeps it in registers and the checked
+/// (cold) path takes and returns it by value.
+#[derive(Debug, Clone, Copy)]
+struct State {
+    cur: BitCursor,
+    /// Samples decoded so far.
+    read: usize,
+    /// The last sample's timestamp, the last delta and the last value's bits.
+    t: i64,
+    delta: i64,
+    v: u64,
+    /// Current XOR window: significant bits (1..=64; 0 = no window yet) and trailing
+    /// zeros.
+    sig: u32,
+    trailing: u32,
+    /// Integer encoding: values are delta-of-deltas of `iv`.
+    int: bool,
+    iv: i64,
+    ivdelta: i64,
+}
+
+/// Payload widths of the integer buckets for 0..=5 leading ones, packed in bytes.
+const INT_PAYLOAD_PACKED: u64 = (32 << 40) | (16 << 32) | (12 << 24) | (8 << 16) | (4 << 8);
+
+/// Payload widths of the short delta-of-delta buckets packed in bytes, indexed by the
+/// number of leading one bits (1..=3) of the prefix.
+const DOD_PAYLOAD_PACKED: u32 = (20 << 24) | (14 << 16) | (7 << 8);
+
+/// Decodes one sample straight from the 64-bit buffer. Returns `None`, having changed
+/// nothing, whenever anything is unusual (not enough bits buffered at the end of the data,
+/// the 64-bit timestamp bucket, very wide XOR windows, invalid data); the checked path
+/// then redoes the sample.
+#[inline(always)]
+fn fast_step(mut st: State, data: &[u8]) -> Option<State> {
+    st.cur.refill(data);
+    let (w, valid) = st.cur.buffer();
+    // Timestamp: delta-of-delta bucket.
+    let (dod, n) = if (w as i64) >= 0 {
+        (0i64, 1u32)
+    } else {
+        let ones = (!w).leading_zeros();
+        if ones >= 4 {
+            return None;
+        }
+        let payload = (DOD_PAYLOAD_PACKED >> (ones * 8)) & 0xff;
+        let prefix = ones + 1;
+        // The payload, left-aligned then shifted down arithmetically, sign-extends.
+        (
+            ((w << prefix) as i64) >> ((64 - payload) & 63),
+            prefix + payload,
+        )
+    };
+    if n > valid {
+        return None;
+    }
+    st.cur.consume_small(n);
+    let delta = st.delta.wrapping_add(dod);
+    let t = st.t.wrapping_add(delta);
+    if t <= st.t {
+        return None;
+    }
+    if st.int {
+        // Integer value: delta-of-delta bucket.
+        st.cur.refill(data);
+        let (w, valid) = st.cur.buffer();
+        let (dod, n) = if (w as i64) >= 0 {
+            (0i64, 1u32)
+        } else {
+            let ones = (!w).leading_zeros();
+            if ones >= 6 {
+                return None;
+            }
+            let payload = ((INT_PAYLOAD_PACKED >> (ones * 8)) & 0xff) as u32;
+            let prefix = ones + 1;
+            (
+                ((w << prefix) as i64) >> ((64 - payload) & 63),
+                prefix + payload,
+            )
+        };
+        if n > valid {
+            return None;
+        }
+        st.cur.consume_small(n);
+        st.ivdelta = st.ivdelta.wrapping_add(dod);
+        st.iv = st.iv.wrapping_add(st.ivdelta);
+        st.v = (st.iv as f64).to_bits();
+        st.t = t;
+        st.delta = delta;
+        st.read += 1;
+        return Some(st);
+    }
+    // Value: `0` unchanged, `10` reuse the window, `11` new window.
+    if st.cur.buffered() < 13 {
+        st.cur.refill(data);
+    }
+    let (w, valid) = st.cur.buffer();
+    if (w as i64) >= 0 {
+        if valid < 1 {
+            return None;
+        }
+        st.cur.consume_small(1);
+    } else {
+        if ((w << 1) as i64) >= 0 {
+            if valid < 2 || st.sig == 0 {
+                return None;
+            }
+            st.cur.consume_small(2);
+        } else {
+            let lead = ((w >> 57) & 31) as u32;
+            let sig = ((w >> 51) & 63) as u32;
+            // sig == 0 means 64: too wide for the fast path.
+            if valid < 13 || sig == 0 || lead + sig > 64 {
+                return None;
+            }
+            st.cur.consume_small(13);
+            st.sig = sig;
+            st.trailing = 64 - lead - sig;
+        }
+        let sig = st.sig;
+        if st.cur.buffered() < sig {
+            st.cur.refill(data);
+        }
+        let (w, valid) = st.cur.buffer();
+        let x = if sig <= valid && sig < 64 {
+            st.cur.consume_small(sig);
+            w >> ((64 - sig) & 63)
+        } else {
+            // Wider than the buffer: the high part, a refill, then the low 32 bits.
+            let hi_bits = sig.wrapping_sub(32);
+            if sig <= 32 || hi_bits > valid {
+                return None;
+            }
+            st.cur.consume_small(hi_bits);
+            st.cur.refill(data);
+            let (w2, valid2) = st.cur.buffer();
+            if valid2 < 32 {
+                return None;
+            }
+            st.cur.consume_small(32);
+            ((w >> ((64 - hi_bits) & 63)) << 32) | (w2 >> 32)
+        };
+        st.v ^= x << (st.trailing & 63);
+    }
+    st.t = t;
+    st.delta = delta;
+    st.read += 1;
+    Some(st)
+}
+
+/// Decodes one sample with every read checked; reports what is wrong and where.
+#[cold]
+#[inline(never)]
+fn checked_step(mut st: State, data: &[u8], total: usize) -> Result<State, ChunkError> {
+    let truncated = |cur: &BitCursor, read: usize| ChunkError::Truncated {
+        bit_offset: cur.bit_offset(),
+        sample: read,
+        num_samples: total,
+    };
+    let read_uvarint = |cur: &mut BitCursor, read: usize| -> Result<u64, ChunkError> {
+        let start = cur.bit_offset();
+        let mut acc = UvarintAcc::default();
+        loop {
+            let b = cur.read_bits(data, 8).ok_or_else(|| truncated(cur, read))?;
+            match acc.push(b as u8) {
+                Ok(Some(v)) => return Ok(v),
+                Ok(None) => {}
+                Err(_) => {
+                    return Err(ChunkError::InvalidVarint {
+                        bit_offset: start,
+                        sample: read,
+                    })
+                }
+            }
+        }
+    };
+    if st.read == 0 {
+        st.int = data.first() == Some(&ENCODING_INT);
+        let z = read_uvarint(&mut st.cur, 0)?;
+        st.t = zigzag_decode(z);
+        if st.int {
+            st.iv = zigzag_decode(read_uvarint(&mut st.cur, 0)?);
+            st.v = (st.iv as f64).to_bits();
+        } else {
+            st.v = st
+                .cur
+                .read_bits(data, 64)
+                .ok_or_else(|| truncated(&st.cur, 0))?;
+        }
+        st.read = 1;
+        return Ok(st);
+    }
+    let delta = if st.read == 1 {
+        read_uvarint(&mut st.cur, 1)? as i64
+    } else {
+        let w = st.cur.peek_word(data, 4);
+        let ones = (!w).leading_zeros().min(4) as usize;
+        let prefix = DOD_PREFIX_BITS.get(ones).copied().unwrap_or(4);
+        let payload = DOD_PAYLOAD_BITS.get(ones).copied().unwrap_or(64);
+        st.cur
+            .read_bits(data, prefix)
+            .ok_or_else(|| truncated(&st.cur, st.read))?;
+        let raw = st
+            .cur
+            .read_bits(data, payload)
+            .ok_or_else(|| truncated(&st.cur, st.read))?;
+        st.delta.wrapping_add(sign_extend(raw, payload))
+    };
+    let t = st.t.wrapping_add(delta);
+    if t <= st.t {
+        return Err(ChunkError::NonIncreasingTimestamp {
+            bit_offset: st.cur.bit_offset(),
+            sample: st.read,
+            t,
+            prev: st.t,
+        });
+    }
+    if st.int {
+        let w = st.cur.peek_word(data, 6);
+        let ones = (!w).leading_zeros().min(6) as usize;
+        let prefix = INT_PREFIX_BITS.get(ones).copied().unwrap_or(6);
+        let payload = INT_PAYLOAD_BITS.get(ones).copied().unwrap_or(64);
+        st.cur
+            .read_bits(data, prefix)
+            .ok_or_else(|| truncated(&st.cur, st.read))?;
+        let raw = st
+            .cur
+            .read_bits(data, payload)
+            .ok_or_else(|| truncated(&st.cur, st.read))?;
+        let dod = sign_extend(raw, payload);
+        // The first value delta is coded against a previous delta of 0.
+        let prev = if st.read == 1 { 0 } else { st.ivdelta };
+        st.ivdelta = prev.wrapping_add(dod);
+        st.iv = st.iv.wrapping_add(st.ivdelta);
+        st.v = (st.iv as f64).to_bits();
+        st.t = t;
+        st.delta = delta;
+        st.read += 1;
+        return Ok(st);
+    }
+    let control_at = st.cur.bit_offset();
+    let same = !st
+        .cur
+        .read_bit(data)
+        .ok_or_else(|| truncated(&st.cur, st.read))?;
+    if !same {
+        let new_window = st
+            .cur
+            .read_bit(data)
+            .ok_or_else(|| truncated(&st.cur, st.read))?;
+        if new_window {
+            let h = st
+                .cur
+                .read_bits(data, 11)
+                .ok_or_else(|| truncated(&st.cur, st.read))?;
+            let lead = ((h >> 6) & 31) as u32;
+            let sig = match (h & 63) as u32 {
+                0 => 64,
+                s => s,
+            };
+            if lead + sig > 64 {
+                return Err(ChunkError::InvalidXorWindow {
+                    bit_offset: control_at,
+                    sample: st.read,
+                    leading: lead,
+                    significant: sig,
+                });
+            }
+            st.sig = sig;
+            st.trailing = 64 - lead - sig;
+        } else if st.sig == 0 {
+            return Err(ChunkError::NoXorWindow {
+                bit_offset: control_at,
+                sample: st.read,
+            });
+        }
+        let sig = st.sig;
+        let x = st
+            .cur
+            .read_bits(data, sig)
+            .ok_or_else(|| truncated(&st.cur, st.read))?;
+        st.v ^= x << st.trailing;
+    }
+    st.t = t;
+    st.delta = delta;
+    st.read += 1;
+    Ok(st)
+}
+
 /// Decoder state independent of the borrowed bytes, so owners of the bytes (such as a
 /// series iterator holding a [`ChunkData`]) can keep it next to them.
 #[derive(Debug, Clone)]
 pub(crate) struct XorDecoder {
-    cur: BitCursor,
+    st: State,
+    /// Samples announced by the header; lowered to the samples read on error.
     total: usize,
-    read: usize,
-    t: i64,
-    delta: i64,
-    v: u64,
-    leading: u32,
-    trailing: u32,
-    /// The last sample returned, for `seek`.
-    at: Option<Sample>,
     err: Option<ChunkError>,
 }
 
@@ -231,177 +622,53 @@ impl XorDecoder {
     /// A decoder for a chunk whose header announced `total` samples.
     pub(crate) fn new(total: usize) -> Self {
         XorDecoder {
-            cur: BitCursor::at_byte(HEADER_LEN),
+            st: State {
+                cur: BitCursor::at_byte(HEADER_LEN),
+                read: 0,
+                t: 0,
+                delta: 0,
+                v: 0,
+                sig: 0,
+                trailing: 0,
+                int: false,
+                iv: 0,
+                ivdelta: 0,
+            },
             total,
-            read: 0,
-            t: 0,
-            delta: 0,
-            v: 0,
-            leading: u32::MAX,
-            trailing: 0,
-            at: None,
             err: None,
         }
     }
 
-    #[cold]
-    #[inline(never)]
-    fn fail(&mut self, e: ChunkError) -> Option<Sample> {
-        self.err = Some(e);
-        self.total = self.read;
-        self.at = None;
-        None
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn truncated(&mut self) -> Option<Sample> {
-        let e = ChunkError::Truncated {
-            bit_offset: self.cur.bit_offset(),
-            sample: self.read,
-            num_samples: self.total,
-        };
-        self.fail(e)
-    }
-
-    fn read_uvarint(&mut self, data: &[u8]) -> Result<u64, ChunkError> {
-        let start = self.cur.bit_offset();
-        let mut acc = UvarintAcc::default();
-        loop {
-            let Some(b) = self.cur.read_bits(data, 8) else {
-                return Err(ChunkError::Truncated {
-                    bit_offset: self.cur.bit_offset(),
-                    sample: self.read,
-                    num_samples: self.total,
-                });
-            };
-            match acc.push(b as u8) {
-                Ok(Some(v)) => return Ok(v),
-                Ok(None) => {}
-                Err(_) => {
-                    return Err(ChunkError::InvalidVarint {
-                        bit_offset: start,
-                        sample: self.read,
-                    })
-                }
+    /// Decodes the next sample from `data` (the same bytes every call).
+    #[inline(always)]
+    pub(crate) fn next(&mut self, data: &[u8]) -> Option<Sample> {
+        if self.st.read >= 2 && self.st.read < self.total {
+            if let Some(st) = fast_step(self.st, data) {
+                self.st = st;
+                return Some(Sample::new(st.t, f64::from_bits(st.v)));
             }
         }
-    }
-
-    /// Decodes the next sample from `data` (the same bytes every call).
-    #[inline]
-    pub(crate) fn next(&mut self, data: &[u8]) -> Option<Sample> {
-        if self.read >= self.total {
+        if self.st.read >= self.total {
             return None;
         }
-        let t = if self.read >= 2 {
-            // Delta-of-delta bucket.
-            let w = self.cur.peek_word(data, 24);
-            let ones = (!w).leading_zeros().min(4) as usize;
-            let prefix = DOD_PREFIX_BITS.get(ones).copied().unwrap_or(4);
-            let payload = DOD_PAYLOAD_BITS.get(ones).copied().unwrap_or(64);
-            if self.cur.read_bits(data, prefix).is_none() {
-                return self.truncated();
+        match checked_step(self.st, data, self.total) {
+            Ok(st) => {
+                self.st = st;
+                Some(Sample::new(st.t, f64::from_bits(st.v)))
             }
-            let Some(raw) = self.cur.read_bits(data, payload) else {
-                return self.truncated();
-            };
-            self.delta = self.delta.wrapping_add(sign_extend(raw, payload));
-            self.t.wrapping_add(self.delta)
-        } else if self.read == 1 {
-            match self.read_uvarint(data) {
-                Ok(d) => {
-                    self.delta = d as i64;
-                    self.t.wrapping_add(self.delta)
-                }
-                Err(e) => return self.fail(e),
+            Err(e) => {
+                self.err = Some(e);
+                self.total = self.st.read;
+                None
             }
-        } else {
-            let z = match self.read_uvarint(data) {
-                Ok(z) => z,
-                Err(e) => return self.fail(e),
-            };
-            let Some(v) = self.cur.read_bits(data, 64) else {
-                return self.truncated();
-            };
-            self.t = zigzag_decode(z);
-            self.v = v;
-            return Some(self.emit());
-        };
-        if t <= self.t {
-            let e = ChunkError::NonIncreasingTimestamp {
-                bit_offset: self.cur.bit_offset(),
-                sample: self.read,
-                t,
-                prev: self.t,
-            };
-            return self.fail(e);
         }
-        self.t = t;
-        // Value: `0` same, `10` reuse window, `11` new window.
-        let w = self.cur.peek_word(data, 13);
-        if w >> 63 == 0 {
-            if self.cur.read_bits(data, 1).is_none() {
-                return self.truncated();
-            }
-            return Some(self.emit());
-        }
-        let control_at = self.cur.bit_offset();
-        if (w >> 62) & 1 == 0 {
-            if self.cur.read_bits(data, 2).is_none() {
-                return self.truncated();
-            }
-            if self.leading > 64 {
-                let e = ChunkError::NoXorWindow {
-                    bit_offset: control_at,
-                    sample: self.read,
-                };
-                return self.fail(e);
-            }
-        } else {
-            let Some(h) = self.cur.read_bits(data, 13) else {
-                return self.truncated();
-            };
-            let lead = ((h >> 6) & 31) as u32;
-            let sig = match (h & 63) as u32 {
-                0 => 64,
-                s => s,
-            };
-            if lead + sig > 64 {
-                let e = ChunkError::InvalidXorWindow {
-                    bit_offset: control_at,
-                    sample: self.read,
-                    leading: lead,
-                    significant: sig,
-                };
-                return self.fail(e);
-            }
-            self.leading = lead;
-            self.trailing = 64 - lead - sig;
-        }
-        let sig = 64 - self.leading - self.trailing;
-        let Some(x) = self.cur.read_bits(data, sig) else {
-            return self.truncated();
-        };
-        self.v ^= x << self.trailing;
-        Some(self.emit())
-    }
-
-    #[inline]
-    fn emit(&mut self) -> Sample {
-        self.read += 1;
-        let s = Sample::new(self.t, f64::from_bits(self.v));
-        self.at = Some(s);
-        s
     }
 
     /// See [`XorIter::seek`].
     #[inline]
     pub(crate) fn seek(&mut self, data: &[u8], t: i64) -> Option<Sample> {
-        if let Some(s) = self.at {
-            if s.t >= t {
-                return Some(s);
-            }
+        if self.st.read > 0 && self.err.is_none() && self.st.t >= t {
+            return Some(Sample::new(self.st.t, f64::from_bits(self.st.v)));
         }
         loop {
             let s = self.next(data)?;
@@ -416,11 +683,15 @@ impl XorDecoder {
     }
 
     pub(crate) fn cursor(&self) -> BitCursor {
-        self.cur
+        self.st.cur
     }
 
     pub(crate) fn samples_read(&self) -> usize {
-        self.read
+        self.st.read
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.total.saturating_sub(self.st.read)
     }
 }
 
@@ -446,8 +717,9 @@ impl<'a> XorIter<'a> {
 
     /// Advances to the first sample with timestamp `>= t` and returns it. Never moves
     /// backwards: if the sample last returned (by `next` or `seek`) already has a
-    /// timestamp `>= t`, it is returned again and the position is unchanged. The next
-    /// call to `next` returns the sample after the one returned here.
+    /// timestamp `>= t`, it is returned again and the position is unchanged (this holds
+    /// after the end too, as in Prometheus). The next call to `next` returns the sample
+    /// after the one returned here.
     #[inline]
     pub fn seek(&mut self, t: i64) -> Option<Sample> {
         self.dec.seek(self.data, t)
@@ -462,13 +734,29 @@ impl<'a> XorIter<'a> {
 impl Iterator for XorIter<'_> {
     type Item = Sample;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Sample> {
         self.dec.next(self.data)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.dec.total.saturating_sub(self.dec.read);
-        (0, Some(n))
+        (0, Some(self.dec.remaining()))
     }
+}
+
+/// Decodes with the checked path only, for differential tests of the fast path.
+#[cfg(test)]
+pub(crate) fn decode_checked_only(data: &[u8], total: usize) -> (Vec<Sample>, Option<ChunkError>) {
+    let mut st = XorDecoder::new(total).st;
+    let mut out = Vec::new();
+    while st.read < total {
+        match checked_step(st, data, total) {
+            Ok(next) => {
+                st = next;
+                out.push(Sample::new(st.t, f64::from_bits(st.v)));
+            }
+            Err(e) => return (out, Some(e)),
+        }
+    }
+    (out, None)
 }
