@@ -273,3 +273,55 @@ fn sigterm_flushes_and_restart_keeps_data() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn admin_api_deletes_and_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &["--web.enable-admin-api"]);
+    wait_for_series(&s, "prometheus_tsdb_head_series");
+    // GET is not allowed on admin endpoints.
+    assert_eq!(s.get("/api/v1/admin/tsdb/clean_tombstones").status, 405);
+    let r = s.post_form("/api/v1/admin/tsdb/delete_series", "");
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"], "no match[] parameter provided");
+
+    let r = s.post_form(
+        "/api/v1/admin/tsdb/delete_series",
+        &format!("match[]={}", enc("prometheus_tsdb_head_series")),
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    let r = s.get("/api/v1/query?query=prometheus_tsdb_head_series");
+    assert_eq!(
+        r.json()["data"]["result"],
+        serde_json::json!([]),
+        "{}",
+        r.text()
+    );
+    let r = s.get("/api/v1/query?query=prometheus_tsdb_head_max_time");
+    assert!(!r.json()["data"]["result"].as_array().unwrap().is_empty());
+    assert_eq!(
+        s.post_form("/api/v1/admin/tsdb/clean_tombstones", "")
+            .status,
+        204
+    );
+
+    let r = s.post_form("/api/v1/admin/tsdb/snapshot", "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let name = r.json()["data"]["name"].as_str().unwrap().to_string();
+    let snap = dir.path().join("snapshots").join(&name);
+    assert!(snap.is_dir(), "{}", snap.display());
+    drop(s);
+    // The snapshot opens as a data directory and holds the data.
+    let db = aion::db::Db::open(&snap, aion::db::DbOptions::default()).unwrap();
+    let q = db.querier(i64::MIN / 2, i64::MAX / 2).unwrap();
+    let m = [aion::model::Matcher::equal(
+        "__name__",
+        "prometheus_tsdb_head_max_time",
+    )];
+    assert!(!q.select(&m).unwrap().is_empty());
+    let m = [aion::model::Matcher::equal(
+        "__name__",
+        "prometheus_tsdb_head_series",
+    )];
+    assert!(q.select(&m).unwrap().is_empty());
+}

@@ -17,7 +17,7 @@ pub enum ErrorType {
     Internal,
     /// Resource missing: 404.
     NotFound,
-    /// Not ready yet: 503.
+    /// Unavailable (e.g. admin APIs disabled): 500, Prometheus's default branch.
     Unavailable,
 }
 
@@ -44,7 +44,7 @@ impl ErrorType {
             ErrorType::Timeout => 503,
             ErrorType::Internal => 500,
             ErrorType::NotFound => 404,
-            ErrorType::Unavailable => 503,
+            ErrorType::Unavailable => 500,
         }
     }
 }

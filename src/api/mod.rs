@@ -10,6 +10,7 @@ pub mod error;
 pub mod json;
 pub mod params;
 
+mod admin;
 mod handlers;
 mod metadata;
 mod query;
@@ -47,7 +48,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/status/buildinfo", get(status::buildinfo))
         .route("/status/tsdb", get(status::tsdb))
         .route("/status/walreplay", get(status::walreplay))
-        .route("/admin/tsdb/{action}", any(status::admin));
+        .route("/admin/tsdb/{action}", any(admin::admin));
     Router::new()
         .nest("/api/v1", v1)
         .route("/-/healthy", any(handlers::healthy))

@@ -5,12 +5,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::Request;
 use axum::response::Response;
 use serde_json::{json, Value as Json};
 
-use super::error::{ApiError, ErrorType};
+use super::error::ApiError;
 use super::respond::{self, read_request};
 use super::state::ApiState;
 use crate::model::time::format_rfc3339_ms;
@@ -173,26 +173,6 @@ pub async fn walreplay(State(st): State<Arc<ApiState>>, req: Request<Body>) -> R
     respond::success_value(
         &json!({"min": 0, "max": 0, "current": if done { 0 } else { -1 }, "state": if done { "done" } else { "in progress" }}),
     )
-}
-
-/// `/api/v1/admin/tsdb/{action}`: refused unless `--web.enable-admin-api` is set, as in
-/// Prometheus.
-pub async fn admin(
-    State(st): State<Arc<ApiState>>,
-    Path(action): Path<String>,
-    req: Request<Body>,
-) -> Response {
-    tri!(read_request(&st, req, true).await);
-    if !st.opts.enable_admin {
-        return respond::error(&ApiError {
-            kind: ErrorType::Unavailable,
-            message: "admin APIs disabled".into(),
-        });
-    }
-    respond::error(&ApiError {
-        kind: ErrorType::NotFound,
-        message: format!("admin action {action:?} is not available in this version"),
-    })
 }
 
 fn at_json(at: &Option<AtModifier>) -> (Json, Json) {
