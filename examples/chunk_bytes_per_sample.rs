@@ -1,9 +1,9 @@
-//! Encodes an OpenMetrics file into 120-sample XOR chunks and reports bytes per sample.
+//! Encodes an OpenMetrics file into 120-sample chunks and reports bytes per sample.
 //!
 //! The input is what `shared/bench/gen_openmetrics.py` produces (one sample per line,
 //! `name{labels} value timestamp_seconds`). Samples are grouped by series, each series is
 //! cut into chunks of [`MAX_SAMPLES_PER_CHUNK`] samples, and the chunk bytes (header
-//! included) are summed.
+//! included) are summed. Each chunk uses integer or XOR values as `XorChunk` chooses.
 //!
 //! ```text
 //! python3 ../shared/bench/gen_openmetrics.py --series 1000 --duration 6h --out small.om
@@ -16,7 +16,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::time::Instant;
 
-use aion::chunk::{XorChunk, MAX_SAMPLES_PER_CHUNK};
+use aion::chunk::{XorChunk, ENCODING_INT, MAX_SAMPLES_PER_CHUNK};
 
 /// Per-chunk framing a chunk segment file adds around the chunk bytes: a length uvarint
 /// (1–2 bytes for chunks this size) and a 4-byte checksum.
@@ -26,6 +26,7 @@ const FRAMING_BYTES: u64 = 2 + 4;
 struct Totals {
     samples: u64,
     chunks: u64,
+    int_chunks: u64,
     bytes: u64,
 }
 
@@ -34,6 +35,9 @@ impl Totals {
         if c.num_samples() > 0 {
             self.samples += c.num_samples() as u64;
             self.chunks += 1;
+            if c.bytes().first() == Some(&ENCODING_INT) {
+                self.int_chunks += 1;
+            }
             self.bytes += c.bytes().len() as u64;
         }
     }
@@ -146,10 +150,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     println!("file: {path}");
     println!(
-        "series: {}  samples: {}  chunks: {}  skipped lines: {}  ({:.1}s)",
+        "series: {}  samples: {}  chunks: {} ({} with integer values)  skipped lines: {}  ({:.1}s)",
         series.len(),
         total.samples,
         total.chunks,
+        total.int_chunks,
         skipped,
         start.elapsed().as_secs_f64()
     );

@@ -1,5 +1,6 @@
 //! `tsdb create-blocks-from openmetrics <input> [<output>]` on the command line.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -219,7 +220,10 @@ fn dir_size(p: &Path) -> u64 {
 }
 
 fn print_blocks(blocks: &[BlockMeta], output: &Path, human: bool) {
-    println!(
+    // Write errors (such as a closed pipe) are ignored rather than panicking.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
         "{:<26}  {:<29}  {:<29}  {:<13}  {:>11}  {:>10}  {:>10}  {:>10}",
         "BLOCK ULID",
         "MIN TIME",
@@ -237,7 +241,8 @@ fn print_blocks(blocks: &[BlockMeta], output: &Path, human: bool) {
         } else {
             size.to_string()
         };
-        println!(
+        let _ = writeln!(
+            out,
             "{:<26}  {:<29}  {:<29}  {:<13}  {:>11}  {:>10}  {:>10}  {:>10}",
             b.ulid,
             format_time(b.min_time, human),
@@ -270,7 +275,7 @@ pub fn run_cli(args: &[String]) -> ExitCode {
     let mut a = match parse_args(args) {
         Ok(Some(a)) => a,
         Ok(None) => {
-            println!("{USAGE}");
+            let _ = writeln!(std::io::stdout(), "{USAGE}");
             return ExitCode::SUCCESS;
         }
         Err(e) => {

@@ -140,6 +140,24 @@ pub enum BackfillError {
 }
 
 impl BackfillError {
+    /// The same error with its line number (if any) moved down by `n` lines.
+    fn shift_lines(self, n: u64) -> BackfillError {
+        match self {
+            BackfillError::Parse(ParseError::Syntax { line, reason }) => {
+                BackfillError::Parse(ParseError::Syntax {
+                    line: line + n,
+                    reason,
+                })
+            }
+            BackfillError::NoTimestamp { line } => BackfillError::NoTimestamp { line: line + n },
+            BackfillError::InvalidSample { line, reason } => BackfillError::InvalidSample {
+                line: line + n,
+                reason,
+            },
+            other => other,
+        }
+    }
+
     /// The input line the error is about, if any.
     pub fn line(&self) -> Option<u64> {
         match self {
@@ -218,11 +236,93 @@ fn group_windows(
     groups
 }
 
+/// Scans bytes `[start, end)` of the input (`is_end`: up to the end of the file).
+fn scan_range(
+    input: &Path,
+    start: u64,
+    end: u64,
+    is_end: bool,
+    block_ms: i64,
+    progress: &Progress,
+) -> Result<scan::Scanner, BackfillError> {
+    let io = |source| BackfillError::Io {
+        path: input.to_path_buf(),
+        source,
+    };
+    let file = File::open(input).map_err(io)?;
+    let mut reader = reader::PieceReader::range(file, start, end).map_err(io)?;
+    let mut scanner = scan::Scanner::new(block_ms);
+    loop {
+        let before = reader.consumed();
+        let Some((piece, last)) = reader.next_piece().map_err(io)? else {
+            if is_end {
+                scanner.piece(&[], true, progress)?;
+            }
+            break;
+        };
+        scanner.piece(piece, last && is_end, progress)?;
+        progress
+            .bytes
+            .fetch_add(reader.consumed() - before, Ordering::Relaxed);
+        if last {
+            break;
+        }
+    }
+    Ok(scanner)
+}
+
+/// The first pass: time range and samples per window. The file is split at a line
+/// boundary near its middle and both halves are scanned at once; line numbers of the
+/// second half are shifted by the first half's line count.
+fn scan_file(
+    input: &Path,
+    total: u64,
+    block_ms: i64,
+    progress: &Progress,
+) -> Result<scan::ScanResult, BackfillError> {
+    let io = |source| BackfillError::Io {
+        path: input.to_path_buf(),
+        source,
+    };
+    let split = if total >= 1 << 20 {
+        let mut f = File::open(input).map_err(io)?;
+        reader::next_line_start(&mut f, total / 2)
+            .map_err(io)?
+            .filter(|&s| s < total)
+    } else {
+        None
+    };
+    let Some(split) = split else {
+        return Ok(scan_range(input, 0, total, true, block_ms, progress)?.finish());
+    };
+    let (a, b) = std::thread::scope(|sc| {
+        let second = sc.spawn(|| scan_range(input, split, total, true, block_ms, progress));
+        let first = scan_range(input, 0, split, false, block_ms, progress);
+        (first, second.join())
+    });
+    let a = a?;
+    let (lines, eof) = a.position();
+    let b = b.map_err(|_| BackfillError::Worker)?;
+    if eof {
+        return Err(ParseError::Syntax {
+            line: lines + 1,
+            reason: "unexpected data after # EOF".into(),
+        }
+        .into());
+    }
+    let b = b.map_err(|e| e.shift_lines(lines))?;
+    let mut result = a.finish();
+    result.merge(b.finish());
+    Ok(result)
+}
+
 /// Removes the temporary directory (and any block already moved out of it) unless
 /// disarmed.
 struct Cleanup {
     tmp: PathBuf,
     moved: Vec<PathBuf>,
+    /// The output directory, when this run created it.
+    created: Option<PathBuf>,
     armed: bool,
 }
 
@@ -233,6 +333,10 @@ impl Drop for Cleanup {
                 let _ = fs::remove_dir_all(m);
             }
             let _ = fs::remove_dir_all(&self.tmp);
+            if let Some(dir) = &self.created {
+                // Only succeeds when empty.
+                let _ = fs::remove_dir(dir);
+            }
         }
     }
 }
@@ -278,27 +382,8 @@ fn run(
         let path = path.to_path_buf();
         move |source| BackfillError::Io { path, source }
     };
-    // Pass 1.
-    let mut scanner = scan::Scanner::new(block_ms);
-    {
-        let file = File::open(input).map_err(io(input))?;
-        let mut reader = reader::PieceReader::new(file);
-        loop {
-            let before = reader.consumed();
-            let Some((piece, is_last)) = reader.next_piece().map_err(io(input))? else {
-                scanner.piece(&[], true, progress)?;
-                break;
-            };
-            scanner.piece(piece, is_last, progress)?;
-            progress
-                .bytes
-                .fetch_add(reader.consumed() - before, Ordering::Relaxed);
-            if is_last {
-                break;
-            }
-        }
-    }
-    let scan = scanner.finish();
+    // Pass 1, on two threads over the two halves of the file.
+    let scan = scan_file(input, total, block_ms, progress)?;
     let mut summary = BackfillSummary {
         samples: 0,
         series: 0,
@@ -315,12 +400,14 @@ fn run(
     let last = scan.max_t.div_euclid(block_ms);
     let groups = group_windows(&scan.per_window, first, last, opts.memory_budget);
 
+    let created = (!output.exists()).then(|| output.to_path_buf());
     fs::create_dir_all(output).map_err(io(output))?;
     let tmp = output.join(format!("backfill-{}{TMP_FOR_CREATION}", new_ulid()));
     fs::create_dir(&tmp).map_err(io(&tmp))?;
     let mut cleanup = Cleanup {
         tmp: tmp.clone(),
         moved: Vec::new(),
+        created,
         armed: true,
     };
 

@@ -1,7 +1,7 @@
 //! Reads a file in pieces that end at line boundaries, with a bounded buffer.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 
 /// Initial buffer size: each read asks for this much.
 const READ_SIZE: usize = 4 << 20;
@@ -21,6 +21,8 @@ pub(crate) struct PieceReader {
     eof: bool,
     /// Bytes handed out in pieces so far.
     consumed: u64,
+    /// Bytes still to read (the end of the range).
+    left: u64,
 }
 
 impl PieceReader {
@@ -32,7 +34,16 @@ impl PieceReader {
             piece: 0,
             eof: false,
             consumed: 0,
+            left: u64::MAX,
         }
+    }
+
+    /// A reader of bytes `[start, end)` of `file`.
+    pub(crate) fn range(mut file: File, start: u64, end: u64) -> io::Result<Self> {
+        file.seek(SeekFrom::Start(start))?;
+        let mut r = Self::new(file);
+        r.left = end.saturating_sub(start);
+        Ok(r)
     }
 
     /// Bytes handed out so far (the end offset of the current piece).
@@ -48,11 +59,17 @@ impl PieceReader {
         self.piece = 0;
         loop {
             if !self.eof && self.filled < self.buf.len() {
+                let room = self.buf.len() - self.filled;
+                let want = room.min(usize::try_from(self.left).unwrap_or(usize::MAX));
                 let n = loop {
-                    match self
-                        .file
-                        .read(self.buf.get_mut(self.filled..).unwrap_or(&mut []))
-                    {
+                    let dst = self
+                        .buf
+                        .get_mut(self.filled..self.filled + want)
+                        .unwrap_or(&mut []);
+                    if dst.is_empty() {
+                        break 0;
+                    }
+                    match self.file.read(dst) {
                         Ok(n) => break n,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         Err(e) => return Err(e),
@@ -62,6 +79,7 @@ impl PieceReader {
                     self.eof = true;
                 } else {
                     self.filled += n;
+                    self.left -= n as u64;
                 }
             }
             let data = self.buf.get(..self.filled).unwrap_or(&[]);
@@ -94,5 +112,27 @@ impl PieceReader {
         self.consumed += self.piece as u64;
         let is_last = self.eof && self.piece == self.filled;
         Ok(Some((self.buf.get(..self.piece).unwrap_or(&[]), is_last)))
+    }
+}
+
+/// The offset just after the first newline at or after `from` (the start of the next
+/// line), or `None` when there is none.
+pub(crate) fn next_line_start(file: &mut File, from: u64) -> io::Result<Option<u64>> {
+    file.seek(SeekFrom::Start(from))?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut at = from;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            return Ok(None);
+        }
+        if let Some(i) = memchr::memchr(b'\n', buf.get(..n).unwrap_or(&[])) {
+            return Ok(Some(at + i as u64 + 1));
+        }
+        at += n as u64;
     }
 }

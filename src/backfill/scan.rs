@@ -154,6 +154,23 @@ impl Scanner {
         self.flush_window();
         self.result
     }
+
+    /// Lines consumed and whether `# EOF` was seen.
+    pub(crate) fn position(&self) -> (u64, bool) {
+        (self.state.line, self.state.seen_eof)
+    }
+}
+
+impl ScanResult {
+    /// Adds the results of a later part of the file.
+    pub(crate) fn merge(&mut self, other: ScanResult) {
+        self.min_t = self.min_t.min(other.min_t);
+        self.max_t = self.max_t.max(other.max_t);
+        self.samples += other.samples;
+        for (w, n) in other.per_window {
+            *self.per_window.entry(w).or_insert(0) += n;
+        }
+    }
 }
 
 #[cfg(test)]

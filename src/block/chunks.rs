@@ -11,9 +11,10 @@
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::chunk::ChunkData;
+use crate::chunk::{checksum, ChunkData, HEADER_LEN};
 use crate::encoding::varint::{get_uvarint, put_uvarint};
 use crate::fsutil::{MappedFile, SharedBytes};
 use crate::index::{chunk_ref, split_chunk_ref, ChunkMeta, ChunkRef};
@@ -132,6 +133,10 @@ impl ChunkWriter {
 #[derive(Debug)]
 pub(crate) struct ChunkReader {
     segments: Vec<(PathBuf, SharedBytes)>,
+    /// One bit per chunk ordinal: set once the chunk decoded completely and matched the
+    /// index. Later loads then only verify the CRC (which proves the bytes are the ones
+    /// validated) instead of decoding the whole chunk twice per query.
+    validated: Vec<AtomicU64>,
 }
 
 impl ChunkReader {
@@ -182,7 +187,29 @@ impl ChunkReader {
             }
             segments.push((path, SharedBytes::from_mapped(Arc::new(map))));
         }
-        Ok(ChunkReader { segments })
+        Ok(ChunkReader {
+            segments,
+            validated: Vec::new(),
+        })
+    }
+
+    /// Sizes the validation cache for `num_chunks` chunks.
+    pub(crate) fn set_num_chunks(&mut self, num_chunks: u64) {
+        let words = usize::try_from(num_chunks.div_ceil(64)).unwrap_or(0);
+        self.validated = (0..words).map(|_| AtomicU64::new(0)).collect();
+    }
+
+    fn is_validated(&self, ordinal: u64) -> bool {
+        let word = usize::try_from(ordinal / 64).ok();
+        word.and_then(|w| self.validated.get(w))
+            .is_some_and(|a| a.load(Ordering::Relaxed) & (1 << (ordinal % 64)) != 0)
+    }
+
+    fn mark_validated(&self, ordinal: u64) {
+        let word = usize::try_from(ordinal / 64).ok();
+        if let Some(a) = word.and_then(|w| self.validated.get(w)) {
+            a.fetch_or(1 << (ordinal % 64), Ordering::Relaxed);
+        }
     }
 
     /// Sizes of the segment files, in order.
@@ -195,9 +222,10 @@ impl ChunkReader {
         self.segments.iter().map(|(_, b)| b.len() as u64).sum()
     }
 
-    /// Loads the chunk `meta` refers to, verifying its CRC, decoding it completely and
-    /// checking its time range against `meta`. The bytes are shared with the mapping.
-    pub(crate) fn chunk(&self, meta: &ChunkMeta) -> Result<ChunkData, BlockError> {
+    /// Loads the chunk `meta` refers to (chunk number `ordinal` of the block), verifying
+    /// its CRC; the first time, also decoding it completely and checking its time range
+    /// and sample count against `meta`. The bytes are shared with the mapping.
+    pub(crate) fn chunk(&self, meta: &ChunkMeta, ordinal: u64) -> Result<ChunkData, BlockError> {
         let (seg, off) = split_chunk_ref(meta.chunk_ref);
         let Some((path, bytes)) = (seg as usize)
             .checked_sub(1)
@@ -228,6 +256,28 @@ impl ChunkReader {
         let data = bytes
             .slice(start..end)
             .ok_or_else(|| corrupt(off, "chunk out of bounds".into()))?;
+        if self.is_validated(ordinal) {
+            let actual = checksum(&data);
+            if actual != crc {
+                return Err(corrupt(
+                    off,
+                    format!(
+                        "chunk checksum mismatch: expected {crc:#010x}, computed {actual:#010x}"
+                    ),
+                ));
+            }
+            let num = match data.get(1..HEADER_LEN) {
+                Some(&[lo, hi]) => usize::from(u16::from_le_bytes([lo, hi])),
+                _ => return Err(corrupt(off, "chunk header truncated".into())),
+            };
+            return Ok(ChunkData::from_revalidated(
+                data,
+                crc,
+                meta.min_time,
+                meta.max_time,
+                num,
+            ));
+        }
         let c = ChunkData::from_bytes(data, Some(crc)).map_err(|e| corrupt(off, e.to_string()))?;
         if c.num_samples() == 0 || c.min_time() != meta.min_time || c.max_time() != meta.max_time {
             return Err(corrupt(
@@ -242,6 +292,7 @@ impl ChunkReader {
                 ),
             ));
         }
+        self.mark_validated(ordinal);
         Ok(c)
     }
 }

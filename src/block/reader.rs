@@ -46,7 +46,7 @@ impl Block {
         let meta_path = dir.join(META_FILE);
         let meta_bytes = fs::read(&meta_path).map_err(BlockError::io(&meta_path))?;
         let meta = BlockMeta::decode(&meta_bytes, &meta_path)?;
-        let chunks = ChunkReader::open(&dir.join(CHUNKS_DIR))?;
+        let mut chunks = ChunkReader::open(&dir.join(CHUNKS_DIR))?;
         let index_path = dir.join(INDEX_FILE);
         let map = MappedFile::open(&index_path).map_err(BlockError::io(&index_path))?;
         let index_size = map.len() as u64;
@@ -81,6 +81,7 @@ impl Block {
                 e => BlockError::from_index(&index_path, e),
             },
         )?;
+        chunks.set_num_chunks(index.num_chunks());
         let meta_err = |reason: String| BlockError::Corrupt {
             path: meta_path.clone(),
             section: meta::SECTION,
@@ -217,6 +218,12 @@ impl Block {
         self.shared.index.series(id).map_err(|e| self.index_err(e))
     }
 
+    fn first_chunk(&self, id: u32) -> Result<u64, BlockError> {
+        self.shared.index.first_chunk_ordinal(id).ok_or_else(|| {
+            BlockError::InvalidInput(format!("no series {id} in block {}", self.meta().ulid))
+        })
+    }
+
     /// The series matching `matchers` with at least one sample in `[mint, maxt]` (both
     /// inclusive), sorted by labels. Chunks are shared with the memory map as
     /// [`SeriesChunk::Xor`] after their CRC is verified; chunks that tombstones cut into
@@ -236,12 +243,13 @@ impl Block {
         for id in ids.iter() {
             let (labels, metas) = self.series_meta(id)?;
             let deleted = self.tombstones.get(id);
+            let first = self.first_chunk(id)?;
             let mut chunks = Vec::new();
-            for c in metas
-                .iter()
-                .filter(|c| c.min_time <= maxt && mint <= c.max_time)
-            {
-                let data = self.shared.chunks.chunk(c)?;
+            for (j, c) in metas.iter().enumerate() {
+                if c.max_time < mint || c.min_time > maxt {
+                    continue;
+                }
+                let data = self.shared.chunks.chunk(c, first + j as u64)?;
                 if deleted.iter().any(|iv| iv.overlaps(c.min_time, c.max_time)) {
                     let mut s: Vec<Sample> = data.iter().collect();
                     retain_live(&mut s, deleted);
@@ -316,9 +324,10 @@ impl Block {
 
     fn load_series(&self, id: u32) -> Result<Option<(Labels, Vec<ChunkData>)>, BlockError> {
         let (labels, metas) = self.series_meta(id)?;
+        let first = self.first_chunk(id)?;
         let mut chunks = Vec::with_capacity(metas.len());
-        for c in &metas {
-            chunks.push(self.shared.chunks.chunk(c)?);
+        for (j, c) in metas.iter().enumerate() {
+            chunks.push(self.shared.chunks.chunk(c, first + j as u64)?);
         }
         let deleted = self.tombstones.get(id);
         let touched = metas

@@ -117,3 +117,33 @@ fn block_is_send_sync_and_queryable() {
     .into();
     assert!(e.to_string().contains("x/index"), "{e}");
 }
+
+#[test]
+fn concurrent_selects_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = BlockWriter::new(dir.path(), 0, 1_000_000).unwrap();
+    let mut want = Vec::new();
+    for i in 0..50 {
+        let l = crate::model::Labels::from_pairs(&[("i", &format!("{i:03}"))]);
+        let s = samples(i, 500, 997);
+        w.add_series(&l, &rechunk(&s)).unwrap();
+        want.push(s);
+    }
+    let meta = w.finish(1, vec![], vec![]).unwrap();
+    let blk = std::sync::Arc::new(Block::open(&dir.path().join(&meta.ulid)).unwrap());
+    std::thread::scope(|sc| {
+        for _ in 0..4 {
+            let blk = blk.clone();
+            let want = &want;
+            sc.spawn(move || {
+                for _ in 0..3 {
+                    let got = blk.select(&[], 0, 1_000_000).unwrap();
+                    assert_eq!(got.len(), 50);
+                    for (g, w) in got.iter().zip(want) {
+                        assert_eq!(&g.samples(), w);
+                    }
+                }
+            });
+        }
+    });
+}

@@ -48,6 +48,26 @@ impl ChunkData {
         }
     }
 
+    /// Rebuilds a chunk from bytes that an earlier [`Self::from_bytes`] validated, whose
+    /// checksum the caller has just verified to be `crc` again (so they are the same
+    /// bytes): skips the full decode. `min_t`, `max_t` and `num` are what that validation
+    /// found.
+    pub(crate) fn from_revalidated(
+        bytes: SharedBytes,
+        crc: u32,
+        min_t: i64,
+        max_t: i64,
+        num: usize,
+    ) -> Self {
+        ChunkData {
+            bytes,
+            min_t,
+            max_t,
+            num_samples: num,
+            crc,
+        }
+    }
+
     /// Validates untrusted chunk bytes: header, checksum (when `expected_crc` is given),
     /// and a full decode of every sample (which yields the time range). Never panics.
     pub fn from_bytes(

@@ -2,8 +2,9 @@
 //!
 //! A chunk holds up to [`MAX_SAMPLES_PER_CHUNK`] samples of one series. Timestamps are
 //! stored as delta-of-deltas in variable-width buckets and values as the XOR with the
-//! previous value, as in Facebook's Gorilla paper and Prometheus' XOR chunk. The exact bit
-//! layout is documented in `storage-format.md` ("Chunks").
+//! previous value, as in Facebook's Gorilla paper and Prometheus' XOR chunk; chunks whose
+//! values are all integers store them as delta-of-deltas instead ([`ENCODING_INT`]). The
+//! exact bit layout is documented in `storage-format.md` ("Chunks").
 //!
 //! [`XorChunk`] is the open, appendable form; [`ChunkData`] an immutable, validated,
 //! cheaply clonable snapshot; both iterate with [`XorIter`].

@@ -40,6 +40,8 @@ pub struct IndexReader {
     symbols: Vec<String>,
     series_base: usize,
     series_offsets: Vec<u32>,
+    /// Ordinal (over the whole block, in index order) of each series' first chunk.
+    first_chunk: Vec<u64>,
     /// Per label name (symbol ref, ascending), its values' postings (ascending).
     postings: Vec<(u32, Vec<PostingsEntry>)>,
     all: RoaringBitmap,
@@ -114,6 +116,7 @@ impl IndexReader {
             symbols,
             series_base: series_body.start,
             series_offsets: Vec::new(),
+            first_chunk: Vec::new(),
             postings: Vec::new(),
             all: RoaringBitmap::new(),
             time_range: None,
@@ -148,6 +151,7 @@ impl IndexReader {
             let start = d.offset();
             let rel = u32::try_from(d.pos()).map_err(|_| d.err("series section too large"))?;
             self.series_offsets.push(rel);
+            self.first_chunk.push(self.num_chunks);
             let nl = d.count(2)?;
             if nl == 0 {
                 return Err(d.err_at(start, "series without labels"));
@@ -344,6 +348,12 @@ impl IndexReader {
             prev = Some(c);
         }
         Ok((labels, chunks))
+    }
+
+    /// The block-wide ordinal of the first chunk of series `id` (chunks are numbered
+    /// `0..num_chunks()` in index order), `None` for an unknown id.
+    pub fn first_chunk_ordinal(&self, id: u32) -> Option<u64> {
+        self.first_chunk.get(id as usize).copied()
     }
 
     /// The labels of series `id`, without decoding its chunk metadata.
