@@ -550,6 +550,8 @@ mod tests {
             "resets(m[90s])",
             "count_over_time(m[1m])",
             "max_over_time(m[2m] offset 30s)",
+            "sum by (s) (rate(m[5m] @ 2000))",
+            "max_over_time(m[10m:1m] @ 3000) + on(s) m @ 1000",
         ] {
             let out = e.range_query(&db, q, 0, 4_000_000, 25_000, None).unwrap();
             let Value::Matrix(m) = out.value else {
