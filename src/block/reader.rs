@@ -214,6 +214,40 @@ impl Block {
         postings_for_matchers(&self.shared.index, matchers).map_err(|e| self.index_err(e))
     }
 
+    /// Like [`Self::postings`], without series whose every sample is deleted by
+    /// tombstones (label queries must not show series that no longer hold data).
+    fn live_postings(&self, matchers: &[Matcher]) -> Result<roaring::RoaringBitmap, BlockError> {
+        let mut ids = self.postings(matchers)?;
+        let mut dead = Vec::new();
+        for (id, deleted) in self.tombstones.iter() {
+            if deleted.is_empty() || !ids.contains(id) || self.has_live_sample(id, deleted)? {
+                continue;
+            }
+            dead.push(id);
+        }
+        for id in dead {
+            ids.remove(id);
+        }
+        Ok(ids)
+    }
+
+    fn has_live_sample(&self, id: u32, deleted: &[Interval]) -> Result<bool, BlockError> {
+        let (_, metas) = self.series_meta(id)?;
+        let first = self.first_chunk(id)?;
+        for (j, c) in metas.iter().enumerate() {
+            if !deleted.iter().any(|iv| iv.overlaps(c.min_time, c.max_time)) {
+                return Ok(true);
+            }
+            let data = self.shared.chunks.chunk(c, first + j as u64)?;
+            let mut s: Vec<Sample> = data.iter().collect();
+            retain_live(&mut s, deleted);
+            if !s.is_empty() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     fn series_meta(&self, id: u32) -> Result<(Labels, Vec<ChunkMeta>), BlockError> {
         self.shared.index.series(id).map_err(|e| self.index_err(e))
     }
@@ -269,11 +303,11 @@ impl Block {
 
     /// Sorted label names of the series matching `matchers` (all series when empty).
     pub fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, BlockError> {
-        if matchers.is_empty() {
+        if matchers.is_empty() && self.tombstones.is_empty() {
             return Ok(self.shared.index.label_names());
         }
         let mut names = BTreeSet::new();
-        for id in self.postings(matchers)?.iter() {
+        for id in self.live_postings(matchers)?.iter() {
             let labels = self
                 .shared
                 .index
@@ -294,11 +328,11 @@ impl Block {
         name: &str,
         matchers: &[Matcher],
     ) -> Result<Vec<String>, BlockError> {
-        if matchers.is_empty() {
+        if matchers.is_empty() && self.tombstones.is_empty() {
             return Ok(self.shared.index.label_values(name));
         }
         let mut values = BTreeSet::new();
-        for id in self.postings(matchers)?.iter() {
+        for id in self.live_postings(matchers)?.iter() {
             let labels = self
                 .shared
                 .index

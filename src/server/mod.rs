@@ -65,6 +65,8 @@ fn db_options(f: &ServerFlags) -> DbOptions {
             fsync,
             ..WalOptions::default()
         },
+        retention_time_ms: i64::try_from(f.retention_time.as_millis()).unwrap_or(i64::MAX),
+        retention_size_bytes: f.retention_size,
         ..DbOptions::default()
     }
 }
@@ -151,6 +153,54 @@ pub fn refresh_metrics(st: &ApiState) {
             "Number of WAL fsyncs.",
             &[],
             db.wal_fsync_count() as f64,
+        );
+        let d = db.db_stats();
+        let c = |name, help, v: u64| reg.counter_set(name, help, &[], v as f64);
+        let g = |name, help, v: u64| reg.gauge_set(name, help, &[], v as f64);
+        g(
+            "prometheus_tsdb_blocks_loaded",
+            "Number of currently loaded data blocks.",
+            d.blocks,
+        );
+        c(
+            "prometheus_tsdb_compactions_total",
+            "Total number of compactions that were executed.",
+            d.compactions,
+        );
+        c(
+            "prometheus_tsdb_compactions_failed_total",
+            "Total number of compactions that failed.",
+            d.compactions_failed,
+        );
+        c(
+            "prometheus_tsdb_head_truncations_total",
+            "Total number of head truncations.",
+            d.head_truncations,
+        );
+        c(
+            "prometheus_tsdb_checkpoint_creations_total",
+            "Total number of checkpoint creations.",
+            d.checkpoints,
+        );
+        c(
+            "prometheus_tsdb_time_retentions_total",
+            "Blocks deleted because the time limit was exceeded.",
+            d.retention_time_deleted,
+        );
+        c(
+            "prometheus_tsdb_size_retentions_total",
+            "Blocks deleted because the size limit was exceeded.",
+            d.retention_size_deleted,
+        );
+        g(
+            "prometheus_tsdb_storage_blocks_bytes",
+            "Bytes used by the data directory.",
+            d.bytes_on_disk,
+        );
+        c(
+            "aion_tsdb_corrupted_blocks_total",
+            "Blocks set aside because they failed validation.",
+            d.corrupted_blocks,
         );
     }
 }
@@ -357,5 +407,26 @@ async fn wait_for_shutdown(quit: Arc<tokio::sync::Notify>) {
         _ = tokio::signal::ctrl_c() => log::info!(target: "aion::server", "received SIGINT"),
         _ = term => log::info!(target: "aion::server", "received SIGTERM"),
         _ = quit.notified() => log::info!(target: "aion::server", "received quit request"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn storage_flags_reach_the_database_options() {
+        let cli = flags::Cli::try_parse_from([
+            "aion",
+            "--storage.tsdb.retention.time=2d",
+            "--storage.tsdb.retention.size=1GB",
+            "--storage.tsdb.wal-fsync=always",
+        ])
+        .unwrap();
+        let o = db_options(&cli.server);
+        assert_eq!(o.retention_time_ms, 2 * 86_400_000);
+        assert_eq!(o.retention_size_bytes, 1 << 30);
+        assert_eq!(o.wal.fsync, FsyncPolicy::Always);
     }
 }
