@@ -36,28 +36,25 @@ impl Span {
         }
     }
 
-    /// 1-based line and column (counted in characters) of `start` in `query`, as
-    /// Prometheus prints positions (`1:5`).
+    /// 1-based line and column of `start` in `query`, exactly as Prometheus prints
+    /// positions (`1:5`): the column counts bytes from the start of the line, so it
+    /// equals the character column for ASCII text.
     pub fn line_col(&self, query: &str) -> (usize, usize) {
         line_col(query, self.start as usize)
     }
 }
 
-/// 1-based line and column (in characters) of byte offset `pos` in `query`.
+/// 1-based line and byte column of byte offset `pos` in `query` (Prometheus's
+/// `StartPosInput`).
 pub(crate) fn line_col(query: &str, pos: usize) -> (usize, usize) {
-    let mut line = 1;
-    let mut col = 1;
-    for (i, c) in query.char_indices() {
-        if i >= pos {
-            break;
-        }
-        if c == '\n' {
-            line += 1;
-            col = 1;
-        } else {
-            col += 1;
-        }
-    }
+    let bytes = query.as_bytes();
+    let pos = pos.min(bytes.len());
+    let before = bytes.get(..pos).unwrap_or_default();
+    let line = 1 + before.iter().filter(|b| **b == b'\n').count();
+    let col = match before.iter().rposition(|b| *b == b'\n') {
+        Some(nl) => pos - nl,
+        None => pos + 1,
+    };
     (line, col)
 }
 
@@ -714,7 +711,10 @@ pub fn quote_string(s: &str) -> String {
 
 /// Whether `s` can be written as a bare label name.
 fn is_plain_label_name(s: &str) -> bool {
+    // `inf` and `nan` lex as numbers, so they must be quoted.
     crate::model::is_valid_label_name(s)
+        && !s.eq_ignore_ascii_case("inf")
+        && !s.eq_ignore_ascii_case("nan")
 }
 
 /// Whether `s` can be written as a bare metric name.
@@ -843,7 +843,7 @@ impl VectorSelector {
         }
         for (i, m) in rest.iter().enumerate() {
             if i > 0 || in_braces {
-                f.write_str(", ")?;
+                f.write_str(",")?;
             }
             write_label_name(f, &m.name)?;
             write!(f, "{}{}", m.op, quote_string(&m.value))?;
@@ -1016,11 +1016,12 @@ mod tests {
     }
 
     #[test]
-    fn line_col_counts_characters() {
+    fn line_col_counts_bytes_like_prometheus() {
         assert_eq!(line_col("abc", 0), (1, 1));
         assert_eq!(line_col("abc", 2), (1, 3));
         assert_eq!(line_col("a\nbc", 3), (2, 2));
-        assert_eq!(line_col("é x", 3), (1, 3));
+        assert_eq!(line_col("é x", 3), (1, 4));
+        assert_eq!(line_col("a\n\nb", 3), (3, 1));
     }
 
     #[test]

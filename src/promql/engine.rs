@@ -406,3 +406,116 @@ fn needed_range(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Labels;
+    use crate::storage::MemStorage;
+
+    fn db() -> MemStorage {
+        let db = MemStorage::new();
+        for (job, step) in [("a", 1.0), ("b", 2.0)] {
+            let l = Labels::from_pairs(&[("__name__", "requests_total"), ("job", job)]);
+            for i in 0..100 {
+                db.add(&l, Sample::new(i * 15_000, i as f64 * step));
+            }
+        }
+        db
+    }
+
+    #[test]
+    fn instant_and_range_queries() {
+        let db = db();
+        let e = Engine::new(EngineOptions::default());
+        let out = e
+            .instant_query(&db, "sum(rate(requests_total[1m]))", 600_000, None)
+            .unwrap();
+        let Value::Vector(v) = out.value else {
+            panic!("expected a vector")
+        };
+        assert_eq!(v.len(), 1);
+        assert!((v[0].v - 0.2).abs() < 1e-9, "{}", v[0].v);
+        let out = e
+            .range_query(&db, "requests_total", 0, 60_000, 30_000, None)
+            .unwrap();
+        let Value::Matrix(m) = out.value else {
+            panic!("expected a matrix")
+        };
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].samples.len(), 3);
+        assert_eq!(m[1].samples[2].v, 8.0);
+        let out = e
+            .range_query(&db, "1 + 1", 0, 60_000, 30_000, None)
+            .unwrap();
+        let Value::Matrix(m) = out.value else {
+            panic!("expected a matrix")
+        };
+        assert_eq!(m[0].samples.len(), 3);
+        assert!(e
+            .range_query(&db, "requests_total[1m]", 0, 60_000, 30_000, None)
+            .is_err());
+    }
+
+    #[test]
+    fn sample_limit_and_cancellation() {
+        let db = db();
+        let e = Engine::new(EngineOptions {
+            max_samples: 10,
+            ..EngineOptions::default()
+        });
+        let err = e
+            .range_query(&db, "requests_total", 0, 600_000, 15_000, None)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "query processing would load too many samples into memory in query execution"
+        );
+        let e = Engine::new(EngineOptions::default());
+        let cancel = CancelToken::new();
+        cancel.cancel();
+        let err = e
+            .instant_query(&db, "requests_total", 0, Some(&cancel))
+            .unwrap_err();
+        assert!(matches!(err, QueryError::Canceled));
+        let e = Engine::new(EngineOptions {
+            timeout: Duration::ZERO,
+            ..EngineOptions::default()
+        });
+        let err = e.instant_query(&db, "requests_total", 0, None).unwrap_err();
+        assert_eq!(err.to_string(), "query timed out in query execution");
+    }
+
+    #[test]
+    fn annotations_and_errors() {
+        let db = MemStorage::new();
+        let l = Labels::from_pairs(&[("__name__", "gauge"), ("job", "a")]);
+        for i in 0..10 {
+            db.add(&l, Sample::new(i * 15_000, i as f64));
+        }
+        let e = Engine::new(EngineOptions::default());
+        let out = e
+            .instant_query(&db, "rate(gauge[1m])", 120_000, None)
+            .unwrap();
+        assert_eq!(
+            out.annotations[0].text,
+            "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"gauge\" (1:6)"
+        );
+        let err = e.instant_query(&db, "sum(", 0, None).unwrap_err();
+        assert!(matches!(err, QueryError::Parse(_)));
+        let err = e
+            .instant_query(
+                &self::tests::db(),
+                "requests_total + on() requests_total",
+                60_000,
+                None,
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "found duplicate series for the match group {} on the right hand-side of the operation: \
+             [{__name__=\"requests_total\", job=\"a\"}, {__name__=\"requests_total\", job=\"b\"}];\
+             many-to-many matching not allowed: matching labels must be unique on one side"
+        );
+    }
+}

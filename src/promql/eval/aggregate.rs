@@ -1,24 +1,71 @@
 //! Aggregation operators.
 
-use std::collections::HashMap;
-
 use super::binary::signature;
-use super::{EvalResult, Evaluator, Sv, Val};
+use super::{label_key, EvalResult, Evaluator, IntMap, Sv, Val};
 use crate::model::{is_valid_label_name, Labels, METRIC_NAME};
 use crate::promql::annotations;
 use crate::promql::ast::{AggOp, AggregateExpr, Expr, Grouping};
 use crate::promql::engine::QueryError;
-use crate::promql::functions::aggr::{kahan_sum_inc, quantile, AvgAggregator, VarianceAggregator};
+use crate::promql::functions::aggr::{kahan_sum_inc, quantile, VarianceAggregator};
 
 enum Acc {
     Sum { v: f64, c: f64 },
-    Avg(AvgAggregator),
+    Avg(Mean),
     Count(f64),
     Group,
     Min(f64),
     Max(f64),
     Var(VarianceAggregator),
     Quantile(Vec<f64>),
+}
+
+/// Prometheus's `avg`: a Kahan-compensated sum divided by the count, switching to an
+/// incremental (Kahan-compensated) mean once the sum would overflow.
+struct Mean {
+    sum: f64,
+    mean: f64,
+    c: f64,
+    count: f64,
+    incremental: bool,
+}
+
+impl Mean {
+    fn new(f: f64) -> Self {
+        Mean {
+            sum: f,
+            mean: f,
+            c: 0.0,
+            count: 1.0,
+            incremental: false,
+        }
+    }
+
+    fn add(&mut self, f: f64) {
+        self.count += 1.0;
+        if !self.incremental {
+            let (v, c) = kahan_sum_inc(f, self.sum, self.c);
+            if !v.is_infinite() {
+                self.sum = v;
+                self.c = c;
+                return;
+            }
+            self.incremental = true;
+            self.mean = self.sum / (self.count - 1.0);
+            self.c /= self.count - 1.0;
+        }
+        let q = (self.count - 1.0) / self.count;
+        let (m, c) = kahan_sum_inc(f / self.count, q * self.mean, q * self.c);
+        self.mean = m;
+        self.c = c;
+    }
+
+    fn value(&self) -> f64 {
+        if self.incremental {
+            self.mean + self.c
+        } else {
+            self.sum / self.count + self.c / self.count
+        }
+    }
 }
 
 struct Group {
@@ -208,16 +255,19 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             }
             _ => {}
         }
-        let mut label_cache: HashMap<u64, Labels> = HashMap::new();
+        let mut label_cache: IntMap<u64, Labels> = IntMap::default();
+        let mut key_cache: IntMap<usize, u64> = IntMap::default();
         let mut out = Vec::with_capacity(input.len());
         for (i, step) in input.into_iter().enumerate() {
             if i % 64 == 0 {
                 self.check()?;
             }
-            let mut index: HashMap<u64, usize> = HashMap::new();
+            let mut index: IntMap<u64, usize> = IntMap::default();
             let mut groups: Vec<Group> = Vec::new();
             for s in step {
-                let key = group_key(&s.labels, without, &names);
+                let key = *key_cache
+                    .entry(label_key(&s.labels))
+                    .or_insert_with(|| group_key(&s.labels, without, &names));
                 let f = s.v;
                 match index.get(&key) {
                     None => {
@@ -227,7 +277,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                             .clone();
                         let acc = match a.op {
                             AggOp::Sum => Acc::Sum { v: f, c: 0.0 },
-                            AggOp::Avg => Acc::Avg(AvgAggregator::new(f)),
+                            AggOp::Avg => Acc::Avg(Mean::new(f)),
                             AggOp::Count => Acc::Count(1.0),
                             AggOp::Group => Acc::Group,
                             AggOp::Min => Acc::Min(f),
@@ -377,7 +427,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 continue;
             }
             let k = k.max(0) as usize;
-            let mut index: HashMap<u64, usize> = HashMap::new();
+            let mut index: IntMap<u64, usize> = IntMap::default();
             let mut heaps: Vec<Vec<Sv>> = Vec::new();
             for s in step {
                 let key = group_key(&s.labels, without, names);
@@ -470,7 +520,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         let input = self.eval_vector(&a.expr)?;
         let mut out = Vec::with_capacity(input.len());
         for step in input {
-            let mut index: HashMap<u64, usize> = HashMap::new();
+            let mut index: IntMap<u64, usize> = IntMap::default();
             let mut groups: Vec<(Labels, f64)> = Vec::new();
             for s in step {
                 let mut b = s.labels.builder();

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{EvalResult, Evaluator, Sv, Val};
+use super::{label_key, EvalResult, Evaluator, IntMap, Sv, Val};
 use crate::model::{Label, Labels, METRIC_NAME};
 use crate::promql::ast::{BinOp, BinaryExpr, VectorMatchCardinality, VectorMatching};
 use crate::promql::engine::QueryError;
@@ -96,6 +96,22 @@ fn match_labels(labels: &Labels, on: bool, names: &[String]) -> Labels {
     }
 }
 
+/// Per-node caches keyed by label-set identity (see [`label_key`]).
+#[derive(Default)]
+struct Caches {
+    sig: IntMap<usize, u64>,
+    result: IntMap<(usize, usize), Labels>,
+}
+
+impl Caches {
+    fn sig(&mut self, l: &Labels, m: &VectorMatching) -> u64 {
+        *self
+            .sig
+            .entry(label_key(l))
+            .or_insert_with(|| signature(l, m.on, &m.labels))
+    }
+}
+
 impl<'s, 'a> Evaluator<'s, 'a> {
     pub(crate) fn eval_binary(&self, b: &BinaryExpr) -> EvalResult<Val> {
         let l = self.eval(&b.lhs)?;
@@ -125,16 +141,17 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                     include: Vec::new(),
                 };
                 let m = b.matching.as_ref().unwrap_or(&default);
+                let mut caches = Caches::default();
                 let mut out = Vec::with_capacity(lv.len());
                 for (i, (l, r)) in lv.into_iter().zip(rv).enumerate() {
                     if i % 64 == 0 {
                         self.check()?;
                     }
                     let v = match b.op {
-                        BinOp::And => set_and(l, &r, m),
-                        BinOp::Or => set_or(l, r, m),
-                        BinOp::Unless => set_unless(l, &r, m),
-                        _ => self.vector_vector(b, l, r, m)?,
+                        BinOp::And => set_and(l, &r, m, &mut caches),
+                        BinOp::Or => set_or(l, r, m, &mut caches),
+                        BinOp::Unless => set_unless(l, &r, m, &mut caches),
+                        _ => self.vector_vector(b, l, r, m, &mut caches)?,
                     };
                     out.push(v);
                 }
@@ -188,15 +205,16 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         lhs: Vec<Sv>,
         rhs: Vec<Sv>,
         m: &VectorMatching,
+        caches: &mut Caches,
     ) -> EvalResult<Vec<Sv>> {
         if lhs.is_empty() || rhs.is_empty() {
             return Ok(Vec::new());
         }
         let one_to_many = m.card == VectorMatchCardinality::OneToMany;
         let (lhs, rhs) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
-        let mut right: HashMap<u64, &Sv> = HashMap::with_capacity(rhs.len());
+        let mut right: IntMap<u64, &Sv> = IntMap::default();
         for rs in &rhs {
-            let sig = signature(&rs.labels, m.on, &m.labels);
+            let sig = caches.sig(&rs.labels, m);
             if let Some(dup) = right.get(&sig) {
                 let side = if one_to_many { "left" } else { "right" };
                 let group = match_labels(&rs.labels, m.on, &m.labels);
@@ -214,7 +232,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         let mut matched: HashMap<u64, HashSet<Labels>> = HashMap::new();
         let mut out = Vec::new();
         for ls in &lhs {
-            let sig = signature(&ls.labels, m.on, &m.labels);
+            let sig = caches.sig(&ls.labels, m);
             let Some(rs) = right.get(&sig) else {
                 continue;
             };
@@ -227,7 +245,11 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             if b.return_bool {
                 val = if keep { 1.0 } else { 0.0 };
             }
-            let mut metric = result_metric(&ls.labels, &rs.labels, b.op, m);
+            let mut metric = caches
+                .result
+                .entry((label_key(&ls.labels), label_key(&rs.labels)))
+                .or_insert_with(|| result_metric(&ls.labels, &rs.labels, b.op, m))
+                .clone();
             if !self.sh.opts.delayed_name_removal && b.return_bool {
                 metric = metric.without_metric_name();
             }
@@ -292,46 +314,37 @@ fn result_metric(lhs: &Labels, rhs: &Labels, op: BinOp, m: &VectorMatching) -> L
     b.labels()
 }
 
-fn set_and(lhs: Vec<Sv>, rhs: &[Sv], m: &VectorMatching) -> Vec<Sv> {
+fn set_and(lhs: Vec<Sv>, rhs: &[Sv], m: &VectorMatching, c: &mut Caches) -> Vec<Sv> {
     if lhs.is_empty() || rhs.is_empty() {
         return Vec::new();
     }
-    let sigs: HashSet<u64> = rhs
-        .iter()
-        .map(|s| signature(&s.labels, m.on, &m.labels))
-        .collect();
+    let sigs: HashSet<u64> = rhs.iter().map(|s| c.sig(&s.labels, m)).collect();
     lhs.into_iter()
-        .filter(|s| sigs.contains(&signature(&s.labels, m.on, &m.labels)))
+        .filter(|s| sigs.contains(&c.sig(&s.labels, m)))
         .collect()
 }
 
-fn set_or(mut lhs: Vec<Sv>, rhs: Vec<Sv>, m: &VectorMatching) -> Vec<Sv> {
+fn set_or(mut lhs: Vec<Sv>, rhs: Vec<Sv>, m: &VectorMatching, c: &mut Caches) -> Vec<Sv> {
     if lhs.is_empty() {
         return rhs;
     }
     if rhs.is_empty() {
         return lhs;
     }
-    let sigs: HashSet<u64> = lhs
-        .iter()
-        .map(|s| signature(&s.labels, m.on, &m.labels))
-        .collect();
+    let sigs: HashSet<u64> = lhs.iter().map(|s| c.sig(&s.labels, m)).collect();
     lhs.extend(
         rhs.into_iter()
-            .filter(|s| !sigs.contains(&signature(&s.labels, m.on, &m.labels))),
+            .filter(|s| !sigs.contains(&c.sig(&s.labels, m))),
     );
     lhs
 }
 
-fn set_unless(lhs: Vec<Sv>, rhs: &[Sv], m: &VectorMatching) -> Vec<Sv> {
+fn set_unless(lhs: Vec<Sv>, rhs: &[Sv], m: &VectorMatching, c: &mut Caches) -> Vec<Sv> {
     if lhs.is_empty() || rhs.is_empty() {
         return lhs;
     }
-    let sigs: HashSet<u64> = rhs
-        .iter()
-        .map(|s| signature(&s.labels, m.on, &m.labels))
-        .collect();
+    let sigs: HashSet<u64> = rhs.iter().map(|s| c.sig(&s.labels, m)).collect();
     lhs.into_iter()
-        .filter(|s| !sigs.contains(&signature(&s.labels, m.on, &m.labels)))
+        .filter(|s| !sigs.contains(&c.sig(&s.labels, m)))
         .collect()
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::selectors::{RangeInput, Window};
-use super::{check_unique, EvalResult, Evaluator, Sv, Val};
+use super::{check_unique, label_key, EvalResult, Evaluator, IntMap, Sv, Val};
 use crate::model::{Labels, LabelsBuilder, MatchOp, Sample, METRIC_NAME};
 use crate::promql::annotations;
 use crate::promql::ast::{Call, Expr};
@@ -470,11 +470,13 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                         .iter()
                         .any(|suf| name.ends_with(suf))
                     {
-                        self.annotate(annotations::possible_non_counter(
-                            self.sh.query,
-                            marg.span(),
-                            name,
-                        ));
+                        // Prometheus replaces a subquery argument by a selector without
+                        // a position before this check, so it reports the query start.
+                        let span = match marg {
+                            Expr::Subquery(_) => crate::promql::ast::Span::default(),
+                            other => other.span(),
+                        };
+                        self.annotate(annotations::possible_non_counter(self.sh.query, span, name));
                     }
                 }
             }
@@ -619,27 +621,43 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             }
         }
         let mut out = Vec::with_capacity(v.len());
-        let mut key_cache: HashMap<Labels, Labels> = HashMap::new();
-        for (i, step) in v.into_iter().enumerate() {
-            // group buckets by the labels without `le`
-            let mut index: HashMap<Labels, usize> = HashMap::new();
+        // Per input label set (by identity): its group id and bucket bound, or None
+        // when its `le` is not a number.
+        let mut ident: IntMap<usize, Option<(usize, f64)>> = IntMap::default();
+        // Group id by the labels without `le` (the metric name included).
+        let mut canon: HashMap<Labels, usize> = HashMap::new();
+        let mut group_labels: Vec<Labels> = Vec::new();
+        for (i, step) in v.iter().enumerate() {
+            // group buckets by the labels without `le`, in order of first appearance
+            let mut index: IntMap<usize, usize> = IntMap::default();
             let mut groups: Vec<(Labels, Vec<histogram::Bucket>, bool)> = Vec::new();
             for s in step {
-                let le = s.labels.get_or_empty("le");
-                let Some(ub) = histogram::parse_le(le) else {
-                    self.annotate(annotations::bad_bucket_label(
-                        self.sh.query,
-                        vspan,
-                        s.labels.get_or_empty(METRIC_NAME),
-                        le,
-                    ));
+                let entry = *ident.entry(label_key(&s.labels)).or_insert_with(|| {
+                    let le = s.labels.get_or_empty("le");
+                    match histogram::parse_le(le) {
+                        None => {
+                            self.annotate(annotations::bad_bucket_label(
+                                self.sh.query,
+                                vspan,
+                                s.labels.get_or_empty(METRIC_NAME),
+                                le,
+                            ));
+                            None
+                        }
+                        Some(ub) => {
+                            let key = s.labels.filter(|l| l.name != "le");
+                            let gid = *canon.entry(key.clone()).or_insert_with(|| {
+                                group_labels.push(key);
+                                group_labels.len() - 1
+                            });
+                            Some((gid, ub))
+                        }
+                    }
+                });
+                let Some((gid, ub)) = entry else {
                     continue;
                 };
-                let key = key_cache
-                    .entry(s.labels.clone())
-                    .or_insert_with(|| s.labels.filter(|l| l.name != "le"))
-                    .clone();
-                match index.get(&key) {
+                match index.get(&gid) {
                     Some(&gi) => {
                         if let Some(g) = groups.get_mut(gi) {
                             g.1.push(histogram::Bucket::new(ub, s.v));
@@ -647,7 +665,8 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                         }
                     }
                     None => {
-                        index.insert(key.clone(), groups.len());
+                        index.insert(gid, groups.len());
+                        let key = group_labels.get(gid).cloned().unwrap_or_default();
                         groups.push((key, vec![histogram::Bucket::new(ub, s.v)], s.drop_name));
                     }
                 }

@@ -285,36 +285,91 @@ pub(crate) fn steps_to_series(
     steps: Vec<Vec<Sv>>,
 ) -> EvalResult<Vec<MSeries>> {
     let mut index: HashMap<Labels, usize> = HashMap::new();
+    // The same label set is usually the same allocation at every step: look it up by
+    // address first (see `label_key`).
+    let mut by_key: IntMap<(usize, bool), usize> = IntMap::default();
     let mut out: Vec<MSeries> = Vec::new();
-    for (i, st) in steps.into_iter().enumerate() {
+    for (i, st) in steps.iter().enumerate() {
         let t = start + i as i64 * step;
         for s in st {
-            let labels = if s.drop_name {
-                s.labels.without_metric_name()
-            } else {
-                s.labels
-            };
-            match index.get(&labels) {
-                Some(&k) => {
-                    if let Some(series) = out.get_mut(k) {
-                        if series.samples.last().is_some_and(|p| p.t == t) {
-                            return Err(QueryError::Eval(
-                                "vector cannot contain metrics with the same labelset".to_string(),
-                            ));
-                        }
-                        series.samples.push(Sample::new(t, s.v));
-                    }
-                }
+            let key = (label_key(&s.labels), s.drop_name);
+            let k = match by_key.get(&key) {
+                Some(&k) => k,
                 None => {
-                    index.insert(labels.clone(), out.len());
-                    out.push(MSeries {
-                        labels,
-                        samples: vec![Sample::new(t, s.v)],
-                        drop_name: false,
-                    });
+                    let labels = if s.drop_name {
+                        s.labels.without_metric_name()
+                    } else {
+                        s.labels.clone()
+                    };
+                    let k = match index.get(&labels) {
+                        Some(&k) => k,
+                        None => {
+                            index.insert(labels.clone(), out.len());
+                            out.push(MSeries {
+                                labels,
+                                samples: Vec::with_capacity(steps.len() - i),
+                                drop_name: false,
+                            });
+                            out.len() - 1
+                        }
+                    };
+                    by_key.insert(key, k);
+                    k
                 }
+            };
+            if let Some(series) = out.get_mut(k) {
+                if series.samples.last().is_some_and(|p| p.t == t) {
+                    return Err(QueryError::Eval(
+                        "vector cannot contain metrics with the same labelset".to_string(),
+                    ));
+                }
+                series.samples.push(Sample::new(t, s.v));
             }
         }
     }
     Ok(out)
+}
+
+/// A fast hasher for keys that are already well-distributed integers (hashes,
+/// addresses, small ids): a multiply-xorshift over the written words.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IntHasher(u64);
+
+impl std::hash::Hasher for IntHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        let h = self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        h ^ (h >> 29)
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(23) ^ i).wrapping_mul(0x2545_F491_4F6C_DD1D);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+}
+
+/// A map keyed by integers, with [`IntHasher`].
+pub(crate) type IntMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IntHasher>>;
+
+/// A cheap identity for a label set: the address of its shared storage.
+///
+/// Only valid as a cache key while every label set that is looked up was allocated
+/// before the cache was created (so two distinct live label sets never share an
+/// address): evaluation inputs are fully materialised before a node processes them.
+#[inline]
+pub(crate) fn label_key(l: &Labels) -> usize {
+    l.as_slice().as_ptr() as usize
 }

@@ -64,7 +64,10 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         let lookback = self.sh.opts.lookback_delta_ms;
         let mut out: Vec<Vec<Sv>> = (0..n).map(|_| Vec::new()).collect();
         let mut total = 0usize;
-        for (labels, samples) in set.iter() {
+        for (si, (labels, samples)) in set.iter().enumerate() {
+            if si % 256 == 0 {
+                self.check()?;
+            }
             if let Some(a) = at {
                 // pinned: one lookup, replicated
                 if let Some(v) = lookup(samples, a - vs.offset_ms, lookback) {

@@ -145,6 +145,21 @@ fn ensure_monotonic(buckets: &mut [Bucket]) -> BucketQuantile {
     r
 }
 
+/// The smallest `i` in `0..n` for which `pred(i)` holds, assuming `pred` is false then
+/// true; `n` if none. The midpoint sequence is that of Go's `sort.Search`.
+fn bisect(n: usize, pred: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0usize, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if pred(mid) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    lo
+}
+
 /// `histogram_quantile(q, buckets)` for one classic histogram.
 ///
 /// - NaN `q` gives NaN; `q < 0` gives -Inf; `q > 1` gives +Inf.
@@ -186,10 +201,10 @@ pub fn bucket_quantile(q: f64, buckets: &mut Vec<Bucket>) -> BucketQuantile {
         return r;
     }
     let mut rank = q * observations;
-    // First bucket (excluding +Inf) whose count reaches the rank.
-    let b = buckets
-        .get(..n - 1)
-        .map_or(0, |s| s.partition_point(|x| x.count < rank));
+    // First bucket (excluding +Inf) whose count reaches the rank. The bisection is the
+    // exact one Prometheus uses, so that NaN counts (for which the predicate is not
+    // monotonic) land in the same bucket.
+    let b = bisect(n - 1, |i| buckets.get(i).is_some_and(|x| x.count >= rank));
     if b == n - 1 {
         r.value = buckets.get(n - 2).map_or(f64::NAN, |x| x.upper_bound);
         return r;
@@ -376,6 +391,38 @@ mod tests {
     }
 
     #[test]
+    fn quantile_with_nan_counts() {
+        // A NaN count never reaches the rank; with 4 finite buckets the bisection
+        // probes index 2 (NaN: not reached), then 3 (reached).
+        let mut b = bs(&[
+            (1.0, 1.0),
+            (2.0, 2.0),
+            (3.0, f64::NAN),
+            (4.0, 4.0),
+            (INF, 4.0),
+        ]);
+        let r = bucket_quantile(0.5, &mut b);
+        // Rank 2 is searched among 1, 2, NaN, 4: the first probe (index 2, NaN) fails,
+        // the second (index 3) succeeds, so the bucket is (3, 4], whose start count is
+        // NaN: the interpolation gives NaN. (A different bisection order could stop at
+        // another bucket and return a number.)
+        assert!(r.value.is_nan(), "{}", r.value);
+        // NaN observations in total: the rank is NaN, never reached: second-highest bound.
+        let mut t = bs(&[(1.0, 1.0), (2.0, 2.0), (INF, f64::NAN)]);
+        assert_eq!(bucket_quantile(0.5, &mut t).value, 2.0);
+    }
+
+    #[test]
+    fn bisect_matches_first_true() {
+        let v = [1, 3, 5, 7, 9];
+        for target in 0..11 {
+            let want = v.iter().position(|x| *x >= target).unwrap_or(v.len());
+            assert_eq!(bisect(v.len(), |i| v[i] >= target), want);
+        }
+        assert_eq!(bisect(0, |_| true), 0);
+    }
+
+    #[test]
     fn quantile_tiny_deltas_are_ignored() {
         let mut b = bs(&[(1.0, 10.0), (2.0, 10.0 - 1e-14), (INF, 10.0)]);
         let r = bucket_quantile(0.5, &mut b);
@@ -421,6 +468,54 @@ mod tests {
         assert!(bucket_fraction(0.0, 1.0, &mut no_inf).is_nan());
         let mut zero = bs(&[(1.0, 0.0), (INF, 0.0)]);
         assert!(bucket_fraction(0.0, 1.0, &mut zero).is_nan());
+    }
+
+    proptest::proptest! {
+        /// histogram_fraction(-Inf, histogram_quantile(q)) is q again whenever the
+        /// quantile falls into a finite bucket (positive bounds, increasing counts).
+        #[test]
+        fn fraction_inverts_quantile(
+            steps in proptest::collection::vec((0.1f64..10.0, 1u32..20), 1..8),
+            extra in 0u32..5,
+            q in 0.0f64..=1.0,
+        ) {
+            let mut buckets = Vec::new();
+            let (mut bound, mut count) = (0.0, 0.0);
+            for (width, n) in &steps {
+                bound += width;
+                count += f64::from(*n);
+                buckets.push(Bucket::new(bound, count));
+            }
+            let finite_total = count;
+            let total = count + f64::from(extra);
+            buckets.push(Bucket::new(INF, total));
+            proptest::prop_assume!(q * total <= finite_total);
+            let x = bucket_quantile(q, &mut buckets.clone()).value;
+            let f = bucket_fraction(f64::NEG_INFINITY, x, &mut buckets);
+            proptest::prop_assert!((f - q).abs() <= 1e-9, "q={} x={} f={}", q, x, f);
+        }
+
+        /// The quantile is monotonic in q and stays within [0, highest finite bound].
+        #[test]
+        fn quantile_is_monotonic(
+            steps in proptest::collection::vec((0.1f64..10.0, 0u32..20), 1..8),
+            q1 in 0.0f64..=1.0,
+            q2 in 0.0f64..=1.0,
+        ) {
+            let mut buckets = Vec::new();
+            let (mut bound, mut count) = (0.0, 0.0);
+            for (width, n) in &steps {
+                bound += width;
+                count += f64::from(*n);
+                buckets.push(Bucket::new(bound, count));
+            }
+            buckets.push(Bucket::new(INF, count + 1.0));
+            let (lo, hi) = if q1 <= q2 { (q1, q2) } else { (q2, q1) };
+            let a = bucket_quantile(lo, &mut buckets.clone()).value;
+            let b = bucket_quantile(hi, &mut buckets).value;
+            proptest::prop_assert!(a <= b + 1e-9 * b.abs(), "{} > {}", a, b);
+            proptest::prop_assert!(a >= 0.0 && b <= bound + 1e-9);
+        }
     }
 
     #[test]

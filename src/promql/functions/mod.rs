@@ -15,7 +15,9 @@
 //!   present quantile stddev stdvar mad`, `ts_of_first/last/min/max`),
 //!   [`over_time::changes`], [`over_time::resets`], [`over_time::deriv`],
 //!   [`over_time::predict_linear`], [`over_time::linear_regression`],
-//!   [`over_time::double_exponential_smoothing`].
+//!   [`over_time::double_exponential_smoothing`]; sliding-window forms that are
+//!   bit-identical to the batch ones: [`over_time::SlidingExtreme`] (`min`/`max`) and
+//!   [`over_time::PairEventPrefix`] (`changes`/`resets`).
 //! - [`math`]: element-wise `abs ceil floor round sqrt exp ln log2 log10 sgn`,
 //!   `clamp clamp_min clamp_max`, trigonometry, `deg rad pi`, and the float arithmetic
 //!   of binary operators ([`math::binop`], [`math::compare`]).
@@ -25,7 +27,8 @@
 //!   (`histogram_quantile`), [`histogram::bucket_fraction`] (`histogram_fraction`),
 //!   [`histogram::parse_le`].
 //! - [`label`]: [`label::LabelReplace`] / [`label::label_replace`] and
-//!   [`label::LabelJoin`] / [`label::label_join`], with Go's `$1`/`${name}` expansion.
+//!   [`label::LabelJoin`] / [`label::label_join`], with Go's `$1`/`${name}` expansion;
+//!   [`label::translate_go_regex`] rewrites Go (RE2) regex syntax for Rust's `regex`.
 //! - [`aggr`]: [`aggr::kahan_sum_inc`], [`aggr::KahanSum`] (`sum`),
 //!   [`aggr::AvgAggregator`] (`avg`), [`aggr::VarianceAggregator`] (`stddev`,
 //!   `stdvar`), [`aggr::quantile`] (`quantile`, `quantile_over_time`),

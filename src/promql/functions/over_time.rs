@@ -260,11 +260,22 @@ pub fn predict_linear(samples: &[Sample], eval_t_ms: i64, duration_s: f64) -> Op
 #[non_exhaustive]
 pub enum SmoothingError {
     /// The smoothing factor is not in (0, 1).
-    #[error("invalid smoothing factor. Expected: 0 < sf < 1, got: {0:.6}")]
+    #[error("invalid smoothing factor. Expected: 0 < sf < 1, got: {}", fixed6(*.0))]
     SmoothingFactor(f64),
     /// The trend factor is not in (0, 1).
-    #[error("invalid trend factor. Expected: 0 < tf < 1, got: {0:.6}")]
+    #[error("invalid trend factor. Expected: 0 < tf < 1, got: {}", fixed6(*.0))]
     TrendFactor(f64),
+}
+
+/// A float with six decimals, infinities spelled `+Inf`/`-Inf` (Go's `%f`).
+fn fixed6(v: f64) -> String {
+    if v == f64::INFINITY {
+        "+Inf".to_string()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".to_string()
+    } else {
+        format!("{v:.6}")
+    }
 }
 
 /// `double_exponential_smoothing(v[range], sf, tf)` (Holt's linear method). Factors
@@ -300,8 +311,128 @@ pub fn double_exponential_smoothing(
     Ok(Some(s1))
 }
 
+/// Incremental `max_over_time` / `min_over_time` for windows that slide forward over
+/// one series (both window ends non-decreasing from call to call), in amortised O(1)
+/// per step. Results are bit-identical to [`max_over_time`] / [`min_over_time`] on the
+/// same window: NaN values are skipped unless the window holds nothing else (then the
+/// result is NaN), and among equal values the first one wins.
+///
+/// (`sum_over_time` and `avg_over_time` have no exact incremental form: compensated
+/// summation cannot remove values from the front without changing the rounding.)
+#[derive(Debug, Clone)]
+pub struct SlidingExtreme<'a> {
+    samples: &'a [Sample],
+    is_max: bool,
+    /// Indices of non-NaN candidates, values strictly decreasing (max) or increasing
+    /// (min) from front to back; the front is the answer.
+    deque: std::collections::VecDeque<usize>,
+    /// One past the last index pushed so far.
+    pushed: usize,
+}
+
+impl<'a> SlidingExtreme<'a> {
+    /// A sliding maximum (`is_max`) or minimum over `samples`.
+    pub fn new(samples: &'a [Sample], is_max: bool) -> Self {
+        SlidingExtreme {
+            samples,
+            is_max,
+            deque: std::collections::VecDeque::new(),
+            pushed: 0,
+        }
+    }
+
+    /// The extreme of `samples[lo..hi]`; `None` for an empty window. `lo` and `hi` must
+    /// not decrease between calls (they are clamped to the series length).
+    pub fn query(&mut self, lo: usize, hi: usize) -> Option<f64> {
+        let hi = hi.min(self.samples.len());
+        while self.pushed < hi {
+            let i = self.pushed;
+            self.pushed += 1;
+            let Some(v) = self.samples.get(i).map(|s| s.v) else {
+                break;
+            };
+            if v.is_nan() {
+                continue;
+            }
+            // Drop candidates that the new value beats; keep equal earlier ones.
+            while let Some(&back) = self.deque.back() {
+                let bv = self.samples.get(back).map_or(f64::NAN, |s| s.v);
+                let beaten = if self.is_max { v > bv } else { v < bv };
+                if beaten {
+                    self.deque.pop_back();
+                } else {
+                    break;
+                }
+            }
+            self.deque.push_back(i);
+        }
+        while self.deque.front().is_some_and(|&f| f < lo) {
+            self.deque.pop_front();
+        }
+        if lo >= hi {
+            return None;
+        }
+        match self.deque.front() {
+            Some(&f) => self.samples.get(f).map(|s| s.v),
+            // Only NaN values in the window: the batch form ends on the last one.
+            None => self.samples.get(hi - 1).map(|s| s.v),
+        }
+    }
+}
+
+/// Prefix counts of value changes (as [`changes`] counts them) or decreases (as
+/// [`resets`] counts them) between neighbouring samples of one series, so that the
+/// count for any window is one subtraction.
+#[derive(Debug, Clone)]
+pub struct PairEventPrefix {
+    /// `prefix[i]`: events between samples `j-1` and `j` for all `j <= i`.
+    prefix: Vec<u32>,
+}
+
+impl PairEventPrefix {
+    /// Prefix counts for `changes` (NaN followed by NaN is no change).
+    pub fn changes(samples: &[Sample]) -> Self {
+        Self::build(samples, |a, b| b != a && !(a.is_nan() && b.is_nan()))
+    }
+
+    /// Prefix counts for `resets` (a decrease).
+    pub fn resets(samples: &[Sample]) -> Self {
+        Self::build(samples, |a, b| b < a)
+    }
+
+    fn build(samples: &[Sample], event: impl Fn(f64, f64) -> bool) -> Self {
+        let mut prefix = Vec::with_capacity(samples.len());
+        let mut n = 0u32;
+        let mut prev: Option<f64> = None;
+        for s in samples {
+            if let Some(p) = prev {
+                if event(p, s.v) {
+                    n += 1;
+                }
+            }
+            prefix.push(n);
+            prev = Some(s.v);
+        }
+        PairEventPrefix { prefix }
+    }
+
+    /// The number of events inside the window `samples[lo..hi]`; `None` when the
+    /// window is empty (as the batch functions).
+    pub fn count(&self, lo: usize, hi: usize) -> Option<f64> {
+        let hi = hi.min(self.prefix.len());
+        if lo >= hi {
+            return None;
+        }
+        let end = self.prefix.get(hi - 1)?;
+        let start = self.prefix.get(lo)?;
+        Some(f64::from(end - start))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use proptest::strategy::Strategy;
+
     use super::*;
 
     fn series(step_ms: i64, vals: &[f64]) -> Vec<Sample> {
@@ -445,6 +576,78 @@ mod tests {
         assert!(deriv(&inf).unwrap().is_nan());
     }
 
+    fn same(a: Option<f64>, b: Option<f64>) -> bool {
+        match (a, b) {
+            (Some(x), Some(y)) => x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn sliding_extreme_examples() {
+        let s = series(1, &[3.0, f64::NAN, 5.0, 5.0, -0.0, 0.0, 1.0]);
+        let mut mx = SlidingExtreme::new(&s, true);
+        assert_eq!(mx.query(0, 1), Some(3.0));
+        assert_eq!(mx.query(0, 4), Some(5.0));
+        assert_eq!(mx.query(3, 5), Some(5.0));
+        assert!(mx.query(4, 6).unwrap().is_sign_negative()); // -0 came first
+        assert_eq!(mx.query(6, 6), None);
+        let n = series(1, &[f64::NAN, f64::NAN, 2.0]);
+        let mut mn = SlidingExtreme::new(&n, false);
+        assert!(mn.query(0, 2).unwrap().is_nan());
+        assert_eq!(mn.query(1, 3), Some(2.0));
+    }
+
+    #[test]
+    fn pair_events_examples() {
+        let s = series(1, &[1.0, 1.0, 2.0, 1.0, f64::NAN, f64::NAN, 3.0, 0.0]);
+        let c = PairEventPrefix::changes(&s);
+        let r = PairEventPrefix::resets(&s);
+        assert_eq!(c.count(0, 8), changes(&s));
+        assert_eq!(r.count(0, 8), resets(&s));
+        assert_eq!(c.count(2, 5), changes(&s[2..5]));
+        assert_eq!(c.count(3, 3), None);
+        assert_eq!(c.count(7, 8), Some(0.0));
+    }
+
+    proptest::proptest! {
+        /// The sliding forms equal the batch functions on every window of a forward
+        /// sweep, bit for bit.
+        #[test]
+        fn sliding_forms_match_batch(
+            vals in proptest::collection::vec(
+                proptest::prop_oneof![
+                    (-3i32..4).prop_map(f64::from),
+                    proptest::strategy::Just(f64::NAN),
+                    proptest::strategy::Just(-0.0),
+                    proptest::strategy::Just(f64::INFINITY),
+                ],
+                0..30,
+            ),
+            width in 0usize..8,
+            step in 1usize..3,
+        ) {
+            let s = series(1, &vals);
+            let mut mx = SlidingExtreme::new(&s, true);
+            let mut mn = SlidingExtreme::new(&s, false);
+            let ch = PairEventPrefix::changes(&s);
+            let rs = PairEventPrefix::resets(&s);
+            let mut hi = 0;
+            while hi <= s.len() + 1 {
+                let lo = hi.saturating_sub(width);
+                let h = hi.min(s.len());
+                let l = lo.min(h);
+                let win = &s[l..h];
+                proptest::prop_assert!(same(mx.query(lo, hi), max_over_time(win)));
+                proptest::prop_assert!(same(mn.query(lo, hi), min_over_time(win)));
+                proptest::prop_assert!(same(ch.count(lo, hi), changes(win)));
+                proptest::prop_assert!(same(rs.count(lo, hi), resets(win)));
+                hi += step;
+            }
+        }
+    }
+
     #[test]
     fn smoothing() {
         assert!(double_exponential_smoothing(&[], 0.0, 0.5).is_err());
@@ -461,6 +664,14 @@ mod tests {
         assert_eq!(
             SmoothingError::SmoothingFactor(1.0).to_string(),
             "invalid smoothing factor. Expected: 0 < sf < 1, got: 1.000000"
+        );
+        assert_eq!(
+            SmoothingError::TrendFactor(f64::NEG_INFINITY).to_string(),
+            "invalid trend factor. Expected: 0 < tf < 1, got: -Inf"
+        );
+        assert_eq!(
+            SmoothingError::TrendFactor(-0.25).to_string(),
+            "invalid trend factor. Expected: 0 < tf < 1, got: -0.250000"
         );
     }
 }

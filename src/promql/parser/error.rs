@@ -5,7 +5,7 @@ use crate::promql::ast::Span;
 /// A query could not be parsed or failed type checking.
 ///
 /// Displays as Prometheus does: `"{line}:{col}: parse error: {message}"`, with a 1-based
-/// line and a 1-based column counted in characters.
+/// line and a 1-based column counted in bytes (as Prometheus counts it).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{line}:{col}: parse error: {message}")]
 #[non_exhaustive]
@@ -16,7 +16,7 @@ pub struct ParseError {
     pub message: String,
     /// 1-based line of `span.start`.
     pub line: usize,
-    /// 1-based column (in characters) of `span.start`.
+    /// 1-based column (in bytes, like Prometheus) of `span.start`.
     pub col: usize,
 }
 

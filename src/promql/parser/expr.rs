@@ -143,6 +143,11 @@ impl<'a> Parser<'a> {
             }
             let t = self.peek();
             let label = match t.kind {
+                Tk::Str if t.value.is_empty() => {
+                    let span = Span::new(t.start, t.end);
+                    self.defer(span, "invalid label name for grouping: \"\"");
+                    String::new()
+                }
                 Tk::Str => t.value.clone(),
                 Tk::Ident
                 | Tk::Agg(_)
@@ -159,7 +164,8 @@ impl<'a> Parser<'a> {
                 | Tk::Offset
                 | Tk::Start
                 | Tk::End
-                | Tk::Atan2 => t.text.to_string(),
+                | Tk::Atan2
+                | Tk::MetricIdent => t.text.to_string(),
                 _ => return Err(self.unexpected("grouping opts", "label")),
             };
             self.bump();
@@ -276,7 +282,12 @@ impl<'a> Parser<'a> {
 
     fn paren_expr(&mut self) -> PResult<Node> {
         let open = self.bump();
-        let (inner, h) = self.expr(0)?;
+        // Parentheses count twice towards the nesting limit, like calls: each level
+        // costs more stack than a unary operator.
+        self.enter()?;
+        let inner = self.expr(0);
+        self.leave();
+        let (inner, h) = inner?;
         if self.kind() != Tk::RParen {
             return Err(self.unexpected("", ""));
         }
@@ -361,7 +372,7 @@ impl<'a> Parser<'a> {
             grouping = Some(self.aggregate_modifier()?);
         }
         self.enter()?;
-        let res = self.call_args("aggregation");
+        let res = self.call_args("");
         self.leave();
         let (mut args, h, close) = res?;
         end = close;

@@ -158,14 +158,13 @@ pub(crate) fn duration_ms(s: &str) -> Result<i64, String> {
     i64::try_from(total_ns / 1_000_000).map_err(|_| "duration out of range".to_string())
 }
 
-/// Converts a number of seconds used as a duration (`[10]`, `offset 1.5`) to milliseconds
-/// the way Prometheus does (`time.Duration(secs * 1000) * time.Millisecond`, truncating).
-pub(crate) fn seconds_to_ms(secs: f64) -> Result<i64, String> {
-    let ms = (secs * 1000.0).trunc();
-    if !ms.is_finite() || ms.abs() > (i64::MAX / 1_000_000) as f64 {
-        return Err("duration out of range".to_string());
-    }
-    Ok(ms as i64)
+/// Converts a number of seconds used as a duration (`[10]`, `offset 1.5`) to
+/// milliseconds as Prometheus does: rounded to whole nanoseconds, then truncated to
+/// milliseconds. The caller checks the range first.
+pub(crate) fn seconds_to_ms(secs: f64) -> i64 {
+    let ns = (secs * 1e9).round();
+    // `as` saturates; the caller has already rejected out-of-range values.
+    (ns as i64) / 1_000_000
 }
 
 /// Formats a rune as Go's `%#U` does (`U+0071 'q'`).

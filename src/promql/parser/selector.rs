@@ -9,6 +9,26 @@ use crate::promql::ast::{AtModifier, Expr, MatrixSelector, Span, SubqueryExpr, V
 
 type PResult<T> = Result<T, ParseError>;
 
+/// Largest duration, in seconds, that fits Go's `time.Duration` (nanoseconds in an i64).
+const MAX_DURATION_SECS: f64 = 9_223_372_036.854_775;
+
+/// A duration literal's value: exact milliseconds for duration tokens, seconds for
+/// numbers.
+#[derive(Clone, Copy)]
+enum Literal {
+    Ms(i64),
+    Secs(f64),
+}
+
+impl Literal {
+    fn seconds(self) -> f64 {
+        match self {
+            Literal::Ms(ms) => ms as f64 / 1000.0,
+            Literal::Secs(s) => s,
+        }
+    }
+}
+
 fn match_op(kind: Tk) -> Option<MatchOp> {
     Some(match kind {
         Tk::Eql => MatchOp::Equal,
@@ -105,27 +125,63 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    /// A number or duration used as a duration, in milliseconds.
-    fn duration_literal(&mut self) -> Option<i64> {
+    /// A number or duration used as a duration, with optional signs (`[10]`, `5m`,
+    /// `-1h`), in milliseconds, with the span it covers. `many_signs` allows a chain of
+    /// signs (inside brackets); `offset` allows one. Returns `None`, consuming nothing,
+    /// when no literal starts here.
+    fn duration_literal(&mut self, many_signs: bool) -> Option<(i64, Span)> {
+        let start_pos = self.pos;
+        let mut negative = false;
+        let mut first_sign: Option<Span> = None;
+        while matches!(self.kind(), Tk::Add | Tk::Sub) && (many_signs || first_sign.is_none()) {
+            let t = self.bump();
+            first_sign.get_or_insert(Span::new(t.start, t.end));
+            negative ^= t.kind == Tk::Sub;
+        }
         let t = self.peek().clone();
-        let span = Span::new(t.start, t.end);
-        let res = match t.kind {
-            Tk::Duration => duration_ms(t.text),
-            Tk::Number => number_value(t.text).and_then(seconds_to_ms),
-            _ => return None,
+        let lit_span = Span::new(t.start, t.end);
+        let value = match t.kind {
+            Tk::Duration => duration_ms(t.text).map(Literal::Ms),
+            Tk::Number => number_value(t.text).map(Literal::Secs),
+            _ => {
+                self.pos = start_pos;
+                return None;
+            }
         };
         self.bump();
-        Some(res.unwrap_or_else(|msg| {
-            self.defer(span, msg);
-            0
-        }))
+        let span = first_sign.map_or(lit_span, |s| s.to(lit_span));
+        let ms = match value {
+            Err(msg) => {
+                self.defer(lit_span, msg);
+                0
+            }
+            Ok(lit) if lit.seconds().abs() > MAX_DURATION_SECS || lit.seconds().is_nan() => {
+                self.defer(first_sign.unwrap_or(lit_span), "duration out of range");
+                0
+            }
+            Ok(Literal::Ms(ms)) => ms,
+            Ok(Literal::Secs(s)) => seconds_to_ms(s),
+        };
+        Some((if negative { -ms } else { ms }, span))
+    }
+
+    /// A range or step: a duration literal that must be positive.
+    fn positive_duration(&mut self) -> Option<i64> {
+        let (ms, span) = self.duration_literal(true)?;
+        if ms <= 0 {
+            self.defer(span, "duration must be greater than 0");
+        }
+        Some(ms)
     }
 
     /// `[range]` after a selector, or `[range:step]` after any expression.
     pub(crate) fn range_or_subquery(&mut self, e: Expr, h: usize) -> PResult<Node> {
         let open = self.bump();
-        let Some(range_ms) = self.duration_literal() else {
-            return Err(self.unexpected("subquery selector", "number or duration"));
+        let Some(range_ms) = self.positive_duration() else {
+            return Err(self.unexpected(
+                "subquery or range selector",
+                "number, duration, step(), or range()",
+            ));
         };
         match self.kind() {
             Tk::RBracket => {
@@ -153,12 +209,15 @@ impl<'a> Parser<'a> {
             }
             Tk::Colon => {
                 self.bump();
-                let step = self.duration_literal();
+                let step = self.positive_duration();
                 if self.kind() != Tk::RBracket {
                     return Err(if step.is_some() {
                         self.unexpected("subquery selector", "\"]\"")
                     } else {
-                        self.unexpected("subquery selector", "number or duration or \"]\"")
+                        self.unexpected(
+                            "subquery selector",
+                            "number, duration, step(), range(), or \"]\"",
+                        )
                     });
                 }
                 let close = self.bump();
@@ -184,20 +243,13 @@ impl<'a> Parser<'a> {
     /// `offset [-]duration`.
     pub(crate) fn offset_modifier(&mut self, mut e: Expr) -> PResult<Expr> {
         self.bump();
-        let negative = if self.kind() == Tk::Sub {
-            self.bump();
-            true
-        } else {
-            false
-        };
-        let Some(d) = self.duration_literal() else {
-            return Err(self.unexpected("offset", "number or duration"));
+        let Some((offset, _)) = self.duration_literal(false) else {
+            return Err(self.unexpected("offset", "number, duration, step(), or range()"));
         };
         let end = self
             .toks
             .get(self.pos.saturating_sub(1))
             .map_or(0, |t| t.end);
-        let offset = if negative { -d } else { d };
         let span = e.span();
         let (slot, node_span) = match &mut e {
             Expr::Vector(vs) => (&mut vs.offset_ms, &mut vs.span),

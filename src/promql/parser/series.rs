@@ -48,10 +48,26 @@ pub fn parse_series_description(s: &str) -> Result<(Labels, &str), ParseError> {
                 end = p.bump().end;
                 break;
             }
-            if p.kind() != Tk::Ident {
-                return Err(p.unexpected("label set", "identifier or \"}\""));
-            }
-            let label = p.bump();
+            let label = match p.kind() {
+                Tk::Ident => p.bump().text.to_string(),
+                Tk::Str => {
+                    let quoted = p.bump().value;
+                    if !matches!(p.kind(), Tk::Eql) {
+                        // A bare quoted string is the metric name.
+                        labels.push(Label::new(METRIC_NAME, quoted));
+                        match p.kind() {
+                            Tk::Comma => {
+                                p.bump();
+                            }
+                            Tk::RBrace => {}
+                            _ => return Err(p.unexpected("label set", "\",\" or \"}\"")),
+                        }
+                        continue;
+                    }
+                    quoted
+                }
+                _ => return Err(p.unexpected("label set", "identifier or \"}\"")),
+            };
             if p.kind() != Tk::Eql {
                 return Err(p.unexpected("label set", "\"=\""));
             }
@@ -60,7 +76,7 @@ pub fn parse_series_description(s: &str) -> Result<(Labels, &str), ParseError> {
                 return Err(p.unexpected("label set", "string"));
             }
             let value = p.bump();
-            labels.push(Label::new(label.text, value.value));
+            labels.push(Label::new(label, value.value));
             match p.kind() {
                 Tk::Comma => {
                     p.bump();
@@ -103,6 +119,10 @@ mod tests {
         let (l, rest) = parse_series_description("metric").unwrap();
         assert_eq!(l.get("__name__"), Some("metric"));
         assert_eq!(rest, "");
+        let (l, rest) = parse_series_description("{\"my.metric\", \"a.b\"=\"c\"} 1").unwrap();
+        assert_eq!(l.get("__name__"), Some("my.metric"));
+        assert_eq!(l.get("a.b"), Some("c"));
+        assert_eq!(rest, "1");
         let (l, _) = parse_series_description("sum{by=\"x\"} 1").unwrap();
         assert_eq!(l.get("__name__"), Some("sum"));
         assert_eq!(l.get("by"), Some("x"));

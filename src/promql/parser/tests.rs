@@ -57,13 +57,13 @@ fn canonical_printing() {
         ("foo{}", "foo"),
         (
             "foo{a=\"b\",c!=\"d\",e=~\"f\",g!~\"h\",}",
-            "foo{a=\"b\", c!=\"d\", e=~\"f\", g!~\"h\"}",
+            "foo{a=\"b\",c!=\"d\",e=~\"f\",g!~\"h\"}",
         ),
         ("{__name__=\"foo\"}", "{__name__=\"foo\"}"),
         ("{\"metric.name\"}", "{__name__=\"metric.name\"}"),
         (
             "{\"metric.name\", \"a.b\"=\"c\"}",
-            "{__name__=\"metric.name\", \"a.b\"=\"c\"}",
+            "{__name__=\"metric.name\",\"a.b\"=\"c\"}",
         ),
         ("foo[5m]", "foo[5m]"),
         ("foo[90m]", "foo[1h30m]"),
@@ -92,12 +92,32 @@ fn canonical_printing() {
         ("sum without (a) (x)", "sum without (a) (x)"),
         ("sum by () (x)", "sum(x)"),
         ("SUM(x)", "sum(x)"),
+        ("sum(sum)", "sum(sum)"),
+        ("a + sum", "a + sum"),
+        (
+            "some_metric @ 123 offset 1m [10m:5s]",
+            "some_metric @ 123.000 offset 1m[10m:5s]",
+        ),
+        (
+            "some_metric[10m:5s] offset 1m @ 123",
+            "some_metric[10m:5s] @ 123.000 offset 1m",
+        ),
+        ("foo @ 3.3335", "foo @ 3.334"),
+        ("foo @ 0xA", "foo @ 10.000"),
         ("topk(3, x)", "topk(3, x)"),
         ("count_values(\"v\", x)", "count_values(\"v\", x)"),
         ("quantile by (a) (0.9, x)", "quantile by (a) (0.9, x)"),
         ("limitk(2, x)", "limitk(2, x)"),
         ("limit_ratio(0.5, x)", "limit_ratio(0.5, x)"),
         ("sum by (by, on, sum) (x)", "sum by (by, on, sum) (x)"),
+        (
+            "sum by (a:b, \"c.d\", \"nan\") (x)",
+            "sum by (\"a:b\", \"c.d\", \"nan\") (x)",
+        ),
+        ("foo[+5m]", "foo[5m]"),
+        ("foo offset +1m", "foo offset 1m"),
+        ("foo[4.018]", "foo[4s18ms]"),
+        ("foo[0.0015]", "foo[1ms]"),
         ("a + on (b) group_left (c) d", "a + on (b) group_left (c) d"),
         ("a + on(b) group_left d", "a + on (b) group_left () d"),
         (
@@ -125,7 +145,7 @@ fn canonical_printing() {
         ("by", "by"),
         ("sum", "sum"),
         ("offset offset 5m", "offset offset 5m"),
-        ("foo{by=\"x\", offset=\"y\"}", "foo{by=\"x\", offset=\"y\"}"),
+        ("foo{by=\"x\", offset=\"y\"}", "foo{by=\"x\",offset=\"y\"}"),
     ];
     for (q, want) in cases {
         assert_eq!(canon(q), *want, "query {q:?}");
@@ -266,7 +286,32 @@ fn errors_with_prometheus_messages() {
         ("foo{a=\"b\" c=\"d\"}", "unexpected identifier \"c\" in label matching, expected \",\" or \"}\""),
         ("foo{=\"b\"}", "unexpected \"=\" in label matching, expected identifier or \"}\""),
         ("foo[5m", "unexpected end of input in duration expression"),
-        ("foo[]", "unexpected \"]\" in subquery selector, expected number or duration"),
+        (
+            "foo[]",
+            "unexpected \"]\" in subquery or range selector, expected number, duration, step(), or range()",
+        ),
+        ("foo[-1]", "duration must be greater than 0"),
+        ("foo[0m]", "duration must be greater than 0"),
+        ("foo[5m:0s]", "duration must be greater than 0"),
+        ("foo[\"5m\"]", "unexpected character in duration expression: '\"'"),
+        ("foo[5mm]", "bad number or duration syntax: \"5mm\""),
+        ("foo[5m1]", "bad number or duration syntax: \"5m1\""),
+        ("foo[5y1hs]", "unknown unit \"hs\" in duration \"5y1hs\""),
+        ("foo offset 1mm", "bad number or duration syntax: \"1mm\""),
+        ("sum (foo) without (a) by (b)", "unexpected <by>"),
+        ("topk(foo,)", "trailing commas not allowed in function call args"),
+        ("rate(foo[5m]) @ 1", "@ modifier must be preceded by an instant vector selector or range vector selector or a subquery"),
+        ("sum by (\"\") (foo)", "invalid label name for grouping: \"\""),
+        ("foo{1}", "unexpected character inside braces: '1'"),
+        ("}", "unexpected character: '}'"),
+        ("-=", "unexpected \"=\""),
+        ("++-++-+-+-<", "unexpected <op:<>"),
+        ("a>b()", "unknown function with name \"b\""),
+        ("rate(avg)", "expected type range vector in call to function \"rate\", got instant vector"),
+        ("`\\``", "unterminated raw string"),
+        ("\"\\", "escape sequence not terminated"),
+        ("\"\\x.\"", "illegal character U+002E '.' in escape sequence"),
+        ("foo{bar=\"baz\"}[", "unexpected end of input in duration expression"),
         ("foo[5m:1m:1m]", "unexpected repeated colon in duration expression"),
         ("sum(foo)[5m]", "ranges only allowed for vector selectors"),
         ("(foo)[5m]", "ranges only allowed for vector selectors"),
@@ -276,7 +321,7 @@ fn errors_with_prometheus_messages() {
         ("foo @ 1 @ 2", "@ <timestamp> may not be set multiple times"),
         ("sum(foo) offset 1m", "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery"),
         ("1 @ 1", "@ modifier must be preceded by an instant vector selector or range vector selector or a subquery"),
-        ("foo offset", "unexpected end of input in offset, expected number or duration"),
+        ("foo offset", "unexpected end of input in offset, expected number, duration, step(), or range()"),
         ("foo @", "unexpected end of input in @, expected timestamp"),
         ("foo @ Inf", "timestamp out of bounds for @ modifier: +Inf"),
         ("foo[5m1h]", "not a valid duration string: \"5m1h\""),
@@ -298,8 +343,9 @@ fn errors_with_prometheus_messages() {
         ("sum(x[5m])", "expected type instant vector in aggregation expression, got range vector"),
         ("sum by x (y)", "unexpected identifier \"x\" in grouping opts, expected \"(\""),
         ("sum by (a b) (y)", "unexpected identifier \"b\" in grouping opts, expected \",\" or \")\""),
-        ("sum by (a:b) (y)", "unexpected metric identifier \"a:b\" in grouping opts, expected label"),
-        ("sum foo", "unexpected identifier \"foo\" in aggregation"),
+        ("sum without (==) (y)", "unexpected <op:==> in grouping opts, expected label"),
+        ("sum foo", "unexpected identifier \"foo\""),
+        ("MIN keep_common (foo)", "unexpected identifier \"keep_common\""),
         ("1 > 2", "comparisons between scalars must use BOOL modifier"),
         ("a + bool b", "bool modifier can only be used on comparison operators"),
         ("1 and 2", "set operator \"and\" not allowed in binary scalar expression"),
@@ -403,4 +449,35 @@ fn huge_numbers_are_out_of_range() {
     assert!(err(&q).ends_with("value out of range"));
     assert_eq!(tree("0755"), tree("493"));
     assert_eq!(tree("-0755"), tree("-493"));
+}
+
+#[test]
+fn nesting_at_the_limit_fits_a_small_stack() {
+    // The deepest accepted inputs must parse, check, print and drop on a 2 MiB stack
+    // (the default for spawned threads).
+    let run = || {
+        let n = super::MAX_DEPTH / 2 - 1;
+        let parens = format!("{}x{}", "(".repeat(n), ")".repeat(n));
+        assert_eq!(parse(&parens).unwrap().to_string(), parens);
+        let too_deep = format!("{}x{}", "(".repeat(n + 1), ")".repeat(n + 1));
+        assert!(parse(&too_deep).is_err());
+        let calls = format!("{}x{}", "abs(".repeat(n), ")".repeat(n));
+        assert_eq!(parse(&calls).unwrap().to_string(), calls);
+        let aggs = format!("{}x{}", "sum(".repeat(n), ")".repeat(n));
+        assert_eq!(parse(&aggs).unwrap().to_string(), aggs);
+        let subqueries = format!("{}x{}", "(".repeat(n), ")[5m:]".repeat(n));
+        let _ = parse(&subqueries);
+        let unary = format!("{}x", "-".repeat(super::MAX_DEPTH - 1));
+        assert!(parse(&unary).is_ok());
+        let chain = vec!["x"; super::MAX_DEPTH].join(" + ");
+        assert!(parse(&chain).is_ok());
+        let pow = vec!["x"; super::MAX_DEPTH - 1].join(" ^ ");
+        assert!(parse(&pow).is_ok());
+    };
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(run)
+        .unwrap()
+        .join()
+        .unwrap();
 }
