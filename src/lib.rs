@@ -28,14 +28,19 @@
 //! std::fs::remove_dir_all(&dir)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+#![deny(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod block;
 pub mod chunk;
 pub mod db;
 pub mod encoding;
+pub mod exposition;
+pub mod fsutil;
 pub mod head;
+pub mod index;
 pub mod model;
 pub mod promql;
 pub mod server;

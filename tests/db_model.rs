@@ -165,9 +165,11 @@ fn predict(
     }
 }
 
-fn run(ops: Vec<(Op, Query)>) {
+fn run(ops: Vec<(Op, Query)>, replay_workers: usize) {
     let dir = tempfile::tempdir().unwrap();
-    let opts = DbOptions::with_fsync(FsyncPolicy::Never).block_range_ms(BLOCK_RANGE);
+    let opts = DbOptions::with_fsync(FsyncPolicy::Never)
+        .block_range_ms(BLOCK_RANGE)
+        .replay_workers(replay_workers);
     let mut db = Db::open(dir.path(), opts.clone()).unwrap();
     let mut model: Model = BTreeMap::new();
     let mut refs: HashMap<Labels, u64> = HashMap::new();
@@ -286,7 +288,10 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     #[test]
-    fn db_matches_model(ops in prop::collection::vec((op(), query()), 1..80)) {
-        run(ops);
+    fn db_matches_model(
+        ops in prop::collection::vec((op(), query()), 1..80),
+        replay_workers in 1usize..4,
+    ) {
+        run(ops, replay_workers);
     }
 }

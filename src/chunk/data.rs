@@ -3,6 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::fsutil::SharedBytes;
+
 use super::xor::{XorDecoder, XorIter};
 use super::{checksum, ChunkError, ENCODING_XOR, HEADER_LEN};
 
@@ -14,7 +16,7 @@ use super::{checksum, ChunkError, ENCODING_XOR, HEADER_LEN};
 /// overlaps no time range.
 #[derive(Clone)]
 pub struct ChunkData {
-    bytes: Arc<[u8]>,
+    bytes: SharedBytes,
     min_t: i64,
     max_t: i64,
     num_samples: usize,
@@ -38,7 +40,7 @@ impl ChunkData {
     pub(crate) fn from_parts(bytes: Arc<[u8]>, min_t: i64, max_t: i64, num: usize) -> Self {
         let crc = checksum(&bytes);
         ChunkData {
-            bytes,
+            bytes: SharedBytes::from(bytes),
             min_t,
             max_t,
             num_samples: num,
@@ -49,9 +51,10 @@ impl ChunkData {
     /// Validates untrusted chunk bytes: header, checksum (when `expected_crc` is given),
     /// and a full decode of every sample (which yields the time range). Never panics.
     pub fn from_bytes(
-        bytes: Arc<[u8]>,
+        bytes: impl Into<SharedBytes>,
         expected_crc: Option<u32>,
     ) -> Result<ChunkData, ChunkError> {
+        let bytes: SharedBytes = bytes.into();
         let header = bytes.get(..HEADER_LEN).ok_or(ChunkError::TooShort {
             len: bytes.len(),
             header: HEADER_LEN,
@@ -124,7 +127,7 @@ impl ChunkData {
     }
 
     /// The shared encoded bytes.
-    pub fn shared_bytes(&self) -> &Arc<[u8]> {
+    pub fn shared_bytes(&self) -> &SharedBytes {
         &self.bytes
     }
 

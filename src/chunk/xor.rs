@@ -131,7 +131,7 @@ impl XorChunk {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn write_dod(&mut self, dod: i64) {
         let u = dod as u64;
         if dod == 0 {
@@ -148,7 +148,7 @@ impl XorChunk {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn write_value(&mut self, bits: u64) {
         let x = bits ^ self.v;
         if x == 0 {
@@ -210,20 +210,237 @@ impl XorChunk {
     }
 }
 
+/// Decoding state after some samples: the bit position plus what the next sample is
+/// coded against. `Copy`, so the hot loop keeps it in registers and the checked
+/// (cold) path takes and returns it by value.
+#[derive(Debug, Clone, Copy)]
+struct State {
+    cur: BitCursor,
+    /// Samples decoded so far.
+    read: usize,
+    /// The last sample's timestamp, the last delta and the last value's bits.
+    t: i64,
+    delta: i64,
+    v: u64,
+    /// Current XOR window: significant bits (1..=64; 0 = no window yet) and trailing
+    /// zeros.
+    sig: u32,
+    trailing: u32,
+}
+
+/// Payload widths of the short delta-of-delta buckets packed in bytes, indexed by the
+/// number of leading one bits (1..=3) of the prefix.
+const DOD_PAYLOAD_PACKED: u32 = (20 << 24) | (14 << 16) | (7 << 8);
+
+/// Decodes one sample straight from the 64-bit buffer. Returns `None`, having changed
+/// nothing, whenever anything is unusual (not enough bits buffered at the end of the data,
+/// the 64-bit timestamp bucket, very wide XOR windows, invalid data); the checked path
+/// then redoes the sample.
+#[inline(always)]
+fn fast_step(mut st: State, data: &[u8]) -> Option<State> {
+    st.cur.refill(data);
+    let (w, valid) = st.cur.buffer();
+    // Timestamp: delta-of-delta bucket.
+    let (dod, n) = if (w as i64) >= 0 {
+        (0i64, 1u32)
+    } else {
+        let ones = (!w).leading_zeros();
+        if ones >= 4 {
+            return None;
+        }
+        let payload = (DOD_PAYLOAD_PACKED >> (ones * 8)) & 0xff;
+        let prefix = ones + 1;
+        // The payload, left-aligned then shifted down arithmetically, sign-extends.
+        (
+            ((w << prefix) as i64) >> ((64 - payload) & 63),
+            prefix + payload,
+        )
+    };
+    if n > valid {
+        return None;
+    }
+    st.cur.consume_small(n);
+    let delta = st.delta.wrapping_add(dod);
+    let t = st.t.wrapping_add(delta);
+    if t <= st.t {
+        return None;
+    }
+    // Value: `0` unchanged, `10` reuse the window, `11` new window.
+    if st.cur.buffered() < 13 {
+        st.cur.refill(data);
+    }
+    let (w, valid) = st.cur.buffer();
+    if (w as i64) >= 0 {
+        if valid < 1 {
+            return None;
+        }
+        st.cur.consume_small(1);
+    } else {
+        if ((w << 1) as i64) >= 0 {
+            if valid < 2 || st.sig == 0 {
+                return None;
+            }
+            st.cur.consume_small(2);
+        } else {
+            let lead = ((w >> 57) & 31) as u32;
+            let sig = ((w >> 51) & 63) as u32;
+            // sig == 0 means 64: too wide for the fast path.
+            if valid < 13 || sig == 0 || lead + sig > 64 {
+                return None;
+            }
+            st.cur.consume_small(13);
+            st.sig = sig;
+            st.trailing = 64 - lead - sig;
+        }
+        let sig = st.sig;
+        if st.cur.buffered() < sig {
+            st.cur.refill(data);
+        }
+        let (w, valid) = st.cur.buffer();
+        let x = if sig <= valid && sig < 64 {
+            st.cur.consume_small(sig);
+            w >> ((64 - sig) & 63)
+        } else {
+            // Wider than the buffer: the high part, a refill, then the low 32 bits.
+            let hi_bits = sig.wrapping_sub(32);
+            if sig <= 32 || hi_bits > valid {
+                return None;
+            }
+            st.cur.consume_small(hi_bits);
+            st.cur.refill(data);
+            let (w2, valid2) = st.cur.buffer();
+            if valid2 < 32 {
+                return None;
+            }
+            st.cur.consume_small(32);
+            ((w >> ((64 - hi_bits) & 63)) << 32) | (w2 >> 32)
+        };
+        st.v ^= x << (st.trailing & 63);
+    }
+    st.t = t;
+    st.delta = delta;
+    st.read += 1;
+    Some(st)
+}
+
+/// Decodes one sample with every read checked; reports what is wrong and where.
+#[cold]
+#[inline(never)]
+fn checked_step(mut st: State, data: &[u8], total: usize) -> Result<State, ChunkError> {
+    let truncated = |cur: &BitCursor, read: usize| ChunkError::Truncated {
+        bit_offset: cur.bit_offset(),
+        sample: read,
+        num_samples: total,
+    };
+    let read_uvarint = |cur: &mut BitCursor, read: usize| -> Result<u64, ChunkError> {
+        let start = cur.bit_offset();
+        let mut acc = UvarintAcc::default();
+        loop {
+            let b = cur.read_bits(data, 8).ok_or_else(|| truncated(cur, read))?;
+            match acc.push(b as u8) {
+                Ok(Some(v)) => return Ok(v),
+                Ok(None) => {}
+                Err(_) => {
+                    return Err(ChunkError::InvalidVarint {
+                        bit_offset: start,
+                        sample: read,
+                    })
+                }
+            }
+        }
+    };
+    if st.read == 0 {
+        let z = read_uvarint(&mut st.cur, 0)?;
+        let v = st
+            .cur
+            .read_bits(data, 64)
+            .ok_or_else(|| truncated(&st.cur, 0))?;
+        st.t = zigzag_decode(z);
+        st.v = v;
+        st.read = 1;
+        return Ok(st);
+    }
+    let delta = if st.read == 1 {
+        read_uvarint(&mut st.cur, 1)? as i64
+    } else {
+        let w = st.cur.peek_word(data, 4);
+        let ones = (!w).leading_zeros().min(4) as usize;
+        let prefix = DOD_PREFIX_BITS.get(ones).copied().unwrap_or(4);
+        let payload = DOD_PAYLOAD_BITS.get(ones).copied().unwrap_or(64);
+        st.cur
+            .read_bits(data, prefix)
+            .ok_or_else(|| truncated(&st.cur, st.read))?;
+        let raw = st
+            .cur
+            .read_bits(data, payload)
+            .ok_or_else(|| truncated(&st.cur, st.read))?;
+        st.delta.wrapping_add(sign_extend(raw, payload))
+    };
+    let t = st.t.wrapping_add(delta);
+    if t <= st.t {
+        return Err(ChunkError::NonIncreasingTimestamp {
+            bit_offset: st.cur.bit_offset(),
+            sample: st.read,
+            t,
+            prev: st.t,
+        });
+    }
+    let control_at = st.cur.bit_offset();
+    let same = !st
+        .cur
+        .read_bit(data)
+        .ok_or_else(|| truncated(&st.cur, st.read))?;
+    if !same {
+        let new_window = st
+            .cur
+            .read_bit(data)
+            .ok_or_else(|| truncated(&st.cur, st.read))?;
+        if new_window {
+            let h = st
+                .cur
+                .read_bits(data, 11)
+                .ok_or_else(|| truncated(&st.cur, st.read))?;
+            let lead = ((h >> 6) & 31) as u32;
+            let sig = match (h & 63) as u32 {
+                0 => 64,
+                s => s,
+            };
+            if lead + sig > 64 {
+                return Err(ChunkError::InvalidXorWindow {
+                    bit_offset: control_at,
+                    sample: st.read,
+                    leading: lead,
+                    significant: sig,
+                });
+            }
+            st.sig = sig;
+            st.trailing = 64 - lead - sig;
+        } else if st.sig == 0 {
+            return Err(ChunkError::NoXorWindow {
+                bit_offset: control_at,
+                sample: st.read,
+            });
+        }
+        let sig = st.sig;
+        let x = st
+            .cur
+            .read_bits(data, sig)
+            .ok_or_else(|| truncated(&st.cur, st.read))?;
+        st.v ^= x << st.trailing;
+    }
+    st.t = t;
+    st.delta = delta;
+    st.read += 1;
+    Ok(st)
+}
+
 /// Decoder state independent of the borrowed bytes, so owners of the bytes (such as a
 /// series iterator holding a [`ChunkData`]) can keep it next to them.
 #[derive(Debug, Clone)]
 pub(crate) struct XorDecoder {
-    cur: BitCursor,
+    st: State,
+    /// Samples announced by the header; lowered to the samples read on error.
     total: usize,
-    read: usize,
-    t: i64,
-    delta: i64,
-    v: u64,
-    leading: u32,
-    trailing: u32,
-    /// The last sample returned, for `seek`.
-    at: Option<Sample>,
     err: Option<ChunkError>,
 }
 
@@ -231,177 +448,50 @@ impl XorDecoder {
     /// A decoder for a chunk whose header announced `total` samples.
     pub(crate) fn new(total: usize) -> Self {
         XorDecoder {
-            cur: BitCursor::at_byte(HEADER_LEN),
+            st: State {
+                cur: BitCursor::at_byte(HEADER_LEN),
+                read: 0,
+                t: 0,
+                delta: 0,
+                v: 0,
+                sig: 0,
+                trailing: 0,
+            },
             total,
-            read: 0,
-            t: 0,
-            delta: 0,
-            v: 0,
-            leading: u32::MAX,
-            trailing: 0,
-            at: None,
             err: None,
         }
     }
 
-    #[cold]
-    #[inline(never)]
-    fn fail(&mut self, e: ChunkError) -> Option<Sample> {
-        self.err = Some(e);
-        self.total = self.read;
-        self.at = None;
-        None
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn truncated(&mut self) -> Option<Sample> {
-        let e = ChunkError::Truncated {
-            bit_offset: self.cur.bit_offset(),
-            sample: self.read,
-            num_samples: self.total,
-        };
-        self.fail(e)
-    }
-
-    fn read_uvarint(&mut self, data: &[u8]) -> Result<u64, ChunkError> {
-        let start = self.cur.bit_offset();
-        let mut acc = UvarintAcc::default();
-        loop {
-            let Some(b) = self.cur.read_bits(data, 8) else {
-                return Err(ChunkError::Truncated {
-                    bit_offset: self.cur.bit_offset(),
-                    sample: self.read,
-                    num_samples: self.total,
-                });
-            };
-            match acc.push(b as u8) {
-                Ok(Some(v)) => return Ok(v),
-                Ok(None) => {}
-                Err(_) => {
-                    return Err(ChunkError::InvalidVarint {
-                        bit_offset: start,
-                        sample: self.read,
-                    })
-                }
+    /// Decodes the next sample from `data` (the same bytes every call).
+    #[inline(always)]
+    pub(crate) fn next(&mut self, data: &[u8]) -> Option<Sample> {
+        if self.st.read >= 2 && self.st.read < self.total {
+            if let Some(st) = fast_step(self.st, data) {
+                self.st = st;
+                return Some(Sample::new(st.t, f64::from_bits(st.v)));
             }
         }
-    }
-
-    /// Decodes the next sample from `data` (the same bytes every call).
-    #[inline]
-    pub(crate) fn next(&mut self, data: &[u8]) -> Option<Sample> {
-        if self.read >= self.total {
+        if self.st.read >= self.total {
             return None;
         }
-        let t = if self.read >= 2 {
-            // Delta-of-delta bucket.
-            let w = self.cur.peek_word(data, 24);
-            let ones = (!w).leading_zeros().min(4) as usize;
-            let prefix = DOD_PREFIX_BITS.get(ones).copied().unwrap_or(4);
-            let payload = DOD_PAYLOAD_BITS.get(ones).copied().unwrap_or(64);
-            if self.cur.read_bits(data, prefix).is_none() {
-                return self.truncated();
+        match checked_step(self.st, data, self.total) {
+            Ok(st) => {
+                self.st = st;
+                Some(Sample::new(st.t, f64::from_bits(st.v)))
             }
-            let Some(raw) = self.cur.read_bits(data, payload) else {
-                return self.truncated();
-            };
-            self.delta = self.delta.wrapping_add(sign_extend(raw, payload));
-            self.t.wrapping_add(self.delta)
-        } else if self.read == 1 {
-            match self.read_uvarint(data) {
-                Ok(d) => {
-                    self.delta = d as i64;
-                    self.t.wrapping_add(self.delta)
-                }
-                Err(e) => return self.fail(e),
+            Err(e) => {
+                self.err = Some(e);
+                self.total = self.st.read;
+                None
             }
-        } else {
-            let z = match self.read_uvarint(data) {
-                Ok(z) => z,
-                Err(e) => return self.fail(e),
-            };
-            let Some(v) = self.cur.read_bits(data, 64) else {
-                return self.truncated();
-            };
-            self.t = zigzag_decode(z);
-            self.v = v;
-            return Some(self.emit());
-        };
-        if t <= self.t {
-            let e = ChunkError::NonIncreasingTimestamp {
-                bit_offset: self.cur.bit_offset(),
-                sample: self.read,
-                t,
-                prev: self.t,
-            };
-            return self.fail(e);
         }
-        self.t = t;
-        // Value: `0` same, `10` reuse window, `11` new window.
-        let w = self.cur.peek_word(data, 13);
-        if w >> 63 == 0 {
-            if self.cur.read_bits(data, 1).is_none() {
-                return self.truncated();
-            }
-            return Some(self.emit());
-        }
-        let control_at = self.cur.bit_offset();
-        if (w >> 62) & 1 == 0 {
-            if self.cur.read_bits(data, 2).is_none() {
-                return self.truncated();
-            }
-            if self.leading > 64 {
-                let e = ChunkError::NoXorWindow {
-                    bit_offset: control_at,
-                    sample: self.read,
-                };
-                return self.fail(e);
-            }
-        } else {
-            let Some(h) = self.cur.read_bits(data, 13) else {
-                return self.truncated();
-            };
-            let lead = ((h >> 6) & 31) as u32;
-            let sig = match (h & 63) as u32 {
-                0 => 64,
-                s => s,
-            };
-            if lead + sig > 64 {
-                let e = ChunkError::InvalidXorWindow {
-                    bit_offset: control_at,
-                    sample: self.read,
-                    leading: lead,
-                    significant: sig,
-                };
-                return self.fail(e);
-            }
-            self.leading = lead;
-            self.trailing = 64 - lead - sig;
-        }
-        let sig = 64 - self.leading - self.trailing;
-        let Some(x) = self.cur.read_bits(data, sig) else {
-            return self.truncated();
-        };
-        self.v ^= x << self.trailing;
-        Some(self.emit())
-    }
-
-    #[inline]
-    fn emit(&mut self) -> Sample {
-        self.read += 1;
-        let s = Sample::new(self.t, f64::from_bits(self.v));
-        self.at = Some(s);
-        s
     }
 
     /// See [`XorIter::seek`].
     #[inline]
     pub(crate) fn seek(&mut self, data: &[u8], t: i64) -> Option<Sample> {
-        if let Some(s) = self.at {
-            if s.t >= t {
-                return Some(s);
-            }
+        if self.st.read > 0 && self.err.is_none() && self.st.t >= t {
+            return Some(Sample::new(self.st.t, f64::from_bits(self.st.v)));
         }
         loop {
             let s = self.next(data)?;
@@ -416,11 +506,15 @@ impl XorDecoder {
     }
 
     pub(crate) fn cursor(&self) -> BitCursor {
-        self.cur
+        self.st.cur
     }
 
     pub(crate) fn samples_read(&self) -> usize {
-        self.read
+        self.st.read
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.total.saturating_sub(self.st.read)
     }
 }
 
@@ -446,8 +540,9 @@ impl<'a> XorIter<'a> {
 
     /// Advances to the first sample with timestamp `>= t` and returns it. Never moves
     /// backwards: if the sample last returned (by `next` or `seek`) already has a
-    /// timestamp `>= t`, it is returned again and the position is unchanged. The next
-    /// call to `next` returns the sample after the one returned here.
+    /// timestamp `>= t`, it is returned again and the position is unchanged (this holds
+    /// after the end too, as in Prometheus). The next call to `next` returns the sample
+    /// after the one returned here.
     #[inline]
     pub fn seek(&mut self, t: i64) -> Option<Sample> {
         self.dec.seek(self.data, t)
@@ -462,13 +557,12 @@ impl<'a> XorIter<'a> {
 impl Iterator for XorIter<'_> {
     type Item = Sample;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Sample> {
         self.dec.next(self.data)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.dec.total.saturating_sub(self.dec.read);
-        (0, Some(n))
+        (0, Some(self.dec.remaining()))
     }
 }

@@ -1,7 +1,6 @@
 //! Exclusive ownership of a data directory through `flock` on a lock file.
 
 use std::fs::{File, OpenOptions};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use super::DbError;
@@ -28,17 +27,17 @@ impl DirLock {
                 path: path.clone(),
                 source,
             })?;
-        // SAFETY: `flock` only reads the descriptor, which `file` keeps open.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
-            let err = std::io::Error::last_os_error();
-            return if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-                Err(DbError::Locked {
+        // `File::try_lock` takes an exclusive, non-blocking `flock` on Unix.
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(DbError::Locked {
                     path: dir.to_path_buf(),
                 })
-            } else {
-                Err(DbError::Io { path, source: err })
-            };
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(DbError::Io { path, source });
+            }
         }
         Ok(DirLock { _file: file, path })
     }

@@ -14,13 +14,15 @@ mod status;
 
 use std::path::{Path, PathBuf};
 
-use crate::head::{Appender, Head, HeadError, HeadOptions, HeadStats, ReplayOutcome, Replayer};
+use crate::head::{Head, HeadError, HeadOptions, Replay, ReplayOutcome};
 use crate::model::{Matcher, Timestamp};
 use crate::storage::{Querier, Queryable, Series, StorageError};
 use crate::wal::{ReplayStats, Wal, WalError, WalOptions};
 use lock::DirLock;
 
-pub use crate::head::DEFAULT_BLOCK_RANGE_MS;
+pub use crate::head::{
+    AppendError, Appender, CommitStats, HeadStats, SeriesRef, DEFAULT_BLOCK_RANGE_MS,
+};
 pub use crate::wal::FsyncPolicy;
 
 /// A database operation failed.
@@ -62,6 +64,9 @@ pub struct DbOptions {
     /// Block range in milliseconds (default two hours). Samples older than the newest
     /// sample minus half of it are rejected as out of bounds.
     pub block_range_ms: i64,
+    /// Threads applying WAL records on open: 0 picks one per core (at most four),
+    /// 1 replays on the opening thread.
+    pub replay_workers: usize,
 }
 
 impl Default for DbOptions {
@@ -69,6 +74,7 @@ impl Default for DbOptions {
         DbOptions {
             wal: WalOptions::default(),
             block_range_ms: DEFAULT_BLOCK_RANGE_MS,
+            replay_workers: 0,
         }
     }
 }
@@ -84,6 +90,12 @@ impl DbOptions {
     /// These options with `block_range_ms` replaced.
     pub fn block_range_ms(mut self, ms: i64) -> Self {
         self.block_range_ms = ms;
+        self
+    }
+
+    /// These options with `replay_workers` replaced.
+    pub fn replay_workers(mut self, n: usize) -> Self {
+        self.replay_workers = n;
         self
     }
 }
@@ -134,13 +146,13 @@ impl Db {
             source,
         })?;
         let lock = DirLock::acquire(&dir)?;
-        let mut replayer = Replayer::new();
+        let mut replay = Replay::new(opts.replay_workers);
         let (wal, wal_stats) = Wal::open(&dir.join("wal"), opts.wal.clone(), |rec| {
-            replayer.on_record(rec)
+            replay.on_record(rec)
         })?;
-        let (head, outcome) = replayer.finish(HeadOptions {
+        let (head, outcome) = replay.finish(HeadOptions {
             block_range_ms: opts.block_range_ms,
-        });
+        })?;
         if outcome.unknown_refs > 0 || outcome.out_of_order > 0 || outcome.invalid_refs > 0 {
             log::warn!(
                 "WAL replay in {}: dropped {} samples of unknown series, {} out-of-order \

@@ -45,7 +45,7 @@ impl BitWriter {
 
     /// Appends the low `n` bits of `v` (high bit of those first). `n` above 64 is treated
     /// as 64; bits of `v` above `n` are ignored.
-    #[inline]
+    #[inline(always)]
     pub fn write_bits(&mut self, v: u64, n: u32) {
         let mut n = n.min(64);
         let mut v = v & low_mask(n);
@@ -61,15 +61,17 @@ impl BitWriter {
             self.free -= take;
             n -= take;
             v &= low_mask(n);
+            if n == 0 {
+                return;
+            }
         }
-        while n >= 8 {
-            n -= 8;
-            self.bytes.push((v >> n) as u8);
-        }
-        if n > 0 {
-            self.bytes.push((v << (8 - n)) as u8);
-            self.free = 8 - n;
-        }
+        // The rest starts on a byte boundary: append it left-aligned in one 8-byte copy,
+        // then drop the bytes it does not use.
+        let len = self.bytes.len();
+        let nbytes = n.div_ceil(8) as usize;
+        self.bytes.extend_from_slice(&(v << (64 - n)).to_be_bytes());
+        self.bytes.truncate(len + nbytes);
+        self.free = (nbytes as u32) * 8 - n;
     }
 
     /// Appends whole bytes. On a byte boundary this is a plain copy.
@@ -142,26 +144,37 @@ impl BitCursor {
     }
 
     /// Loads bytes so that at least 57 bits are buffered, or all remaining bits are.
-    #[inline]
+    #[inline(always)]
     pub fn refill(&mut self, data: &[u8]) {
+        if self.valid > 56 {
+            return;
+        }
         let end = self.pos.wrapping_add(8);
         if let Some(chunk) = data.get(self.pos..end) {
             let mut word = [0u8; 8];
             word.copy_from_slice(chunk);
             let word = u64::from_be_bytes(word);
-            // valid <= 63 here is not guaranteed by callers, so guard the shift.
-            self.buf |= word.checked_shr(self.valid).unwrap_or(0);
-            let add = (64 - self.valid.min(64)) / 8;
+            self.buf |= word >> self.valid;
+            let add = (64 - self.valid) / 8;
             self.pos += add as usize;
             self.valid += add * 8;
-        } else {
-            while self.valid <= 56 {
-                let Some(&b) = data.get(self.pos) else { break };
-                self.buf |= u64::from(b) << (56 - self.valid);
-                self.valid += 8;
-                self.pos += 1;
-            }
+        } else if self.pos < data.len() && self.valid <= 56 {
+            *self = self.refill_tail(data);
         }
+    }
+
+    /// Refill near the end of the data, byte by byte. Takes and returns the cursor by
+    /// value so that callers' cursors can stay in registers.
+    #[cold]
+    #[inline(never)]
+    fn refill_tail(mut self, data: &[u8]) -> Self {
+        while self.valid <= 56 {
+            let Some(&b) = data.get(self.pos) else { break };
+            self.buf |= u64::from(b) << (56 - self.valid);
+            self.valid += 8;
+            self.pos += 1;
+        }
+        self
     }
 
     /// The next `n` bits (`n <= 56`) without consuming them; `None` if fewer remain.
@@ -176,11 +189,28 @@ impl BitCursor {
         Some(self.buf.checked_shr(64 - n).unwrap_or(0))
     }
 
-    /// Skips `n` bits that were already peeked (`n <= valid`).
-    #[inline]
-    fn consume(&mut self, n: u32) {
+    /// Skips `n` buffered bits (at most [`Self::buffered`]; more is clamped to that).
+    #[inline(always)]
+    pub fn consume(&mut self, n: u32) {
+        let n = n.min(self.valid);
         self.buf = self.buf.checked_shl(n).unwrap_or(0);
         self.valid -= n;
+    }
+
+    /// Skips `n` buffered bits where the caller knows `n < 64` and `n <= buffered()`
+    /// (cheaper than [`Self::consume`]; otherwise the cursor is left inconsistent, though
+    /// never unsafe: later reads still only return bits of the data or fail).
+    #[inline(always)]
+    pub fn consume_small(&mut self, n: u32) {
+        self.buf <<= n & 63;
+        self.valid = self.valid.saturating_sub(n);
+    }
+
+    /// The buffered bits, left-aligned, and how many of them are valid. Bits past the
+    /// valid ones are zero or the stream bits that follow.
+    #[inline(always)]
+    pub fn buffer(&self) -> (u64, u32) {
+        (self.buf, self.valid)
     }
 
     /// The buffered bits, left-aligned, after making sure at least `n` (`<= 56`) are
@@ -194,7 +224,7 @@ impl BitCursor {
     }
 
     /// Number of buffered bits.
-    #[inline]
+    #[inline(always)]
     pub fn buffered(&self) -> u32 {
         self.valid
     }

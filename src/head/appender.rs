@@ -5,7 +5,7 @@ use std::sync::Arc;
 use parking_lot::MutexGuard;
 
 use super::series::{classify, MemSeries, Order, SeriesData};
-use super::{normalize_labels, AppendError, Head, U64Map};
+use super::{normalize_labels, AppendError, Head, SeriesRef, U64Map};
 use crate::db::DbError;
 use crate::model::{Labels, Timestamp};
 use crate::wal::{Record, RefSample, RefSeries, Wal};
@@ -44,19 +44,70 @@ pub struct Appender<'a> {
     wal: Option<&'a Wal>,
     /// Oldest accepted timestamp; `None` until known (empty head).
     min_valid: Option<Timestamp>,
+    b: Buffers,
+    stats: CommitStats,
+}
+
+/// The appender's working memory, recycled per thread so steady-state batches do not
+/// allocate or rehash.
+#[derive(Default)]
+struct Buffers {
     series: Vec<Arc<MemSeries>>,
     /// Newest (timestamp, value bits) per entry of `series`: committed or pending.
     last: Vec<Option<(Timestamp, u64)>>,
     index: U64Map<u32>,
     samples: Vec<Pending>,
-    stats: CommitStats,
+    /// Commit scratch: per-series state when locked, and as samples are accepted.
+    base: Vec<Option<(Timestamp, u64)>>,
+    cur: Vec<Option<(Timestamp, u64)>>,
+    order: Vec<u32>,
+    wal_samples: Vec<RefSample>,
+}
+
+/// Buffers larger than this (in entries) are dropped rather than recycled.
+const MAX_RECYCLED: usize = 1 << 16;
+
+impl Buffers {
+    fn clear(&mut self) {
+        self.series.clear();
+        self.last.clear();
+        self.index.clear();
+        self.samples.clear();
+        self.base.clear();
+        self.cur.clear();
+        self.order.clear();
+        self.wal_samples.clear();
+    }
+
+    fn recyclable(&self) -> bool {
+        self.series.capacity() <= MAX_RECYCLED
+            && self.samples.capacity() <= MAX_RECYCLED
+            && self.wal_samples.capacity() <= MAX_RECYCLED
+            && self.index.capacity() <= MAX_RECYCLED
+    }
+}
+
+thread_local! {
+    static RECYCLED: std::cell::RefCell<Option<Buffers>> = const { std::cell::RefCell::new(None) };
+}
+
+impl Drop for Appender<'_> {
+    fn drop(&mut self) {
+        // Dropping uncommitted samples is the rollback; keep the memory for the next
+        // appender on this thread.
+        let mut b = std::mem::take(&mut self.b);
+        b.clear();
+        if b.recyclable() {
+            let _ = RECYCLED.try_with(|r| *r.borrow_mut() = Some(b));
+        }
+    }
 }
 
 impl std::fmt::Debug for Appender<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Appender")
-            .field("pending_samples", &self.samples.len())
-            .field("series", &self.series.len())
+            .field("pending_samples", &self.b.samples.len())
+            .field("series", &self.b.series.len())
             .field("stats", &self.stats)
             .finish()
     }
@@ -69,10 +120,11 @@ impl<'a> Appender<'a> {
             head,
             wal,
             min_valid: head.max_time().map(|m| m.saturating_sub(half)),
-            series: Vec::new(),
-            last: Vec::new(),
-            index: U64Map::default(),
-            samples: Vec::new(),
+            b: RECYCLED
+                .try_with(|r| r.borrow_mut().take())
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
             stats: CommitStats::default(),
         }
     }
@@ -80,7 +132,13 @@ impl<'a> Appender<'a> {
     /// Appends a sample to the series with `labels`, creating the series if needed,
     /// and returns its reference for [`Self::append_ref`]. Labels with an empty value
     /// are dropped first (Prometheus treats them as absent).
-    pub fn append(&mut self, labels: &Labels, t: Timestamp, v: f64) -> Result<u64, AppendError> {
+    pub fn append(
+        &mut self,
+        labels: &Labels,
+        t: Timestamp,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
+        self.check_bounds(t)?;
         let normalized = normalize_labels(labels);
         let labels = normalized.as_ref().unwrap_or(labels);
         let (series, created) = match self.head.lookup(labels) {
@@ -94,7 +152,7 @@ impl<'a> Appender<'a> {
             self.stats.series_created += 1;
         }
         let r = series.series_ref;
-        let idx = match self.index.get(&r) {
+        let idx = match self.b.index.get(&r) {
             Some(&i) => i,
             None => self.add_series(series),
         };
@@ -105,8 +163,14 @@ impl<'a> Appender<'a> {
     /// Appends a sample to the series with reference `series_ref` (from
     /// [`Self::append`] or [`Head::series_ref`]).
     #[inline]
-    pub fn append_ref(&mut self, series_ref: u64, t: Timestamp, v: f64) -> Result<(), AppendError> {
-        let idx = match self.index.get(&series_ref) {
+    pub fn append_ref(
+        &mut self,
+        series_ref: SeriesRef,
+        t: Timestamp,
+        v: f64,
+    ) -> Result<(), AppendError> {
+        self.check_bounds(t)?;
+        let idx = match self.b.index.get(&series_ref) {
             Some(&i) => i,
             None => {
                 let s = self
@@ -120,15 +184,17 @@ impl<'a> Appender<'a> {
     }
 
     fn add_series(&mut self, s: Arc<MemSeries>) -> u32 {
-        let idx = self.series.len() as u32;
-        self.index.insert(s.series_ref, idx);
-        self.last.push(s.data.lock().last());
-        self.series.push(s);
+        let idx = self.b.series.len() as u32;
+        self.b.index.insert(s.series_ref, idx);
+        self.b.last.push(s.data.lock().last());
+        self.b.series.push(s);
         idx
     }
 
+    /// Rejects samples older than the appender's window. Checked before anything
+    /// else, as Prometheus does, so a rejected sample creates no series.
     #[inline]
-    fn append_idx(&mut self, idx: u32, t: Timestamp, v: f64) -> Result<(), AppendError> {
+    fn check_bounds(&mut self, t: Timestamp) -> Result<(), AppendError> {
         let min_valid = match self.min_valid {
             Some(m) => m,
             None => {
@@ -142,14 +208,19 @@ impl<'a> Appender<'a> {
             self.head.note_rejected(0, 0, 1);
             return Err(AppendError::OutOfBounds { t, min_valid });
         }
-        let Some(last) = self.last.get_mut(idx as usize) else {
+        Ok(())
+    }
+
+    #[inline]
+    fn append_idx(&mut self, idx: u32, t: Timestamp, v: f64) -> Result<(), AppendError> {
+        let Some(last) = self.b.last.get_mut(idx as usize) else {
             return Err(AppendError::UnknownRef(0));
         };
         let bits = v.to_bits();
         match classify(*last, t, bits) {
             Order::Newer => {
                 *last = Some((t, bits));
-                self.samples.push(Pending { idx, t, v });
+                self.b.samples.push(Pending { idx, t, v });
                 Ok(())
             }
             Order::SameSample => Ok(()),
@@ -171,7 +242,7 @@ impl<'a> Appender<'a> {
 
     /// Number of samples waiting for commit.
     pub fn pending(&self) -> usize {
-        self.samples.len()
+        self.b.samples.len()
     }
 
     /// Writes the batch to the WAL (one write: new series, then samples) and makes it
@@ -186,44 +257,44 @@ impl<'a> Appender<'a> {
     pub fn rollback(self) {}
 
     fn commit_inner(&mut self) -> Result<CommitStats, DbError> {
-        if self.samples.is_empty() {
+        if self.b.samples.is_empty() {
             return Ok(self.stats);
         }
+        let b = &mut self.b;
         // Lock every series of the batch in reference order (a global order, so
         // concurrent commits cannot deadlock). Holding the locks across the WAL write
         // keeps the WAL order of each series' samples equal to the order in memory.
-        let mut order: Vec<u32> = (0..self.series.len() as u32).collect();
-        let sorted = self
+        let n = b.series.len();
+        b.order.clear();
+        b.order.extend(0..n as u32);
+        let sorted = b
             .series
             .windows(2)
-            .all(|w| matches!(w, [a, b] if a.series_ref < b.series_ref));
+            .all(|w| matches!(w, [x, y] if x.series_ref < y.series_ref));
         if !sorted {
-            order.sort_unstable_by_key(|&i| {
-                self.series
-                    .get(i as usize)
-                    .map(|s| s.series_ref)
-                    .unwrap_or(0)
+            let series = &b.series;
+            b.order.sort_unstable_by_key(|&i| {
+                series.get(i as usize).map(|s| s.series_ref).unwrap_or(0)
             });
         }
-        let mut guards: Vec<Option<MutexGuard<'_, SeriesData>>> =
-            (0..self.series.len()).map(|_| None).collect();
-        for &i in &order {
-            if let (Some(s), Some(slot)) = (self.series.get(i as usize), guards.get_mut(i as usize))
-            {
+        let mut guards: Vec<Option<MutexGuard<'_, SeriesData>>> = (0..n).map(|_| None).collect();
+        for &i in &b.order {
+            if let (Some(s), Some(slot)) = (b.series.get(i as usize), guards.get_mut(i as usize)) {
                 *slot = Some(s.data.lock());
             }
         }
 
         // Re-check against the state now (other appenders may have committed): drop
         // what no longer fits, keeping the rest in order.
-        let base: Vec<Option<(Timestamp, u64)>> = guards
-            .iter()
-            .map(|g| g.as_ref().and_then(|g| g.last()))
-            .collect();
-        let mut cur = base.clone();
+        b.base.clear();
+        b.base
+            .extend(guards.iter().map(|g| g.as_ref().and_then(|g| g.last())));
+        b.cur.clear();
+        b.cur.extend_from_slice(&b.base);
         let mut ooo = 0u64;
         let mut dup = 0u64;
-        self.samples.retain(|p| {
+        let cur = &mut b.cur;
+        b.samples.retain(|p| {
             let Some(last) = cur.get_mut(p.idx as usize) else {
                 return false;
             };
@@ -244,42 +315,46 @@ impl<'a> Appender<'a> {
                 }
             }
         });
-        let accepted = &self.samples;
 
-        if let (Some(wal), false) = (self.wal, accepted.is_empty()) {
+        if let (Some(wal), false) = (self.wal, b.samples.is_empty()) {
             // Series that get samples in this commit and were never logged.
-            let new_series: Vec<RefSeries> = self
+            let new_series: Vec<RefSeries> = b
                 .series
                 .iter()
                 .zip(guards.iter())
-                .zip(base.iter().zip(cur.iter()))
-                .filter(|((_, g), (b, c))| b != c && g.as_ref().is_some_and(|g| !g.logged))
+                .zip(b.base.iter().zip(b.cur.iter()))
+                .filter(|((_, g), (x, y))| x != y && g.as_ref().is_some_and(|g| !g.logged))
                 .map(|((s, _), _)| RefSeries {
                     series_ref: s.series_ref,
                     labels: s.labels.clone(),
                 })
                 .collect();
-            let samples: Vec<RefSample> = accepted
-                .iter()
-                .filter_map(|p| {
-                    self.series.get(p.idx as usize).map(|s| RefSample {
-                        series_ref: s.series_ref,
-                        t: p.t,
-                        v: p.v,
-                    })
+            let mut samples = std::mem::take(&mut b.wal_samples);
+            samples.clear();
+            let series = &b.series;
+            samples.extend(b.samples.iter().filter_map(|p| {
+                series.get(p.idx as usize).map(|s| RefSample {
+                    series_ref: s.series_ref,
+                    t: p.t,
+                    v: p.v,
                 })
-                .collect();
+            }));
             let mut records = Vec::with_capacity(2);
             if !new_series.is_empty() {
                 records.push(Record::Series(new_series));
             }
             records.push(Record::Samples(samples));
-            wal.log(&records)?;
+            let res = wal.log(&records);
+            // keep the samples buffer for the next commit
+            if let Some(Record::Samples(v)) = records.pop() {
+                b.wal_samples = v;
+            }
+            res?;
         }
 
         let mut mint = i64::MAX;
         let mut maxt = i64::MIN;
-        for p in accepted {
+        for p in &b.samples {
             if let Some(Some(g)) = guards.get_mut(p.idx as usize) {
                 g.append(p.t, p.v);
                 g.logged = true;
@@ -288,12 +363,13 @@ impl<'a> Appender<'a> {
             }
         }
         drop(guards);
-        self.head.note_appended(accepted.len() as u64, mint, maxt);
+        let accepted = b.samples.len() as u64;
+        b.samples.clear();
+        self.head.note_appended(accepted, mint, maxt);
         self.head.note_rejected(ooo, dup, 0);
-        self.stats.samples_appended = accepted.len() as u64;
+        self.stats.samples_appended = accepted;
         self.stats.out_of_order += ooo;
         self.stats.duplicate += dup;
-        self.samples.clear();
         Ok(self.stats)
     }
 }

@@ -35,12 +35,16 @@ use parking_lot::RwLock;
 pub use appender::{Appender, CommitStats};
 pub use cardinality::Cardinality;
 pub use postings::MemPostings;
+pub(crate) use replay::Replay;
 pub use replay::ReplayOutcome;
-pub(crate) use replay::Replayer;
 
 use crate::model::{LabelError, Labels, Matcher, Timestamp};
 use crate::storage::Series;
 use series::MemSeries;
+
+/// Identifies a series in the head: handed out in increasing order from 1, stable for
+/// the series' life in the head and across restarts (the WAL records it).
+pub type SeriesRef = u64;
 
 /// Default block range: two hours in milliseconds.
 pub const DEFAULT_BLOCK_RANGE_MS: i64 = 2 * 60 * 60 * 1000;
@@ -57,7 +61,7 @@ pub enum AppendError {
     InvalidLabels(#[from] LabelError),
     /// No series with this reference exists.
     #[error("unknown series reference {0}")]
-    UnknownRef(u64),
+    UnknownRef(SeriesRef),
     /// The sample is older than the newest sample of its series.
     #[error(
         "out of order sample: timestamp {t} is older than the series' newest sample at {max_t}"
@@ -91,9 +95,9 @@ pub enum AppendError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HeadError {
-    /// The WAL names a series reference the head cannot index.
-    #[error("series reference {0} in the WAL exceeds the index limit")]
-    RefOutOfRange(u64),
+    /// A WAL replay worker thread panicked.
+    #[error("a WAL replay worker failed")]
+    ReplayWorker,
 }
 
 /// Options of the head.
@@ -255,7 +259,7 @@ impl Head {
     }
 
     /// The reference of the series with exactly these labels, if it exists.
-    pub fn series_ref(&self, labels: &Labels) -> Option<u64> {
+    pub fn series_ref(&self, labels: &Labels) -> Option<SeriesRef> {
         let hash = labels.stable_hash();
         let map = shard(&self.by_hash, hash).read();
         map.get(&hash)?

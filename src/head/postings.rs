@@ -3,11 +3,14 @@
 //! Series are identified in bitmaps by their `u32` index (the head uses the series
 //! reference itself, which is why a head holds at most `u32::MAX` series over its life).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::convert::Infallible;
 
 use roaring::RoaringBitmap;
 
-use crate::model::{Labels, MatchOp, Matcher};
+use crate::index::PostingsSource;
+use crate::model::{Labels, Matcher};
 
 /// Label postings: for each label name and value, the set of series carrying that pair,
 /// plus the set of all series.
@@ -67,93 +70,55 @@ impl MemPostings {
             .flat_map(|m| m.iter().map(|(v, bm)| (v.as_str(), bm)))
     }
 
-    /// Union of the postings of the values of `name` for which `keep` returns true.
-    fn union_values(&self, name: &str, mut keep: impl FnMut(&str) -> bool) -> RoaringBitmap {
+    /// The series matching all `matchers`, with Prometheus's semantics: a label that is
+    /// absent matches as the empty string, so `{foo=""}` selects series without `foo`
+    /// and `{foo!=""}` series that have it. Matchers that do not match the empty string
+    /// intersect; those that do subtract the series whose value they reject. With no
+    /// intersecting matcher the result starts from all series. No matchers select all
+    /// series. The logic is shared with the block index
+    /// ([`crate::index::postings_for_matchers`]).
+    pub fn postings_for_matchers(&self, matchers: &[Matcher]) -> RoaringBitmap {
+        match crate::index::postings_for_matchers(self, matchers) {
+            Ok(bm) => bm,
+            Err(never) => match never {},
+        }
+    }
+}
+
+impl PostingsSource for MemPostings {
+    type Error = Infallible;
+
+    fn all_postings(&self) -> Result<Cow<'_, RoaringBitmap>, Infallible> {
+        Ok(Cow::Borrowed(&self.all))
+    }
+
+    fn postings(
+        &self,
+        name: &str,
+        value: &str,
+    ) -> Result<Option<Cow<'_, RoaringBitmap>>, Infallible> {
+        Ok(self.get(name, value).map(Cow::Borrowed))
+    }
+
+    fn union_values(
+        &self,
+        name: &str,
+        keep: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<RoaringBitmap, Infallible> {
         let mut out = RoaringBitmap::new();
         for (v, bm) in self.values(name) {
             if keep(v) {
                 out |= bm;
             }
         }
-        out
-    }
-
-    /// Union of the postings of `name=v` for each `v` in `values`.
-    fn union_literals(&self, name: &str, values: &[String]) -> RoaringBitmap {
-        let mut out = RoaringBitmap::new();
-        for v in values {
-            if let Some(bm) = self.get(name, v) {
-                out |= bm;
-            }
-        }
-        out
-    }
-
-    /// Series that carry the label `m.name` with a value for which `m` matches (when
-    /// `want` is true) or does not match (when `want` is false). Series without the
-    /// label are never included.
-    fn present_with(&self, m: &Matcher, want: bool) -> RoaringBitmap {
-        // Fast paths: a literal value or literal alternation resolves by lookups.
-        let literal_set = match m.op {
-            MatchOp::Equal | MatchOp::NotEqual => Some(vec![m.value.clone()]),
-            MatchOp::RegexMatch => m.set_matches(),
-            MatchOp::RegexNoMatch => Matcher::new(MatchOp::RegexMatch, "", m.value.as_str())
-                .ok()
-                .and_then(|pos| pos.set_matches()),
-        };
-        let positive = matches!(m.op, MatchOp::Equal | MatchOp::RegexMatch);
-        match literal_set {
-            // the values listed are exactly those where a positive matcher matches, or
-            // where a negative one does not
-            Some(lits) if want == positive => self.union_literals(&m.name, &lits),
-            _ => self.union_values(&m.name, |v| m.matches(v) == want),
-        }
-    }
-
-    /// The series matching all `matchers`, with Prometheus's semantics: a label that is
-    /// absent matches as the empty string, so `{foo=""}` selects series without `foo`
-    /// and `{foo!=""}` series that have it. Matchers that do not match the empty string
-    /// intersect; those that do subtract the series whose value they reject. With no
-    /// intersecting matcher the result starts from all series. No matchers select all
-    /// series.
-    pub fn postings_for_matchers(&self, matchers: &[Matcher]) -> RoaringBitmap {
-        let mut intersect: Vec<RoaringBitmap> = Vec::new();
-        let mut subtract: Vec<RoaringBitmap> = Vec::new();
-        for m in matchers {
-            if m.matches_empty() {
-                // Selected: series without the label, plus series whose value matches.
-                // Equivalently all series minus those whose present value is rejected.
-                subtract.push(self.present_with(m, false));
-            } else {
-                intersect.push(self.present_with(m, true));
-            }
-        }
-        // Intersect the smallest sets first so the running result stays small.
-        intersect.sort_by_key(|b| b.len());
-        let mut iter = intersect.into_iter();
-        let mut result = match iter.next() {
-            Some(first) => first,
-            None => self.all.clone(),
-        };
-        for b in iter {
-            if result.is_empty() {
-                break;
-            }
-            result &= b;
-        }
-        for b in subtract {
-            if result.is_empty() {
-                break;
-            }
-            result -= b;
-        }
-        result
+        Ok(out)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::MatchOp;
 
     fn idx() -> MemPostings {
         let mut p = MemPostings::new();

@@ -1,16 +1,22 @@
 //! Rebuilding the head from WAL records.
 //!
-//! Replay is single-threaded and owns every series exclusively until it finishes, so
-//! series are built without locks in a dense vector, and samples find their series
-//! through a reference map without hashing labels.
+//! [`Replay`] receives the records in WAL order on the reading thread. It resolves
+//! series identities (a label set logged under two references is one series) and
+//! partitions samples by series reference across worker threads, each owning its
+//! series exclusively: series are built without locks in a dense vector, and samples
+//! find their series through a reference index without hashing labels. Each worker
+//! sees its series' records in WAL order, so the result equals a sequential replay.
+//! With one worker the records are applied inline.
 
 use std::collections::HashMap;
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use super::series::{classify, MemSeries, Order, SeriesData};
-use super::{shard, Head, HeadOptions, U64Map};
+use super::{shard, Head, HeadError, HeadOptions, U64Map};
 use crate::model::{Labels, Timestamp};
-use crate::wal::Record;
+use crate::wal::{Record, RefSample, RefSeries};
 
 /// What a replay found beyond the samples it restored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,32 +42,76 @@ struct ReplaySeries {
     data: SeriesData,
 }
 
-/// Accumulates WAL records into series; [`Replayer::finish`] builds the head.
-pub(crate) struct Replayer {
-    series: Vec<ReplaySeries>,
-    /// Series reference → position in `series` (aliases included), `u32::MAX` for
-    /// none. References are dense, so this is a vector; see [`Self::MAX_DENSE_GAP`].
-    dense: Vec<u32>,
-    /// Positions of references too far beyond the dense range.
-    sparse: U64Map<u32>,
-    by_labels: HashMap<Labels, u32>,
-    max_ref: u64,
-    mint: Timestamp,
-    maxt: Timestamp,
-    outcome: ReplayOutcome,
+/// Work for one replay worker.
+enum Msg {
+    Series(Vec<RefSeries>),
+    Samples(Vec<RefSample>),
 }
 
-impl Replayer {
-    pub(crate) fn new() -> Self {
-        Replayer {
-            series: Vec::new(),
-            dense: Vec::new(),
-            sparse: U64Map::default(),
+/// Records in flight per worker before the reader waits.
+const CHANNEL_DEPTH: usize = 64;
+
+/// Most replay workers used when the count is chosen automatically.
+const MAX_AUTO_WORKERS: usize = 4;
+
+enum Target {
+    Inline(Box<Replayer>),
+    Workers {
+        txs: Vec<SyncSender<Msg>>,
+        handles: Vec<JoinHandle<Replayer>>,
+    },
+}
+
+/// Routes WAL records to the series they belong to; [`Replay::finish`] builds the
+/// head.
+pub(crate) struct Replay {
+    /// First reference seen for each label set.
+    by_labels: HashMap<Labels, u64>,
+    /// References that name an already known label set → the first reference.
+    aliases: U64Map<u64>,
+    max_ref: u64,
+    invalid_refs: u64,
+    target: Target,
+}
+
+impl Replay {
+    /// A replay using `workers` threads (0: one per available core, at most
+    /// four; 1: inline on the calling thread).
+    pub(crate) fn new(workers: usize) -> Self {
+        let n = match workers {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(MAX_AUTO_WORKERS),
+            n => n,
+        };
+        let target = if n <= 1 {
+            Target::Inline(Box::new(Replayer::new()))
+        } else {
+            let mut txs = Vec::with_capacity(n);
+            let mut handles = Vec::with_capacity(n);
+            for _ in 0..n {
+                let (tx, rx) = sync_channel::<Msg>(CHANNEL_DEPTH);
+                txs.push(tx);
+                handles.push(std::thread::spawn(move || {
+                    let mut r = Replayer::new();
+                    for msg in rx {
+                        match msg {
+                            Msg::Series(list) => r.add_series_list(list),
+                            Msg::Samples(samples) => r.add_samples(samples),
+                        }
+                    }
+                    r
+                }));
+            }
+            Target::Workers { txs, handles }
+        };
+        Replay {
             by_labels: HashMap::new(),
+            aliases: U64Map::default(),
             max_ref: 0,
-            mint: i64::MAX,
-            maxt: i64::MIN,
-            outcome: ReplayOutcome::default(),
+            invalid_refs: 0,
+            target,
         }
     }
 
@@ -69,40 +119,179 @@ impl Replayer {
     pub(crate) fn on_record(&mut self, rec: Record) {
         match rec {
             Record::Series(list) => {
-                for s in list {
-                    self.add_series(s.series_ref, s.labels);
-                }
-            }
-            Record::Samples(samples) => {
-                for s in samples {
-                    let pos = self.position(s.series_ref);
-                    if pos == NONE {
-                        self.outcome.unknown_refs += 1;
-                        continue;
-                    }
-                    let Some(rs) = self.series.get_mut(pos as usize) else {
-                        continue;
-                    };
-                    let bits = s.v.to_bits();
-                    match classify(rs.data.last(), s.t, bits) {
-                        Order::Newer => {
-                            rs.data.append(s.t, s.v);
-                            self.outcome.samples += 1;
-                            if s.t < self.mint {
-                                self.mint = s.t;
-                            }
-                            if s.t > self.maxt {
-                                self.maxt = s.t;
+                let list = self.resolve_series(list);
+                match &mut self.target {
+                    Target::Inline(r) => r.add_series_list(list),
+                    Target::Workers { txs, .. } => {
+                        let n = txs.len() as u64;
+                        let mut parts: Vec<Vec<RefSeries>> =
+                            txs.iter().map(|_| Vec::new()).collect();
+                        for s in list {
+                            if let Some(p) = parts.get_mut((s.series_ref % n) as usize) {
+                                p.push(s);
                             }
                         }
-                        Order::SameSample => {}
-                        Order::Duplicate | Order::Older => self.outcome.out_of_order += 1,
+                        for (tx, p) in txs.iter().zip(parts) {
+                            if !p.is_empty() {
+                                // a worker only stops when the channel closes
+                                let _ = tx.send(Msg::Series(p));
+                            }
+                        }
+                    }
+                }
+            }
+            Record::Samples(mut samples) => {
+                if !self.aliases.is_empty() {
+                    for s in &mut samples {
+                        if let Some(&r) = self.aliases.get(&s.series_ref) {
+                            s.series_ref = r;
+                        }
+                    }
+                }
+                match &mut self.target {
+                    Target::Inline(r) => r.add_samples(samples),
+                    Target::Workers { txs, .. } => {
+                        let n = txs.len();
+                        let cap = samples.len() / n + 16;
+                        let mut parts: Vec<Vec<RefSample>> =
+                            txs.iter().map(|_| Vec::with_capacity(cap)).collect();
+                        for s in samples {
+                            if let Some(p) = parts.get_mut((s.series_ref % n as u64) as usize) {
+                                p.push(s);
+                            }
+                        }
+                        for (tx, p) in txs.iter().zip(parts) {
+                            if !p.is_empty() {
+                                let _ = tx.send(Msg::Samples(p));
+                            }
+                        }
                     }
                 }
             }
             // Future record kinds carry nothing the head needs.
             #[allow(unreachable_patterns)]
             _ => {}
+        }
+    }
+
+    /// Drops invalid references and turns a label set logged under a second
+    /// reference into an alias of the first.
+    fn resolve_series(&mut self, list: Vec<RefSeries>) -> Vec<RefSeries> {
+        let mut out = Vec::with_capacity(list.len());
+        for s in list {
+            if s.series_ref == 0 || u32::try_from(s.series_ref).is_err() {
+                self.invalid_refs += 1;
+                continue;
+            }
+            self.max_ref = self.max_ref.max(s.series_ref);
+            match self.by_labels.get(&s.labels) {
+                // logged again (by a later commit): nothing new
+                Some(&r) if r == s.series_ref => {}
+                Some(&r) => {
+                    self.aliases.insert(s.series_ref, r);
+                }
+                None => {
+                    self.by_labels.insert(s.labels.clone(), s.series_ref);
+                    out.push(s);
+                }
+            }
+        }
+        out
+    }
+
+    /// The head holding everything replayed. Series without samples are dropped.
+    pub(crate) fn finish(self, opts: HeadOptions) -> Result<(Head, ReplayOutcome), HeadError> {
+        let replayers = match self.target {
+            Target::Inline(r) => vec![*r],
+            Target::Workers { txs, handles } => {
+                drop(txs);
+                let mut out = Vec::with_capacity(handles.len());
+                for h in handles {
+                    out.push(h.join().map_err(|_| HeadError::ReplayWorker)?);
+                }
+                out
+            }
+        };
+        let head = Head::new(opts);
+        let mut outcome = ReplayOutcome {
+            invalid_refs: self.invalid_refs,
+            ..ReplayOutcome::default()
+        };
+        let mut mint = i64::MAX;
+        let mut maxt = i64::MIN;
+        for r in replayers {
+            outcome.samples += r.outcome.samples;
+            outcome.unknown_refs += r.outcome.unknown_refs;
+            outcome.out_of_order += r.outcome.out_of_order;
+            mint = mint.min(r.mint);
+            maxt = maxt.max(r.maxt);
+            outcome.series += r.install(&head);
+        }
+        head.next_ref.store(
+            self.max_ref.saturating_add(1),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        head.note_appended(outcome.samples, mint, maxt);
+        Ok((head, outcome))
+    }
+}
+
+/// Accumulates the records of the series one worker owns.
+struct Replayer {
+    series: Vec<ReplaySeries>,
+    /// Series reference → position in `series` (aliases included), `u32::MAX` for
+    /// none. References are dense, so this is a vector; see [`Self::MAX_DENSE_GAP`].
+    dense: Vec<u32>,
+    /// Positions of references too far beyond the dense range.
+    sparse: U64Map<u32>,
+    mint: Timestamp,
+    maxt: Timestamp,
+    outcome: ReplayOutcome,
+}
+
+impl Replayer {
+    fn new() -> Self {
+        Replayer {
+            series: Vec::new(),
+            dense: Vec::new(),
+            sparse: U64Map::default(),
+            mint: i64::MAX,
+            maxt: i64::MIN,
+            outcome: ReplayOutcome::default(),
+        }
+    }
+
+    fn add_series_list(&mut self, list: Vec<RefSeries>) {
+        for s in list {
+            self.add_series(s.series_ref, s.labels);
+        }
+    }
+
+    fn add_samples(&mut self, samples: Vec<RefSample>) {
+        for s in samples {
+            let pos = self.position(s.series_ref);
+            if pos == NONE {
+                self.outcome.unknown_refs += 1;
+                continue;
+            }
+            let Some(rs) = self.series.get_mut(pos as usize) else {
+                continue;
+            };
+            let bits = s.v.to_bits();
+            match classify(rs.data.last(), s.t, bits) {
+                Order::Newer => {
+                    rs.data.append(s.t, s.v);
+                    self.outcome.samples += 1;
+                    if s.t < self.mint {
+                        self.mint = s.t;
+                    }
+                    if s.t > self.maxt {
+                        self.maxt = s.t;
+                    }
+                }
+                Order::SameSample => {}
+                Order::Duplicate | Order::Older => self.outcome.out_of_order += 1,
+            }
         }
     }
 
@@ -134,23 +323,12 @@ impl Replayer {
         self.sparse.insert(r, pos);
     }
 
+    /// Adds a series (the router has checked the reference and resolved aliases).
     fn add_series(&mut self, series_ref: u64, labels: Labels) {
-        if series_ref == 0 || u32::try_from(series_ref).is_err() {
-            self.outcome.invalid_refs += 1;
-            return;
-        }
         if self.position(series_ref) != NONE {
-            // Logged again by a concurrent commit: same series.
-            return;
-        }
-        self.max_ref = self.max_ref.max(series_ref);
-        if let Some(&pos) = self.by_labels.get(&labels) {
-            // Same labels under another reference: samples go to the first one.
-            self.set_position(series_ref, pos);
             return;
         }
         let pos = self.series.len() as u32;
-        self.by_labels.insert(labels.clone(), pos);
         self.set_position(series_ref, pos);
         let mut data = SeriesData::new();
         // its series record is in the WAL
@@ -162,10 +340,9 @@ impl Replayer {
         });
     }
 
-    /// The head holding everything replayed. Series without samples are dropped.
-    pub(crate) fn finish(self, opts: HeadOptions) -> (Head, ReplayOutcome) {
-        let head = Head::new(opts);
-        let mut outcome = self.outcome;
+    /// Moves the series holding samples into `head`; returns how many.
+    fn install(self, head: &Head) -> u64 {
+        let mut n = 0;
         for rs in self.series {
             if rs.data.last().is_none() {
                 continue;
@@ -181,13 +358,8 @@ impl Replayer {
                 .or_default()
                 .push(Arc::clone(&s));
             head.insert(id, s);
-            outcome.series += 1;
+            n += 1;
         }
-        head.next_ref.store(
-            self.max_ref.saturating_add(1),
-            std::sync::atomic::Ordering::Relaxed,
-        );
-        head.note_appended(outcome.samples, self.mint, self.maxt);
-        (head, outcome)
+        n
     }
 }

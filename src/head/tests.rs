@@ -312,68 +312,46 @@ fn replay_rebuilds_series_and_samples() {
     use crate::wal::{Record, RefSample, RefSeries};
     let a = l(&[("__name__", "a")]);
     let b = l(&[("__name__", "b")]);
-    let mut r = Replayer::new();
-    r.on_record(Record::Series(vec![
-        RefSeries {
-            series_ref: 3,
-            labels: a.clone(),
-        },
-        RefSeries {
-            series_ref: 7,
-            labels: b.clone(),
-        },
-    ]));
-    r.on_record(Record::Samples(vec![
-        RefSample {
-            series_ref: 3,
-            t: 1,
-            v: 1.0,
-        },
-        RefSample {
-            series_ref: 3,
-            t: 2,
-            v: 2.0,
-        },
-        RefSample {
-            series_ref: 9,
-            t: 2,
-            v: 2.0,
-        },
-        RefSample {
-            series_ref: 7,
-            t: 5,
-            v: 5.0,
-        },
-        RefSample {
-            series_ref: 3,
-            t: 2,
-            v: 2.0,
-        },
-        RefSample {
-            series_ref: 3,
-            t: 1,
-            v: 0.0,
-        },
-    ]));
-    // the same series logged again by a later commit
-    r.on_record(Record::Series(vec![RefSeries {
-        series_ref: 3,
-        labels: a.clone(),
-    }]));
-    let (h, out) = r.finish(HeadOptions::default());
-    assert_eq!(out.series, 2);
-    assert_eq!(out.samples, 3);
-    assert_eq!(out.unknown_refs, 1);
-    assert_eq!(out.out_of_order, 1);
-    assert_eq!(samples(&h, &a), bits(&[(1, 1.0), (2, 2.0)]));
-    assert_eq!(samples(&h, &b), bits(&[(5, 5.0)]));
-    assert_eq!(h.series_ref(&a), Some(3));
-    let st = h.stats();
-    assert_eq!((st.min_time, st.max_time), (Some(1), Some(5)));
-    // new series get references after the highest replayed one
-    let mut app = h.appender();
-    let c = app.append(&l(&[("__name__", "c")]), 6, 1.0).unwrap();
-    assert_eq!(c, 8);
+    let rs = |series_ref: u64, labels: &Labels| RefSeries {
+        series_ref,
+        labels: labels.clone(),
+    };
+    let smp = |series_ref: u64, t: i64, v: f64| RefSample { series_ref, t, v };
+    for workers in [1, 2, 3] {
+        let mut r = Replay::new(workers);
+        r.on_record(Record::Series(vec![rs(3, &a), rs(7, &b), rs(0, &b)]));
+        r.on_record(Record::Samples(vec![
+            smp(3, 1, 1.0),
+            smp(3, 2, 2.0),
+            smp(9, 2, 2.0),
+            smp(7, 5, 5.0),
+            smp(3, 2, 2.0),
+            smp(3, 1, 0.0),
+        ]));
+        // the same series logged again by a later commit, and the same labels under
+        // another reference: both feed the first series
+        r.on_record(Record::Series(vec![rs(3, &a), rs(12, &a)]));
+        r.on_record(Record::Samples(vec![smp(12, 3, 3.0), smp(3, 4, 4.0)]));
+        let (h, out) = r.finish(HeadOptions::default()).unwrap();
+        assert_eq!(out.series, 2, "workers {workers}");
+        assert_eq!(out.samples, 5);
+        assert_eq!(out.unknown_refs, 1);
+        assert_eq!(out.out_of_order, 1);
+        assert_eq!(out.invalid_refs, 1);
+        assert_eq!(
+            samples(&h, &a),
+            bits(&[(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)])
+        );
+        assert_eq!(samples(&h, &b), bits(&[(5, 5.0)]));
+        assert_eq!(h.series_ref(&a), Some(3));
+        let st = h.stats();
+        assert_eq!((st.min_time, st.max_time), (Some(1), Some(5)));
+        assert_eq!(st.samples_appended, 5);
+        // new series get references after the highest replayed one
+        let mut app = h.appender();
+        let c = app.append(&l(&[("__name__", "c")]), 6, 1.0).unwrap();
+        assert_eq!(c, 13);
+    }
 }
 
 #[test]
@@ -442,4 +420,30 @@ fn series_without_samples_in_range_are_omitted() {
     assert!(h.select(&[], 3991, 9999).is_empty());
     assert_eq!(h.select(&[], 3990, 3990).len(), 1);
     assert!(h.select(&[], 501, 999).is_empty());
+}
+
+#[test]
+fn out_of_bounds_sample_creates_no_series() {
+    let h = Head::new(HeadOptions {
+        block_range_ms: 1000,
+    });
+    let mut app = h.appender();
+    app.append(&l(&[("__name__", "m")]), 10_000, 1.0).unwrap();
+    app.commit().unwrap();
+    let mut app = h.appender();
+    assert!(matches!(
+        app.append(&l(&[("__name__", "new")]), 0, 1.0),
+        Err(AppendError::OutOfBounds { .. })
+    ));
+    // checked before the labels, too
+    assert!(matches!(
+        app.append(&l(&[("__name__", "1bad")]), 0, 1.0),
+        Err(AppendError::OutOfBounds { .. })
+    ));
+    assert!(matches!(
+        app.append_ref(12345, 0, 1.0),
+        Err(AppendError::OutOfBounds { .. })
+    ));
+    assert_eq!(h.stats().num_series, 1);
+    assert_eq!(h.stats().out_of_bounds, 3);
 }
