@@ -35,6 +35,7 @@
 pub mod api;
 pub mod block;
 pub mod chunk;
+pub mod config;
 pub mod db;
 pub mod encoding;
 pub mod exposition;
