@@ -14,6 +14,7 @@ mod handlers;
 mod metadata;
 mod query;
 mod respond;
+mod rules;
 mod state;
 mod status;
 
@@ -38,9 +39,9 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/metadata", get(metadata::metric_metadata))
         .route("/targets", get(status::targets))
         .route("/targets/metadata", get(status::targets_metadata))
-        .route("/rules", get(status::rules))
-        .route("/alerts", get(status::alerts))
-        .route("/alertmanagers", get(status::alertmanagers))
+        .route("/rules", get(rules::rules))
+        .route("/alerts", get(rules::alerts))
+        .route("/alertmanagers", get(rules::alertmanagers))
         .route("/status/config", get(status::config))
         .route("/status/flags", get(status::flags))
         .route("/status/runtimeinfo", get(status::runtimeinfo))
