@@ -46,6 +46,7 @@ pub mod model;
 pub mod notifier;
 pub mod promql;
 pub mod rules;
+pub mod scrape;
 pub mod server;
 pub mod storage;
 pub mod template;

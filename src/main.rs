@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use aion::server::flags::{Cli, Command, TestCommand};
+use aion::server::flags::{CheckCommand, Cli, Command, TestCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -22,6 +22,15 @@ fn main() -> ExitCode {
             let summary = aion::promql::promqltest::run_files(&files);
             print!("{}", aion::promql::promqltest::format_summary(&summary));
             if summary.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Some(Command::Check {
+            what: CheckCommand::Config { files },
+        }) => {
+            if aion::server::check_config_files(&files) {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

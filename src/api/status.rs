@@ -25,20 +25,6 @@ macro_rules! tri {
     };
 }
 
-/// `GET /api/v1/targets`.
-pub async fn targets(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Response {
-    tri!(read_request(&st, req, false).await);
-    respond::success_value(
-        &json!({"activeTargets": [], "droppedTargets": [], "droppedTargetCounts": {}}),
-    )
-}
-
-/// `GET /api/v1/targets/metadata`.
-pub async fn targets_metadata(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Response {
-    tri!(read_request(&st, req, false).await);
-    respond::success_value(&json!([]))
-}
-
 /// `GET /api/v1/status/config`.
 pub async fn config(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Response {
     tri!(read_request(&st, req, false).await);

@@ -29,6 +29,23 @@ pub enum Command {
         #[command(subcommand)]
         what: TestCommand,
     },
+    /// Check files without starting anything.
+    Check {
+        /// What to check.
+        #[command(subcommand)]
+        what: CheckCommand,
+    },
+}
+
+/// `aion check ...`
+#[derive(Debug, Subcommand)]
+pub enum CheckCommand {
+    /// Check Prometheus configuration files (`prometheus.yml`).
+    Config {
+        /// Configuration files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// `aion test ...`
