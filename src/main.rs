@@ -27,6 +27,28 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Some(Command::Test {
+            what: TestCommand::Rules { files },
+        }) => {
+            let (report, ok) = aion::rules::unittest::run_files(&files);
+            print!("{report}");
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Some(Command::Check {
+            what: CheckCommand::Rules { files },
+        }) => {
+            let (report, ok) = aion::rules::check_files(&files);
+            print!("{report}");
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
         Some(Command::Check {
             what: CheckCommand::Config { files },
         }) => {

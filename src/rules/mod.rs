@@ -8,6 +8,7 @@
 pub mod alerting;
 pub mod file;
 pub mod group;
+pub mod service;
 pub mod unittest;
 
 use std::path::PathBuf;
@@ -350,3 +351,30 @@ impl RuleManager {
 
 #[cfg(test)]
 mod tests;
+
+/// `check rules`: validates rule files as `promtool check rules` does. Returns the report
+/// and whether every file is valid.
+pub fn check_files<P: AsRef<std::path::Path>>(paths: &[P]) -> (String, bool) {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let mut ok = true;
+    for p in paths {
+        let p = p.as_ref();
+        let _ = writeln!(out, "Checking {}", p.display());
+        match load_rule_file(p) {
+            Ok(groups) => {
+                let n: usize = groups.iter().map(|g| g.rules.len()).sum();
+                let _ = writeln!(out, "  SUCCESS: {n} rules found\n");
+            }
+            Err(errs) => {
+                ok = false;
+                let _ = writeln!(out, "  FAILED:");
+                for e in errs {
+                    let _ = writeln!(out, "{e}");
+                }
+                out.push('\n');
+            }
+        }
+    }
+    (out, ok)
+}

@@ -286,6 +286,16 @@ async fn serve(
         &[],
         1.0,
     );
+    // Rule evaluation and alert notifications.
+    let rules_svc = crate::rules::service::RuleService::start(
+        db.clone(),
+        rule_service_options(&f, &st.opts.engine),
+        st.metrics.clone(),
+    );
+    let _ = st.rules.set(rules_svc.manager.clone());
+    let _ = st.notifier.set(rules_svc.notifier.clone());
+    let _ = rules_svc.apply_config(&config);
+    let rules_reload = rules_svc.clone();
     let scrape_reload = scrape.clone();
     let st_reload = st.clone();
     let reloader = tokio::spawn(async move {
@@ -300,6 +310,7 @@ async fn serve(
             }
             if let Some(cfg) = reload_config(&st_reload, config_path.as_ref()) {
                 scrape_reload.apply_config(&cfg).await;
+                let _ = rules_reload.apply_config(&cfg);
             }
         }
     });
@@ -307,6 +318,8 @@ async fn serve(
     wait_for_shutdown(quit).await;
     log::info!(target: "aion::server", "shutting down: finishing in-flight requests");
     reloader.abort();
+    rules_svc.stop();
+    drop(rules_svc);
     scrape.stop().await;
     drop(scrape);
     let _ = stop_tx.send(true);
@@ -330,6 +343,26 @@ async fn serve(
         Err(e) => log::error!(target: "aion::server", "closing storage failed err={e}"),
     }
     Ok(())
+}
+
+/// Rule and notifier settings from flags.
+fn rule_service_options(
+    f: &ServerFlags,
+    engine: &EngineOptions,
+) -> crate::rules::service::ServiceOptions {
+    crate::rules::service::ServiceOptions {
+        external_url: f
+            .external_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", f.listen_address))
+            .trim_end_matches('/')
+            .to_string(),
+        resend_delay: f.rules_alert_resend_delay,
+        outage_tolerance: f.rules_alert_for_outage_tolerance,
+        grace_period: f.rules_alert_for_grace_period,
+        queue_capacity: f.alertmanager_notification_queue_capacity,
+        engine: engine.clone(),
+    }
 }
 
 /// Re-reads and checks the configuration file; on success returns it for the
