@@ -199,3 +199,265 @@ fn notifier_delivers_firing_and_resolved_alerts() {
     let _ = stop_tx.send(true);
     let _ = rt.block_on(loop_task);
 }
+
+struct App {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl App {
+    fn cmd(&mut self, c: &str) {
+        use std::io::{BufRead, Write};
+        writeln!(self.stdin, "{c}").unwrap();
+        self.stdin.flush().unwrap();
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ok");
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_app(app_port: u16, svc_port: u16) -> Option<App> {
+    use std::io::BufRead;
+    let ok = Command::new("python3")
+        .args(["-c", "import prometheus_client"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        return None;
+    }
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testdata/rules/alert_app.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .arg(app_port.to_string())
+        .arg(svc_port.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .ok()?;
+    let stdin = child.stdin.take().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    Some(App {
+        child,
+        stdin,
+        stdout,
+    })
+}
+
+/// Alerts in Alertmanager that are active (not resolved), by alertname.
+fn active_by_name(addr: &str) -> std::collections::BTreeMap<String, serde_json::Value> {
+    am_alerts(addr)
+        .into_iter()
+        .filter(|a| {
+            a["status"]["state"] == "active"
+                && aion::model::time::parse_rfc3339_ms(a["endsAt"].as_str().unwrap_or(""))
+                    .is_none_or(|e| e > now_ms())
+        })
+        .map(|a| (a["labels"]["alertname"].as_str().unwrap().to_string(), a))
+        .collect()
+}
+
+const SEED_ALERTS: [&str; 5] = [
+    "DatabaseConnectionLoss",
+    "HighErrorRate",
+    "QueueBacklog",
+    "ServiceDown",
+    "SlowResponseTime",
+];
+
+#[test]
+fn seed_rules_fire_and_resolve_in_alertmanager_from_scraped_values() {
+    let Some(am) = start_alertmanager() else {
+        println!("SKIP: prometheus-alertmanager not installed");
+        return;
+    };
+    let (app_port, svc_port) = (common::free_port(), common::free_port());
+    let Some(mut app) = start_app(app_port, svc_port) else {
+        println!("SKIP: python3 prometheus_client not installed");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rules =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testdata/rules/e2e_rules.yml");
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n  external_labels:\n    cluster: e2e\nrule_files:\n  - {}\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{}']\nscrape_configs:\n  - job_name: tracktion-analysis\n    static_configs:\n      - targets: ['127.0.0.1:{app_port}']\n  - job_name: tracktion-worker\n    static_configs:\n      - targets: ['127.0.0.1:{svc_port}']\n",
+            rules.display(),
+            am.addr
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let server = common::Server::start(
+        &data,
+        &[
+            &format!("--config.file={}", cfg.display()),
+            "--rules.alert.resend-delay=1s",
+            "--web.external-url=http://aion.test:9090/",
+        ],
+    );
+
+    // Healthy: rules evaluate, nothing fires.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = server.get("/api/v1/rules").json();
+        let groups = r["data"]["groups"].as_array().unwrap().clone();
+        let evaluated = groups.len() == 3
+            && groups.iter().all(|g| {
+                g["rules"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|r| r["health"] == "ok")
+            });
+        let up = server.get("/api/v1/query?query=up").json();
+        if evaluated && up["data"]["result"].as_array().unwrap().len() == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "rules never evaluated: {r}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(active_by_name(&am.addr).is_empty());
+    assert!(server.get("/api/v1/alerts").json()["data"]["alerts"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // Over the thresholds: all five fire in Alertmanager.
+    app.cmd("bad");
+    app.cmd("down");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let firing = loop {
+        let got = active_by_name(&am.addr);
+        if SEED_ALERTS.iter().all(|n| got.contains_key(*n)) {
+            break got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not all alerts fired: {:?}",
+            got.keys().collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let app_inst = format!("127.0.0.1:{app_port}");
+    let svc_inst = format!("127.0.0.1:{svc_port}");
+    let lbl = |n: &str, k: &str| firing[n]["labels"][k].as_str().unwrap_or("").to_string();
+    let ann = |n: &str, k: &str| {
+        firing[n]["annotations"][k]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    for n in SEED_ALERTS {
+        assert_eq!(lbl(n, "cluster"), "e2e", "external label on {n}");
+        assert_eq!(lbl(n, "alertname"), n);
+        assert!(
+            firing[n]["generatorURL"]
+                .as_str()
+                .unwrap()
+                .starts_with("http://aion.test:9090/graph?g0.expr="),
+            "{}",
+            firing[n]
+        );
+    }
+    assert_eq!(lbl("HighErrorRate", "severity"), "critical");
+    assert_eq!(lbl("HighErrorRate", "service"), "analysis");
+    assert_eq!(lbl("HighErrorRate", "status"), "500");
+    assert_eq!(lbl("HighErrorRate", "job"), "tracktion-analysis");
+    assert_eq!(
+        ann("HighErrorRate", "description"),
+        "Error rate is above 5% for analysis"
+    );
+    assert_eq!(lbl("SlowResponseTime", "severity"), "warning");
+    assert_eq!(lbl("SlowResponseTime", "instance"), app_inst);
+    assert_eq!(ann("SlowResponseTime", "summary"), "Slow response time");
+    assert_eq!(lbl("QueueBacklog", "severity"), "warning");
+    assert_eq!(
+        ann("QueueBacklog", "description"),
+        "Queue size is 150 items"
+    );
+    assert_eq!(lbl("DatabaseConnectionLoss", "severity"), "critical");
+    assert_eq!(lbl("DatabaseConnectionLoss", "service"), "analysis");
+    assert_eq!(
+        ann("DatabaseConnectionLoss", "summary"),
+        "Database connection lost for Analysis Service"
+    );
+    assert_eq!(lbl("ServiceDown", "job"), "tracktion-worker");
+    assert_eq!(lbl("ServiceDown", "instance"), svc_inst);
+    assert_eq!(
+        ann("ServiceDown", "description"),
+        format!("{svc_inst} has been down for more than 1 minute")
+    );
+    // The same alerts through Aion's own API, and the ALERTS series.
+    let alerts = server.get("/api/v1/alerts").json();
+    let names: std::collections::BTreeSet<String> = alerts["data"]["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["state"] == "firing")
+        .map(|a| a["labels"]["alertname"].as_str().unwrap().to_string())
+        .collect();
+    for n in SEED_ALERTS {
+        assert!(
+            names.contains(n),
+            "{n} missing from /api/v1/alerts: {alerts}"
+        );
+    }
+    let q = server
+        .get(&format!(
+            "/api/v1/query?query={}",
+            common::enc("count by (alertname) (ALERTS{alertstate=\"firing\"})")
+        ))
+        .json();
+    assert_eq!(q["data"]["result"].as_array().unwrap().len(), 5, "{q}");
+    let rules = server
+        .get("/api/v1/rules?type=alert&rule_name[]=QueueBacklog")
+        .json();
+    let g = rules["data"]["groups"].as_array().unwrap();
+    assert_eq!(g.len(), 1, "{rules}");
+    assert_eq!(g[0]["rules"][0]["state"], "firing");
+    assert_eq!(g[0]["rules"][0]["duration"], 2.0);
+    let ams = server.get("/api/v1/alertmanagers").json();
+    assert_eq!(
+        ams["data"]["activeAlertmanagers"][0]["url"],
+        format!("http://{}/api/v2/alerts", am.addr)
+    );
+
+    // Recovery: every alert resolves in Alertmanager.
+    app.cmd("good");
+    app.cmd("up");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let got = active_by_name(&am.addr);
+        if got.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "alerts did not resolve: {:?}",
+            got.keys().collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let after = am_alerts(&am.addr);
+    for a in &after {
+        let ends = aion::model::time::parse_rfc3339_ms(a["endsAt"].as_str().unwrap()).unwrap();
+        assert!(ends <= now_ms(), "resolved alert has a past endsAt: {a}");
+    }
+    server.terminate();
+}
