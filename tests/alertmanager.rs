@@ -61,7 +61,7 @@ pub fn start_alertmanager() -> Option<Alertmanager> {
         addr,
         _dir: dir,
     };
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if let Ok(r) = common::try_request(&am.addr, "GET", "/-/ready", None, &[]) {
             if r.status == 200 {
@@ -312,7 +312,7 @@ fn seed_rules_fire_and_resolve_in_alertmanager_from_scraped_values() {
     );
 
     // Healthy: rules evaluate, nothing fires.
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let r = server.get("/api/v1/rules").json();
         let groups = r["data"]["groups"].as_array().unwrap().clone();
@@ -341,7 +341,7 @@ fn seed_rules_fire_and_resolve_in_alertmanager_from_scraped_values() {
     // Over the thresholds: all five fire in Alertmanager.
     app.cmd("bad");
     app.cmd("down");
-    let deadline = Instant::now() + Duration::from_secs(40);
+    let deadline = Instant::now() + Duration::from_secs(90);
     let firing = loop {
         let got = active_by_name(&am.addr);
         if SEED_ALERTS.iter().all(|n| got.contains_key(*n)) {
@@ -441,7 +441,7 @@ fn seed_rules_fire_and_resolve_in_alertmanager_from_scraped_values() {
     // Recovery: every alert resolves in Alertmanager.
     app.cmd("good");
     app.cmd("up");
-    let deadline = Instant::now() + Duration::from_secs(40);
+    let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let got = active_by_name(&am.addr);
         if got.is_empty() {

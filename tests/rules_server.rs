@@ -52,7 +52,7 @@ fn rules_api_filters_and_reload() {
             "--web.enable-lifecycle",
         ],
     );
-    wait_for("first evaluation", Duration::from_secs(15), || {
+    wait_for("first evaluation", Duration::from_secs(60), || {
         groups(&s, "")
             .first()
             .is_some_and(|g| g["rules"][0]["health"] == "ok")
@@ -89,7 +89,7 @@ fn rules_api_filters_and_reload() {
     )
     .unwrap();
     assert_eq!(s.post_form("/-/reload", "").status, 200);
-    wait_for("the alert after reload", Duration::from_secs(15), || {
+    wait_for("the alert after reload", Duration::from_secs(60), || {
         let a = s.get("/api/v1/alerts").json();
         a["data"]["alerts"]
             .as_array()
@@ -143,18 +143,18 @@ fn for_state_is_restored_after_restart() {
     };
     let s = Server::start(&data, &args);
     let mut first = None;
-    wait_for("pending alert", Duration::from_secs(15), || {
+    wait_for("pending alert", Duration::from_secs(60), || {
         first = active_at(&s);
         first.is_some()
     });
     let first = first.unwrap();
     // Let ALERTS_FOR_STATE be written for a while (after restoration, which waits two
     // evaluations), then restart.
-    wait_for("ALERTS_FOR_STATE", Duration::from_secs(15), || {
+    wait_for("ALERTS_FOR_STATE", Duration::from_secs(60), || {
         let q = s.get("/api/v1/query?query=ALERTS_FOR_STATE").json();
         q["data"]["result"].as_array().is_some_and(|r| r.len() == 1)
     });
-    std::thread::sleep(Duration::from_secs(6));
+    std::thread::sleep(Duration::from_secs(12));
     s.terminate();
     let restart = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -164,7 +164,7 @@ fn for_state_is_restored_after_restart() {
     // After restoration the alert's activeAt lies well before the restart: it was shifted
     // only by the downtime, not reset to the first evaluation after the restart.
     let mut restored = None;
-    wait_for("restored alert", Duration::from_secs(20), || {
+    wait_for("restored alert", Duration::from_secs(60), || {
         restored = active_at(&s);
         restored.is_some_and(|r| r < restart - 3000)
     });
