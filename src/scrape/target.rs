@@ -335,6 +335,39 @@ mod tests {
     }
 
     #[test]
+    fn file_discovery_json_and_yaml() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("a.json"),
+            r#"[{"targets": ["h1:1", "h2:2"], "labels": {"env": "prod"}}]"#,
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("b.yml"), "- targets: ['h3:3']\n").unwrap();
+        std::fs::write(dir.path().join("c.txt"), "ignored").unwrap();
+        let files = glob_files(&dir.path().join("*.json"));
+        assert_eq!(files.len(), 1);
+        let groups = read_sd_file(&files[0]).unwrap();
+        assert_eq!(groups[0].targets, vec!["h1:1", "h2:2"]);
+        let c = cfg("scrape_configs:\n  - job_name: f\n");
+        let (a, _) = targets_from_groups(&c, &groups);
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[0].labels.get("env"), Some("prod"));
+        assert!(a[0]
+            .discovered
+            .get("__meta_filepath")
+            .unwrap()
+            .ends_with("a.json"));
+        let y = read_sd_file(&dir.path().join("b.yml")).unwrap();
+        assert_eq!(y[0].targets, vec!["h3:3"]);
+        std::fs::write(
+            dir.path().join("bad.json"),
+            r#"[{"targets": ["x"], "bogus": 1}]"#,
+        )
+        .unwrap();
+        assert!(read_sd_file(&dir.path().join("bad.json")).is_err());
+    }
+
+    #[test]
     fn wildcards() {
         assert!(wildcard_match(b"*.json", b"a.json"));
         assert!(!wildcard_match(b"*.json", b"a.yml"));
