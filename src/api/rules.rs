@@ -72,6 +72,16 @@ fn alert_json(a: &ActiveAlert) -> Json {
     o
 }
 
+/// Adds `lastError` to the last rule when there is one (Prometheus omits it when empty).
+fn with_last_error(rules: &mut [Json], err: &str) {
+    if err.is_empty() {
+        return;
+    }
+    if let Some(Json::Object(m)) = rules.last_mut() {
+        m.insert("lastError".into(), Json::String(err.to_string()));
+    }
+}
+
 fn groups_of(st: &ApiState) -> Vec<Group> {
     st.rules.get().map(|m| m.groups()).unwrap_or_default()
 }
@@ -145,11 +155,11 @@ pub async fn rules(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Respo
                         "annotations": pairs_json(&rs.spec.annotations),
                         "alerts": alerts_json,
                         "health": rs.health.as_str(),
-                        "lastError": rs.last_error,
                         "evaluationTime": rs.eval_seconds,
                         "lastEvaluation": last,
                         "type": "alerting",
                     }));
+                    with_last_error(&mut rules, &rs.last_error);
                 }
                 (RuleKind::Record(name), _) => {
                     if typ.as_deref() == Some("alert") {
@@ -160,11 +170,11 @@ pub async fn rules(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Respo
                         "query": rs.spec.expr_text,
                         "labels": pairs_json(&rs.spec.labels),
                         "health": rs.health.as_str(),
-                        "lastError": rs.last_error,
                         "evaluationTime": rs.eval_seconds,
                         "lastEvaluation": last,
                         "type": "recording",
                     }));
+                    with_last_error(&mut rules, &rs.last_error);
                 }
                 _ => {}
             }
