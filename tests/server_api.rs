@@ -209,10 +209,14 @@ fn bad_input_gets_prometheus_errors_and_server_keeps_serving() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
+    // The end is a minute ahead: right after start-up Aion may have scraped itself only
+    // once, possibly within the current second; the minute of steps covering that scrape
+    // (through the lookback) loads more than 100 samples.
     let r = s.get(&format!(
-        "/api/v1/query_range?query={}&start={}&end={now}&step=1",
+        "/api/v1/query_range?query={}&start={}&end={}&step=1",
         enc("{__name__=~\".+\"}"),
-        now - 3000
+        now - 3000,
+        now + 60
     ));
     assert_eq!(r.status, 422, "{}", r.text());
     assert_eq!(r.json()["errorType"], "execution");

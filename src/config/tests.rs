@@ -1,0 +1,275 @@
+use std::path::Path;
+
+use super::relabel::{md5, process};
+use super::*;
+
+fn parse(s: &str) -> Result<Config, ConfigError> {
+    Config::parse(s, Path::new("prometheus.yml"))
+}
+
+#[test]
+fn seed_guide_config_loads_with_defaults() {
+    let text = include_str!("../../tests/testdata/config/seed-prometheus.yml");
+    let c = parse(text).unwrap();
+    assert_eq!(c.global.scrape_interval, Duration(15_000));
+    assert_eq!(c.global.evaluation_interval, Duration(15_000));
+    assert_eq!(c.global.scrape_timeout, Duration(10_000));
+    assert_eq!(c.rule_files, vec!["alert_rules.yml".to_string()]);
+    assert_eq!(c.scrape_configs.len(), 5);
+    let a = &c.scrape_configs[0];
+    assert_eq!(a.job_name, "tracktion-analysis");
+    assert_eq!(a.interval(), Duration(10_000));
+    assert_eq!(a.timeout(), Duration(10_000));
+    assert_eq!(a.metrics_path, "/metrics");
+    assert_eq!(a.scheme, "http");
+    assert!(a.honor_timestamps);
+    assert!(!a.honor_labels);
+    assert_eq!(c.scrape_configs[1].interval(), Duration(15_000));
+    assert_eq!(c.alerting.alertmanagers.len(), 1);
+    let am = &c.alerting.alertmanagers[0];
+    assert_eq!(am.static_configs[0].targets, vec!["alertmanager:9093"]);
+    assert_eq!(am.api_version, "v2");
+    assert_eq!(am.timeout, Duration(10_000));
+}
+
+#[test]
+fn empty_config_is_defaults() {
+    let c = parse("").unwrap();
+    assert_eq!(c.global.scrape_interval, Duration(60_000));
+    assert_eq!(c.global.evaluation_interval, Duration(60_000));
+    assert!(c.scrape_configs.is_empty());
+}
+
+#[test]
+fn unknown_field_names_file_line_and_type() {
+    let text = "global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: a\n    foo: 1\n";
+    let e = parse(text).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "parsing YAML file prometheus.yml: yaml: unmarshal errors:\n  line 5: field foo not found in type config.ScrapeConfig"
+    );
+    let e = parse("globl:\n  a: 1\n").unwrap_err().to_string();
+    assert!(
+        e.contains("line 1: field globl not found in type config.Config"),
+        "{e}"
+    );
+    let e = parse("global:\n  scrape_intervl: 1s\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("line 2: field scrape_intervl not found in type config.GlobalConfig"),
+        "{e}"
+    );
+    let text = "scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - action: keep\n        regexp: x\n";
+    let e = parse(text).unwrap_err().to_string();
+    assert!(
+        e.contains("line 5: field regexp not found in type relabel.Config"),
+        "{e}"
+    );
+}
+
+#[test]
+fn wrong_type_names_line_and_field() {
+    let text = "scrape_configs:\n  - job_name: a\n    sample_limit: lots\n";
+    let e = parse(text).unwrap_err().to_string();
+    assert!(
+        e.starts_with("parsing YAML file prometheus.yml: yaml: unmarshal errors:\n  line 3: "),
+        "{e}"
+    );
+    assert!(e.contains("sample_limit"), "{e}");
+    let e = parse("global:\n  scrape_interval: 15x\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("line 2"), "{e}");
+    assert!(e.contains("not a valid duration string: \"15x\""), "{e}");
+}
+
+#[test]
+fn validation_errors() {
+    let e = parse(
+        "scrape_configs:\n  - job_name: a\n    scrape_interval: 5s\n    scrape_timeout: 10s\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(e, "parsing YAML file prometheus.yml: scrape timeout greater than scrape interval for scrape config with job name \"a\"");
+    let e = parse("scrape_configs:\n  - job_name: a\n  - job_name: a\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.ends_with("found multiple scrape configs with job name \"a\""),
+        "{e}"
+    );
+    let e = parse("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - action: hashmod\n        target_label: x\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("relabel configuration for hashmod requires non-zero modulus"),
+        "{e}"
+    );
+    let e =
+        parse("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - action: bogus\n")
+            .unwrap_err()
+            .to_string();
+    assert!(e.contains("unknown relabel action \"bogus\""), "{e}");
+    let e = parse("alerting:\n  alertmanagers:\n    - api_version: v1\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("expected Alertmanager api version to be one of [v2] but got v1"),
+        "{e}"
+    );
+}
+
+#[test]
+fn global_timeout_defaults_to_a_shorter_interval() {
+    let c = parse("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: a\n").unwrap();
+    assert_eq!(c.global.scrape_timeout, Duration(1_000));
+    assert_eq!(c.scrape_configs[0].timeout(), Duration(1_000));
+    let c = parse("global:\n  scrape_interval: 30s\n").unwrap();
+    assert_eq!(c.global.scrape_timeout, Duration(10_000));
+    let e = parse("global:\n  scrape_interval: 1s\n  scrape_timeout: 2s\n").unwrap_err();
+    assert!(e
+        .to_string()
+        .ends_with("global scrape timeout greater than scrape interval"));
+}
+
+#[test]
+fn timeout_defaults_to_interval_when_global_is_larger() {
+    let c = parse("scrape_configs:\n  - job_name: a\n    scrape_interval: 5s\n").unwrap();
+    assert_eq!(c.scrape_configs[0].timeout(), Duration(5_000));
+}
+
+#[test]
+fn http_and_limits_fields() {
+    let text = r#"
+global:
+  external_labels: {region: eu}
+  body_size_limit: 10MB
+scrape_configs:
+  - job_name: a
+    bearer_token: s3cret
+    params: {module: [http_2xx]}
+    sample_limit: 100
+    file_sd_configs:
+      - files: [targets/*.json]
+  - job_name: b
+    basic_auth: {username: u, password: p}
+    tls_config: {insecure_skip_verify: true}
+"#;
+    let c = parse(text).unwrap();
+    assert_eq!(c.global.external_labels().get("region"), Some("eu"));
+    let a = &c.scrape_configs[0];
+    assert_eq!(a.body_size_limit, Some(ByteSize(10 << 20)));
+    assert_eq!(a.sample_limit, Some(100));
+    let auth = a.http_client().authorization.unwrap();
+    assert_eq!(auth.kind.as_deref(), Some("Bearer"));
+    assert_eq!(auth.credentials, Some(Secret("s3cret".into())));
+    assert_eq!(a.file_sd_configs[0].refresh_interval, Duration(300_000));
+    assert!(format!("{a:?}").contains("<secret>"));
+    assert!(!format!("{a:?}").contains("s3cret"));
+    let b = &c.scrape_configs[1];
+    assert_eq!(b.basic_auth.as_ref().unwrap().username, "u");
+    assert!(b.tls_config.insecure_skip_verify);
+}
+
+#[test]
+fn md5_known_vectors() {
+    let hex = |d: [u8; 16]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    assert_eq!(hex(md5(b"")), "d41d8cd98f00b204e9800998ecf8427e");
+    assert_eq!(hex(md5(b"abc")), "900150983cd24fb0d6963f7d28e17f72");
+    assert_eq!(
+        hex(md5(
+            b"12345678901234567890123456789012345678901234567890123456789012345678901234567890"
+        )),
+        "57edf4a22be3c955ac49da2e2107b67a"
+    );
+}
+
+fn rules(yaml: &str) -> Vec<RelabelConfig> {
+    let rs: Vec<RelabelConfig> = serde_yaml::from_str(yaml).unwrap();
+    for r in &rs {
+        r.validate().unwrap();
+    }
+    rs
+}
+
+fn ls(p: &[(&str, &str)]) -> Labels {
+    Labels::from_pairs(p)
+}
+
+#[test]
+fn relabel_actions() {
+    let base = ls(&[("a", "foo"), ("b", "bar"), ("c", "baz")]);
+    // replace with groups and separator
+    let r = rules("- source_labels: [a, b]\n  regex: 'f(.*);(.*)r'\n  target_label: d\n  replacement: '${1}-$2'\n");
+    assert_eq!(process(&base, &r).unwrap().get("d"), Some("oo-ba"));
+    // replace that does not match changes nothing
+    let r = rules("- source_labels: [a]\n  regex: 'nomatch'\n  target_label: d\n");
+    assert_eq!(process(&base, &r).unwrap(), base);
+    // empty replacement deletes the target
+    let r = rules("- source_labels: [a]\n  target_label: b\n  replacement: ''\n");
+    assert_eq!(process(&base, &r).unwrap().get("b"), None);
+    // regex is anchored
+    let r = rules("- source_labels: [a]\n  regex: 'o+'\n  action: keep\n");
+    assert!(process(&base, &r).is_none());
+    let r = rules("- source_labels: [a]\n  regex: 'fo+'\n  action: keep\n");
+    assert!(process(&base, &r).is_some());
+    let r = rules("- source_labels: [a]\n  regex: 'fo+'\n  action: drop\n");
+    assert!(process(&base, &r).is_none());
+    // keepequal / dropequal
+    let l = ls(&[("a", "x"), ("b", "x")]);
+    let r = rules("- source_labels: [a]\n  target_label: b\n  action: keepequal\n");
+    assert!(process(&l, &r).is_some());
+    assert!(process(&base, &r).is_none());
+    let r = rules("- source_labels: [a]\n  target_label: b\n  action: dropequal\n");
+    assert!(process(&l, &r).is_none());
+    assert!(process(&base, &r).is_some());
+    // lowercase / uppercase
+    let l = ls(&[("a", "MiXeD")]);
+    let r = rules("- source_labels: [a]\n  target_label: lo\n  action: lowercase\n- source_labels: [a]\n  target_label: up\n  action: UpperCase\n");
+    let out = process(&l, &r).unwrap();
+    assert_eq!(out.get("lo"), Some("mixed"));
+    assert_eq!(out.get("up"), Some("MIXED"));
+    // labelmap
+    let l = ls(&[
+        ("__meta_x_team", "t1"),
+        ("__meta_x_env", "prod"),
+        ("job", "j"),
+    ]);
+    let r = rules("- regex: '__meta_x_(.+)'\n  action: labelmap\n");
+    let out = process(&l, &r).unwrap();
+    assert_eq!(out.get("team"), Some("t1"));
+    assert_eq!(out.get("env"), Some("prod"));
+    assert_eq!(out.get("__meta_x_team"), Some("t1"));
+    // labeldrop / labelkeep
+    let r = rules("- regex: '__meta_.*'\n  action: labeldrop\n");
+    assert_eq!(process(&l, &r).unwrap(), ls(&[("job", "j")]));
+    let r = rules("- regex: 'job'\n  action: labelkeep\n");
+    assert_eq!(process(&l, &r).unwrap(), ls(&[("job", "j")]));
+}
+
+#[test]
+fn hashmod_matches_prometheus() {
+    // Prometheus's relabelling tests: c="baz", modulus 1000 gives d="976".
+    let l = ls(&[("a", "foo"), ("b", "bar"), ("c", "baz")]);
+    let r = rules("- source_labels: [c]\n  target_label: d\n  modulus: 1000\n  action: hashmod\n");
+    assert_eq!(process(&l, &r).unwrap().get("d"), Some("976"));
+}
+
+#[test]
+fn relabel_field_checks() {
+    let r: Vec<RelabelConfig> =
+        serde_yaml::from_str("- action: labeldrop\n  regex: x\n  target_label: y\n").unwrap();
+    assert!(r[0]
+        .validate()
+        .unwrap_err()
+        .contains("requires only 'regex'"));
+    let r: Vec<RelabelConfig> =
+        serde_yaml::from_str("- action: keepequal\n  target_label: y\n  regex: z\n").unwrap();
+    assert!(r[0].validate().is_err());
+    let r: Vec<RelabelConfig> = serde_yaml::from_str("- action: replace\n").unwrap();
+    assert!(r[0]
+        .validate()
+        .unwrap_err()
+        .contains("requires 'target_label'"));
+}
