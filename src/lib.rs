@@ -51,3 +51,4 @@ pub mod server;
 pub mod storage;
 pub mod template;
 pub mod wal;
+pub mod web;
