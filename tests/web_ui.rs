@@ -289,7 +289,8 @@ fn web_ui_in_headless_chromium() {
         &cfg,
         format!(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\n\
-             scrape_configs:\n  - job_name: broken\n    static_configs:\n      - targets: ['{dead}']\n",
+             scrape_configs:\n  - job_name: broken\n    basic_auth:\n      username: bob\n      \
+             password: topsecret\n    static_configs:\n      - targets: ['{dead}']\n",
             rules.display()
         ),
     )
@@ -497,6 +498,9 @@ fn web_ui_in_headless_chromium() {
         "config",
         "return document.querySelector('#config pre').textContent.includes('job_name: broken')",
     );
+    let cfg_text = d.js("return document.querySelector('#config pre').textContent");
+    let cfg_text = cfg_text.as_str().unwrap();
+    assert!(!cfg_text.contains("topsecret") && cfg_text.contains("password: <secret>"));
     d.wait_for(
         "build info",
         "return document.querySelector('#build').innerText.includes('version')",

@@ -547,7 +547,7 @@
             el('td', null, labelBadges(t.labels)),
             el('td', null, fmtAgo(t.lastScrape)),
             el('td', { class: 'num' }, fmtDuration(Number(t.lastScrapeDuration))),
-            el('td', { class: 'target-error' }, t.lastError ? el('span', { class: 'alert error' }, t.lastError) : '')));
+            el('td', { class: 'target-error' }, t.lastError ? el('div', { class: 'alert error' }, t.lastError) : '')));
         }
         body.appendChild(el('section', { class: 'panel pool' }, el('h2', null, pool + ' (' + up + '/' + list.length + ' up)'), tbl));
       }
@@ -578,7 +578,7 @@
           r.annotations && Object.keys(r.annotations).length ? el('div', null, 'annotations: ', labelBadges(r.annotations)) : null);
         tbl.appendChild(el('tr', null, el('td', null, def),
           el('td', null, el('span', { class: 'badge ' + (r.health === 'ok' ? 'ok' : r.health === 'err' ? 'err' : 'unknown') }, (r.health || 'unknown').toUpperCase())),
-          el('td', null, r.lastError ? el('span', { class: 'alert error' }, r.lastError) : ''),
+          el('td', null, r.lastError ? el('div', { class: 'alert error' }, r.lastError) : ''),
           el('td', null, fmtAgo(r.lastEvaluation)),
           el('td', { class: 'num' }, fmtDuration(Number(r.evaluationTime)))));
       }
@@ -620,7 +620,7 @@
             el('td', null, labelBadges(a.labels)),
             el('td', null, el('span', { class: 'badge ' + a.state }, String(a.state).toUpperCase())),
             el('td', null, a.activeAt ? fmtTime(Date.parse(a.activeAt)) + ' (' + fmtAgo(a.activeAt) + ')' : '-'),
-            el('td', { class: 'num' }, fmtValue(a.value)),
+            el('td', { class: 'num' }, isFinite(Number(a.value)) ? fmtNum(Number(a.value)) : fmtValue(a.value)),
             el('td', null, Object.keys(a.annotations || {}).sort().map(k => el('div', null, el('b', null, k + ': '), a.annotations[k])))));
         }
         body.appendChild(el('details', { class: 'panel group', open: r.state !== 'inactive' },

@@ -12,6 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
+pub mod redact;
+
 /// The Content-Security-Policy sent with every UI response: only same-origin scripts,
 /// styles, images and API calls; no inline code, no framing, no plugins.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
