@@ -313,6 +313,18 @@ fn web_ui_in_headless_chromium() {
     // Query page: type an expression, switch to the graph tab, run a range query.
     d.goto(&format!("{base}/query"));
     d.wait_for("query page", "return !!document.querySelector('#expr')");
+    // Autocomplete offers metric names from the API and functions.
+    d.type_into("#expr", "demo_re");
+    let items = d.wait_for(
+        "autocomplete",
+        "return [...document.querySelectorAll('#autocomplete:not(.hidden) li .mono')].map(e => e.textContent)",
+    );
+    assert_eq!(items, json!(["demo_requests"]));
+    d.type_into("#expr", "ra");
+    d.wait_for(
+        "function suggestions",
+        "return [...document.querySelectorAll('#autocomplete li .mono')].some(e => e.textContent === 'rate')",
+    );
     d.type_into("#expr", "demo_requests");
     d.click("#tab-graph");
     let n = d.wait_for(
