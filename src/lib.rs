@@ -52,3 +52,4 @@ pub mod server;
 pub mod storage;
 pub mod template;
 pub mod wal;
+pub mod web;

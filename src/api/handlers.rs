@@ -56,15 +56,6 @@ pub async fn metrics(State(st): State<Arc<ApiState>>) -> Response {
     r
 }
 
-/// `GET /`: a short pointer to the API until the web UI exists.
-pub async fn root() -> Response {
-    (
-        StatusCode::OK,
-        "Aion: Prometheus-compatible API under /api/v1, metrics at /metrics.\n",
-    )
-        .into_response()
-}
-
 /// Counts requests and their durations per handler (Prometheus's metric names), and
 /// gzip-compresses responses when the client accepts it.
 pub async fn instrument(

@@ -58,7 +58,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/-/reload", post(handlers::reload).put(handlers::reload))
         .route("/-/quit", post(handlers::quit).put(handlers::quit))
         .route("/metrics", get(handlers::metrics))
-        .route("/", get(handlers::root))
+        .merge(crate::web::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             handlers::instrument,

@@ -28,7 +28,7 @@ macro_rules! tri {
 /// `GET /api/v1/status/config`.
 pub async fn config(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Response {
     tri!(read_request(&st, req, false).await);
-    let yaml = st.config_yaml.read().clone();
+    let yaml = crate::web::redact::redact_config_yaml(&st.config_yaml.read());
     respond::success_value(&json!({ "yaml": yaml }))
 }
 
