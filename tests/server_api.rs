@@ -145,7 +145,18 @@ fn grafana_request_shapes() {
         r.header("content-type"),
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
-    assert!(r.text().contains("prometheus_http_requests_total{"));
+    let text = r.text();
+    assert!(text.contains("prometheus_http_requests_total{"));
+    for name in [
+        "prometheus_tsdb_head_series ",
+        "prometheus_tsdb_wal_fsync_duration_seconds_count ",
+        "prometheus_tsdb_compactions_total ",
+        "prometheus_tsdb_time_retentions_total ",
+        "prometheus_engine_query_duration_seconds_count{",
+        "process_resident_memory_bytes ",
+    ] {
+        assert!(text.contains(name), "{name} missing from /metrics");
+    }
     assert_eq!(
         common::request(&s.addr, "OPTIONS", "/api/v1/query", None, &[]).status,
         204

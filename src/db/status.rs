@@ -14,6 +14,11 @@ impl Db {
         self.inner.wal.fsync_count()
     }
 
+    /// Total seconds the WAL spent in fsync since open.
+    pub fn wal_fsync_seconds(&self) -> f64 {
+        self.inner.wal.fsync_seconds()
+    }
+
     /// Records cut off the WAL as corrupt when the database was opened.
     pub fn wal_corrupted_records(&self) -> u64 {
         self.inner

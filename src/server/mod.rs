@@ -153,6 +153,19 @@ pub fn refresh_metrics(st: &ApiState) {
             &[],
             db.wal_fsync_count() as f64,
         );
+        // Prometheus exposes this as a summary; Aion gives its sum and count.
+        reg.counter_set(
+            "prometheus_tsdb_wal_fsync_duration_seconds_sum",
+            "Total duration of WAL fsyncs in seconds.",
+            &[],
+            db.wal_fsync_seconds(),
+        );
+        reg.counter_set(
+            "prometheus_tsdb_wal_fsync_duration_seconds_count",
+            "Number of WAL fsyncs.",
+            &[],
+            db.wal_fsync_count() as f64,
+        );
         let d = db.db_stats();
         let c = |name, help, v: u64| reg.counter_set(name, help, &[], v as f64);
         let g = |name, help, v: u64| reg.gauge_set(name, help, &[], v as f64);

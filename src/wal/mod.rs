@@ -216,6 +216,8 @@ struct Inner {
     stop_cv: Condvar,
     written_seq: AtomicU64,
     fsyncs: AtomicU64,
+    /// Total time spent in the fsyncs counted by `fsyncs`, in nanoseconds.
+    fsync_nanos: AtomicU64,
     poisoned: AtomicBool,
     #[cfg(test)]
     sync_delay: Mutex<Duration>,
@@ -324,6 +326,7 @@ impl Wal {
             stop_cv: Condvar::new(),
             written_seq: AtomicU64::new(written),
             fsyncs: AtomicU64::new(0),
+            fsync_nanos: AtomicU64::new(0),
             poisoned: AtomicBool::new(false),
             #[cfg(test)]
             sync_delay: Mutex::new(Duration::ZERO),
@@ -511,6 +514,11 @@ impl Wal {
         self.inner.fsyncs.load(Ordering::Relaxed)
     }
 
+    /// Total seconds spent in the fsyncs counted by [`Self::fsync_count`].
+    pub fn fsync_seconds(&self) -> f64 {
+        self.inner.fsync_nanos.load(Ordering::Relaxed) as f64 / 1e9
+    }
+
     /// Test hook: makes every sync take at least `d` longer, to exercise group commit.
     #[cfg(test)]
     fn set_sync_delay(&self, d: Duration) {
@@ -593,7 +601,11 @@ impl Inner {
 
     fn fsync_file(&self, path: &Path, f: &File) -> Result<(), WalError> {
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
-        f.sync_data().map_err(|e| {
+        let start = std::time::Instant::now();
+        let res = f.sync_data();
+        let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.fsync_nanos.fetch_add(nanos, Ordering::Relaxed);
+        res.map_err(|e| {
             self.poison();
             io_err(path)(e)
         })
