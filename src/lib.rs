@@ -33,6 +33,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod backfill;
 pub mod block;
 pub mod chunk;
 pub mod config;

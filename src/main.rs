@@ -7,6 +7,12 @@ use clap::Parser;
 use aion::server::flags::{Cli, Command, TestCommand};
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [cmd, rest @ ..] = args.as_slice() {
+        if cmd == "tsdb" {
+            return aion::backfill::run_cli(rest);
+        }
+    }
     let cli = Cli::parse();
     match cli.command {
         None => match aion::server::run(cli.server) {

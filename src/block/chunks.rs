@@ -163,11 +163,12 @@ impl ChunkReader {
         for (i, n) in numbers.into_iter().enumerate() {
             let path = dir.join(segment_name(n));
             if n as usize != i + 1 {
+                let expected = u32::try_from(i + 1).unwrap_or(u32::MAX);
                 return Err(BlockError::Corrupt {
-                    path,
+                    path: dir.join(segment_name(expected)),
                     section: HEADER_SECTION,
                     offset: 0,
-                    reason: format!("segment {n} found where {} was expected", i + 1),
+                    reason: format!("missing segment (segment {n} follows {i})"),
                 });
             }
             let map = MappedFile::open(&path).map_err(BlockError::io(&path))?;

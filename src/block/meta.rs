@@ -83,10 +83,8 @@ impl BlockMeta {
                 .checksum()
                 .map_err(|e| BlockError::InvalidInput(e.to_string()))?,
         };
-        let mut out = serde_json::to_vec_pretty(&file)
-            .map_err(|e| BlockError::InvalidInput(e.to_string()))?;
-        out.push(b'\n');
-        Ok(out)
+        // No trailing newline: any truncation then breaks the JSON.
+        serde_json::to_vec_pretty(&file).map_err(|e| BlockError::InvalidInput(e.to_string()))
     }
 
     /// Parses and validates `meta.json` bytes read from `path`.

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 
 pub use chunks::{MAX_SEGMENT_SIZE, SEGMENT_MAGIC};
 pub use meta::{new_ulid, ulid_time_ms, BlockMeta, BlockStats, CompactionMeta, META_VERSION};
-pub use reader::Block;
+pub use reader::{Block, BlockQuerier};
 pub use tombstones::{Interval, Tombstones, TOMBSTONES_MAGIC};
 pub use writer::{rechunk, BlockWriter};
 
@@ -91,6 +91,12 @@ impl BlockError {
                 section,
                 offset,
                 reason,
+            },
+            e @ IndexError::ChunkOutOfRange { .. } => BlockError::Corrupt {
+                path,
+                section: crate::index::section::SERIES,
+                offset: 0,
+                reason: e.to_string(),
             },
             IndexError::InvalidInput(s) => BlockError::InvalidInput(s),
             IndexError::Io(source) => BlockError::Io { path, source },

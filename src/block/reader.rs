@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use crate::chunk::ChunkData;
 use crate::fsutil::{write_file_atomic, MappedFile, SharedBytes};
-use crate::index::{postings_for_matchers, ChunkMeta, IndexReader};
+use crate::index::{postings_for_matchers, ChunkMeta, IndexError, IndexReader};
 use crate::model::{Labels, Matcher, Sample};
-use crate::storage::{Series, SeriesChunk};
+use crate::storage::{Querier, Queryable, Series, SeriesChunk, StorageError};
 
-use super::chunks::ChunkReader;
+use super::chunks::{self, segment_name, ChunkReader};
 use super::meta::{self, BlockMeta};
 use super::tombstones::{retain_live, Interval, Tombstones};
 use super::writer::rechunk;
@@ -50,8 +50,37 @@ impl Block {
         let index_path = dir.join(INDEX_FILE);
         let map = MappedFile::open(&index_path).map_err(BlockError::io(&index_path))?;
         let index_size = map.len() as u64;
-        let index = IndexReader::open(SharedBytes::from_mapped(Arc::new(map)), &chunks.sizes())
-            .map_err(|e| BlockError::from_index(&index_path, e))?;
+        let sizes = chunks.sizes();
+        let index = IndexReader::open(SharedBytes::from_mapped(Arc::new(map)), &sizes).map_err(
+            |e| match e {
+                // The index is intact (its checksums passed), so the segment is damaged.
+                IndexError::ChunkOutOfRange {
+                    segment,
+                    offset,
+                    index_offset,
+                } => {
+                    let size = (segment as usize)
+                        .checked_sub(1)
+                        .and_then(|i| sizes.get(i))
+                        .copied();
+                    BlockError::Corrupt {
+                        path: dir.join(CHUNKS_DIR).join(segment_name(segment)),
+                        section: chunks::SECTION,
+                        offset: size.unwrap_or(0).min(u64::from(offset)),
+                        reason: match size {
+                            Some(size) => format!(
+                                "segment of {size} bytes is too short for the chunk at \
+                                 {offset} referenced at index byte {index_offset}"
+                            ),
+                            None => {
+                                format!("missing segment, referenced at index byte {index_offset}")
+                            }
+                        },
+                    }
+                }
+                e => BlockError::from_index(&index_path, e),
+            },
+        )?;
         let meta_err = |reason: String| BlockError::Corrupt {
             path: meta_path.clone(),
             section: meta::SECTION,
@@ -176,7 +205,7 @@ impl Block {
         Ok((self.with_tombstones(t)?, n))
     }
 
-    fn index_err(&self, e: crate::index::IndexError) -> BlockError {
+    fn index_err(&self, e: IndexError) -> BlockError {
         BlockError::from_index(&self.shared.index_path, e)
     }
 
@@ -320,5 +349,74 @@ fn has_sample_in(c: &SeriesChunk, mint: i64, maxt: i64) -> bool {
             s.get(i).is_some_and(|x| x.t <= maxt)
         }
         SeriesChunk::Xor(d) => d.iter().seek(mint).is_some_and(|x| x.t <= maxt),
+    }
+}
+
+impl From<BlockError> for StorageError {
+    fn from(e: BlockError) -> Self {
+        match e {
+            BlockError::Io { path, source } => StorageError::Io(std::io::Error::new(
+                source.kind(),
+                format!("{}: {source}", path.display()),
+            )),
+            e @ BlockError::Corrupt { .. } => StorageError::Corrupt(e.to_string()),
+            e => StorageError::Other(e.to_string()),
+        }
+    }
+}
+
+/// A [`Querier`] over one block and a time range (both ends inclusive).
+///
+/// Label names and values come from every series of the block that matches, at block
+/// granularity (as in Prometheus): a block overlapping the range reports all its
+/// matching series' labels, a block outside it none.
+#[derive(Debug, Clone)]
+pub struct BlockQuerier<'a> {
+    block: &'a Block,
+    mint: i64,
+    maxt: i64,
+}
+
+impl BlockQuerier<'_> {
+    fn overlaps(&self) -> bool {
+        let m = self.block.meta();
+        self.mint <= self.maxt && self.maxt >= m.min_time && self.mint < m.max_time
+    }
+}
+
+impl Querier for BlockQuerier<'_> {
+    fn select(&self, matchers: &[Matcher]) -> Result<Vec<Series>, StorageError> {
+        Ok(self.block.select(matchers, self.mint, self.maxt)?)
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        if !self.overlaps() {
+            return Ok(Vec::new());
+        }
+        Ok(self.block.label_names(matchers)?)
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        if !self.overlaps() {
+            return Ok(Vec::new());
+        }
+        Ok(self.block.label_values(name, matchers)?)
+    }
+}
+
+impl Block {
+    /// A querier over `[mint, maxt]` (both inclusive).
+    pub fn querier(&self, mint: i64, maxt: i64) -> BlockQuerier<'_> {
+        BlockQuerier {
+            block: self,
+            mint,
+            maxt,
+        }
+    }
+}
+
+impl Queryable for Block {
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>, StorageError> {
+        Ok(Box::new(Block::querier(self, mint, maxt)))
     }
 }

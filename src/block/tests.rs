@@ -87,3 +87,33 @@ fn chunks_outside_range_rejected() {
     assert!(w.add_series(&a, &rechunk(&samples(99, 2, 10))).is_err());
     w.add_series(&a, &rechunk(&samples(100, 10, 10))).unwrap();
 }
+
+#[test]
+fn block_is_send_sync_and_queryable() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Block>();
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = BlockWriter::new(dir.path(), 1_000, 2_000).unwrap();
+    let a = crate::model::Labels::from_pairs(&[("__name__", "up"), ("job", "a")]);
+    w.add_series(&a, &rechunk(&samples(1_000, 10, 10))).unwrap();
+    let meta = w.finish(1, vec![], vec![]).unwrap();
+    let blk = Block::open(&dir.path().join(&meta.ulid)).unwrap();
+    let q: &dyn crate::storage::Queryable = &blk;
+    let inside = q.querier(1_050, 1_060).unwrap();
+    assert_eq!(inside.select(&[]).unwrap()[0].samples().len(), 2);
+    assert_eq!(inside.label_names(&[]).unwrap(), vec!["__name__", "job"]);
+    assert_eq!(inside.label_values("job", &[]).unwrap(), vec!["a"]);
+    let outside = q.querier(2_000, 3_000).unwrap();
+    assert!(outside.select(&[]).unwrap().is_empty());
+    assert!(outside.label_names(&[]).unwrap().is_empty());
+    assert!(outside.label_values("job", &[]).unwrap().is_empty());
+    let e: crate::storage::StorageError = BlockError::Corrupt {
+        path: "x/index".into(),
+        section: "toc",
+        offset: 3,
+        reason: "bad".into(),
+    }
+    .into();
+    assert!(e.to_string().contains("x/index"), "{e}");
+}

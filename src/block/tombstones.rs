@@ -241,6 +241,7 @@ mod tests {
         assert!(t.is_deleted(5, 30) && !t.is_deleted(5, 31) && t.is_deleted(0, -1));
         let bytes = t.encode();
         let p = Path::new("tombstones");
+        assert_eq!(Tombstones::new().encode().len(), 17);
         assert_eq!(Tombstones::decode(&bytes, p).unwrap(), t);
         assert_eq!(
             Tombstones::decode(&Tombstones::new().encode(), p).unwrap(),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::fsutil::SharedBytes;
 
 use super::xor::{XorDecoder, XorIter};
-use super::{checksum, ChunkError, ENCODING_XOR, HEADER_LEN};
+use super::{checksum, ChunkError, ENCODING_INT, ENCODING_XOR, HEADER_LEN};
 
 /// An immutable encoded chunk with its time range, sample count and checksum. Cloning
 /// is cheap (the bytes are shared).
@@ -68,7 +68,7 @@ impl ChunkData {
                 })
             }
         };
-        if enc != ENCODING_XOR {
+        if enc != ENCODING_XOR && enc != ENCODING_INT {
             return Err(ChunkError::UnknownEncoding { encoding: enc });
         }
         let crc = checksum(&bytes);

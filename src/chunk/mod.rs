@@ -26,6 +26,10 @@ pub const MAX_ENCODABLE_SAMPLES: usize = u16::MAX as usize;
 /// Value of the encoding byte (byte 0) for XOR chunks.
 pub const ENCODING_XOR: u8 = 1;
 
+/// Value of the encoding byte for chunks whose values are all integers, stored as
+/// delta-of-deltas (timestamps as in XOR chunks).
+pub const ENCODING_INT: u8 = 2;
+
 /// Bytes of the fixed chunk header: encoding byte + little-endian `u16` sample count.
 pub const HEADER_LEN: usize = 3;
 

@@ -48,7 +48,8 @@ fn empty_chunk() {
     assert_eq!(c.num_samples(), 0);
     assert_eq!(c.min_time(), None);
     assert_eq!(c.max_time(), None);
-    assert_eq!(c.bytes(), &[ENCODING_XOR, 0, 0]);
+    // Chunks start in integer mode.
+    assert_eq!(c.bytes(), &[ENCODING_INT, 0, 0]);
     assert_eq!(c.iter().next(), None);
     let d = c.freeze();
     assert_eq!(d.num_samples(), 0);
@@ -302,4 +303,186 @@ fn iterator_reports_error_after_none() {
     assert_eq!(it.next(), None);
     let e = it.err().unwrap();
     assert!(e.to_string().contains("bit"), "{e}");
+}
+
+/// The fast decode path must agree with the checked path on every input, valid or not:
+/// same samples, same error.
+#[test]
+fn fast_path_agrees_with_checked_path_on_damaged_data() {
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut base = Vec::new();
+    for k in 0..20 {
+        let mut c = XorChunk::new();
+        let mut t = 1_700_000_000_000i64;
+        let mut v = 100.0f64;
+        for i in 0..120 {
+            t += 15_000
+                + if next() % 10 == 0 {
+                    (next() % 50) as i64 - 25
+                } else {
+                    0
+                };
+            v = match k % 4 {
+                0 => v + (next() % 1000) as f64,
+                1 => (v + (next() % 100) as f64 / 10.0 - 5.0).abs(),
+                2 => f64::from_bits(next()),
+                _ => v + if i % 10 == 0 { 1.0 } else { 0.0 },
+            };
+            c.append(t, v);
+        }
+        base.push(c.bytes().to_vec());
+    }
+    let mut cases = 0;
+    for b in &base {
+        for _ in 0..200 {
+            let mut d = b.clone();
+            match next() % 3 {
+                0 => {
+                    let i = 3 + (next() as usize) % (d.len() - 3);
+                    d[i] ^= 1 << (next() % 8);
+                }
+                1 => {
+                    let n = 3 + (next() as usize) % (d.len() - 3);
+                    d.truncate(n);
+                }
+                _ => {
+                    for _ in 0..4 {
+                        let i = 3 + (next() as usize) % (d.len() - 3);
+                        d[i] = next() as u8;
+                    }
+                }
+            }
+            let total = if next() % 4 == 0 {
+                (next() % 200) as usize
+            } else {
+                120
+            };
+            let (want, want_err) = xor::decode_checked_only(&d, total);
+            let mut it = XorIter::new(&d, total);
+            let got: Vec<Sample> = it.by_ref().collect();
+            assert_eq!(got.len(), want.len());
+            assert!(got.iter().zip(&want).all(|(a, b)| a.bit_eq(b)));
+            assert_eq!(it.err(), want_err);
+            cases += 1;
+        }
+    }
+    assert_eq!(cases, 4000);
+}
+
+#[test]
+fn integer_values_use_the_integer_encoding() {
+    let mut s = Vec::new();
+    let mut v = 2_733_257.0;
+    for i in 0..120i64 {
+        s.push((1_700_000_000_000 + i * 15_000, v));
+        v += (600 + (i * 37) % 300) as f64;
+    }
+    assert_roundtrip(&s);
+    let c = encode(&s);
+    assert_eq!(c.bytes()[0], ENCODING_INT);
+    // Value delta-of-deltas within +-150 take 14 bits at most; XOR takes more.
+    assert!(c.bytes().len() < 120 * 2, "{}", c.bytes().len());
+    let mut x = XorChunk::new();
+    x.append(0, 0.5);
+    for &(t, v) in &s {
+        x.append(t, v);
+    }
+    assert_eq!(x.bytes()[0], ENCODING_XOR);
+    assert!(c.bytes().len() < x.bytes().len());
+}
+
+#[test]
+fn integer_extremes_round_trip() {
+    let two63 = 9_223_372_036_854_775_808.0f64;
+    assert_roundtrip(&[(1, two63), (2, -two63), (3, two63), (4, 0.0), (5, -two63)]);
+    assert_roundtrip(&[
+        (1, 9_007_199_254_740_992.0),
+        (2, -9_007_199_254_740_992.0),
+        (3, 1.0),
+    ]);
+    let big: Vec<(i64, f64)> = (0..120)
+        .map(|i| {
+            (
+                i,
+                if i % 2 == 0 {
+                    (1i64 << 62) as f64
+                } else {
+                    -((1i64 << 61) as f64)
+                },
+            )
+        })
+        .collect();
+    assert_roundtrip(&big);
+    assert_eq!(encode(&big).bytes()[0], ENCODING_INT);
+    // Every bucket boundary of the value delta-of-delta.
+    let mut vals = vec![0i64, 0];
+    let mut d = 0i64;
+    for dod in [
+        0i64,
+        7,
+        -8,
+        8,
+        -9,
+        127,
+        -128,
+        128,
+        -129,
+        2047,
+        -2048,
+        2048,
+        -2049,
+        32767,
+        -32768,
+        32768,
+        -32769,
+        (1 << 31) - 1,
+        -(1 << 31),
+        1 << 31,
+        -(1 << 31) - 1,
+        1 << 40,
+        0,
+    ] {
+        d += dod;
+        vals.push(vals.last().unwrap() + d);
+    }
+    let s: Vec<(i64, f64)> = vals
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (i as i64, v as f64))
+        .collect();
+    assert_roundtrip(&s);
+    assert_eq!(encode(&s).bytes()[0], ENCODING_INT);
+}
+
+#[test]
+fn non_integer_value_switches_to_xor() {
+    for odd in [
+        0.5,
+        -0.0,
+        f64::NAN,
+        STALE_NAN,
+        f64::INFINITY,
+        1e300,
+        f64::from_bits(1),
+    ] {
+        for at in [0usize, 1, 2, 60, 119] {
+            let mut s: Vec<(i64, f64)> = (0..120)
+                .map(|i| (i as i64 * 1000, (i * 3) as f64))
+                .collect();
+            s[at].1 = odd;
+            assert_roundtrip(&s);
+            let c = encode(&s);
+            assert_eq!(c.bytes()[0], ENCODING_XOR, "{odd:?} at {at}");
+            // Before the odd value the chunk was still integer-encoded.
+            if at > 0 {
+                assert_eq!(encode(&s[..at]).bytes()[0], ENCODING_INT);
+            }
+        }
+    }
 }

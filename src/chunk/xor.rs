@@ -4,13 +4,27 @@ use crate::encoding::varint::{zigzag_decode, zigzag_encode, UvarintAcc, MAX_VARI
 use crate::encoding::{BitCursor, BitWriter};
 use crate::model::Sample;
 
-use super::{ChunkData, ChunkError, ENCODING_XOR, HEADER_LEN, MAX_ENCODABLE_SAMPLES};
+use super::{ChunkData, ChunkError, ENCODING_INT, ENCODING_XOR, HEADER_LEN, MAX_ENCODABLE_SAMPLES};
 
 /// Payload widths of the delta-of-delta buckets, indexed by the number of leading one
 /// bits of the bucket prefix (`0`, `10`, `110`, `1110`, `1111`).
 const DOD_PAYLOAD_BITS: [u32; 5] = [0, 7, 14, 20, 64];
 /// Prefix lengths matching [`DOD_PAYLOAD_BITS`].
 const DOD_PREFIX_BITS: [u32; 5] = [1, 2, 3, 4, 4];
+
+/// Payload widths of the integer value delta-of-delta buckets, indexed by the number of
+/// leading one bits of the prefix (`0`, `10`, `110`, `1110`, `11110`, `111110`,
+/// `111111`).
+const INT_PAYLOAD_BITS: [u32; 7] = [0, 4, 8, 12, 16, 32, 64];
+/// Prefix lengths matching [`INT_PAYLOAD_BITS`].
+const INT_PREFIX_BITS: [u32; 7] = [1, 2, 3, 4, 5, 6, 6];
+
+/// The integer a float holds exactly, if it does (bit for bit: not -0.0, NaN or ±Inf).
+#[inline]
+fn exact_int(v: f64) -> Option<i64> {
+    let i = v as i64;
+    ((i as f64).to_bits() == v.to_bits()).then_some(i)
+}
 
 /// Leading-zero counts are stored in 5 bits.
 const MAX_LEADING: u32 = 31;
@@ -53,6 +67,11 @@ fn encode_uvarint(buf: &mut [u8; MAX_VARINT_LEN], mut v: u64) -> &[u8] {
 ///
 /// [`Self::bytes`] is always a complete, decodable chunk (the header's sample count is
 /// updated on every append), so readers can snapshot it at any time.
+///
+/// While every value is an integer (exactly, bit for bit), values are stored as
+/// delta-of-deltas of integers (encoding [`ENCODING_INT`]), which is about twice as
+/// compact for counters and histogram buckets. The first other value re-encodes the
+/// chunk with XOR values (encoding [`ENCODING_XOR`]).
 #[derive(Debug, Clone)]
 pub struct XorChunk {
     w: BitWriter,
@@ -64,6 +83,10 @@ pub struct XorChunk {
     /// Current XOR window; `leading > 64` means no window yet.
     leading: u32,
     trailing: u32,
+    /// Integer mode: the last value and the last value delta.
+    int_mode: bool,
+    iv: i64,
+    ivdelta: i64,
 }
 
 impl Default for XorChunk {
@@ -75,8 +98,13 @@ impl Default for XorChunk {
 impl XorChunk {
     /// An empty chunk.
     pub fn new() -> Self {
+        Self::with_encoding(true)
+    }
+
+    fn with_encoding(int_mode: bool) -> Self {
         let mut w = BitWriter::with_capacity(160);
-        w.write_bytes(&[ENCODING_XOR, 0, 0]);
+        let enc = if int_mode { ENCODING_INT } else { ENCODING_XOR };
+        w.write_bytes(&[enc, 0, 0]);
         XorChunk {
             w,
             num: 0,
@@ -86,6 +114,72 @@ impl XorChunk {
             v: 0,
             leading: u32::MAX,
             trailing: 0,
+            int_mode,
+            iv: 0,
+            ivdelta: 0,
+        }
+    }
+
+    /// Re-encodes the samples so far with XOR values.
+    #[cold]
+    #[inline(never)]
+    fn switch_to_xor(&mut self) {
+        let samples: Vec<Sample> = self.iter().collect();
+        *self = Self::with_encoding(false);
+        for s in samples {
+            self.append(s.t, s.v);
+        }
+    }
+
+    #[inline]
+    fn append_int(&mut self, t: i64, i: i64) {
+        let mut buf = [0u8; MAX_VARINT_LEN];
+        match self.num {
+            0 => {
+                self.w
+                    .write_bytes(encode_uvarint(&mut buf, zigzag_encode(t)));
+                self.w
+                    .write_bytes(encode_uvarint(&mut buf, zigzag_encode(i)));
+                self.min_t = t;
+            }
+            1 => {
+                let delta = t.wrapping_sub(self.t);
+                self.w.write_bytes(encode_uvarint(&mut buf, delta as u64));
+                let dv = i.wrapping_sub(self.iv);
+                self.write_int_dod(dv);
+                self.delta = delta;
+                self.ivdelta = dv;
+            }
+            _ => {
+                let delta = t.wrapping_sub(self.t);
+                self.write_dod(delta.wrapping_sub(self.delta));
+                let dv = i.wrapping_sub(self.iv);
+                self.write_int_dod(dv.wrapping_sub(self.ivdelta));
+                self.delta = delta;
+                self.ivdelta = dv;
+            }
+        }
+        self.iv = i;
+    }
+
+    #[inline(always)]
+    fn write_int_dod(&mut self, dod: i64) {
+        let u = dod as u64;
+        if dod == 0 {
+            self.w.write_bits(0, 1);
+            return;
+        }
+        for k in 1..INT_PAYLOAD_BITS.len() {
+            let payload = INT_PAYLOAD_BITS.get(k).copied().unwrap_or(64);
+            let prefix = INT_PREFIX_BITS.get(k).copied().unwrap_or(6);
+            if payload == 64 || fits_signed(dod, payload) {
+                // `prefix` ones, then a zero unless it is the last bucket.
+                let ones = (1u64 << k) - 1;
+                let code = if prefix > k as u32 { ones << 1 } else { ones };
+                self.w.write_bits(code, prefix);
+                self.w.write_bits(u, payload);
+                return;
+            }
         }
     }
 
@@ -100,6 +194,16 @@ impl XorChunk {
             return;
         }
         let bits = v.to_bits();
+        if self.int_mode {
+            match exact_int(v) {
+                Some(i) => {
+                    self.append_int(t, i);
+                    self.finish_append(t, bits);
+                    return;
+                }
+                None => self.switch_to_xor(),
+            }
+        }
         match self.num {
             0 => {
                 let mut buf = [0u8; MAX_VARINT_LEN];
@@ -122,6 +226,11 @@ impl XorChunk {
                 self.delta = delta;
             }
         }
+        self.finish_append(t, bits);
+    }
+
+    #[inline(always)]
+    fn finish_append(&mut self, t: i64, bits: u64) {
         self.t = t;
         self.v = bits;
         self.num += 1;
@@ -226,7 +335,14 @@ struct State {
     /// zeros.
     sig: u32,
     trailing: u32,
+    /// Integer encoding: values are delta-of-deltas of `iv`.
+    int: bool,
+    iv: i64,
+    ivdelta: i64,
 }
+
+/// Payload widths of the integer buckets for 0..=5 leading ones, packed in bytes.
+const INT_PAYLOAD_PACKED: u64 = (32 << 40) | (16 << 32) | (12 << 24) | (8 << 16) | (4 << 8);
 
 /// Payload widths of the short delta-of-delta buckets packed in bytes, indexed by the
 /// number of leading one bits (1..=3) of the prefix.
@@ -264,6 +380,36 @@ fn fast_step(mut st: State, data: &[u8]) -> Option<State> {
     let t = st.t.wrapping_add(delta);
     if t <= st.t {
         return None;
+    }
+    if st.int {
+        // Integer value: delta-of-delta bucket.
+        st.cur.refill(data);
+        let (w, valid) = st.cur.buffer();
+        let (dod, n) = if (w as i64) >= 0 {
+            (0i64, 1u32)
+        } else {
+            let ones = (!w).leading_zeros();
+            if ones >= 6 {
+                return None;
+            }
+            let payload = ((INT_PAYLOAD_PACKED >> (ones * 8)) & 0xff) as u32;
+            let prefix = ones + 1;
+            (
+                ((w << prefix) as i64) >> ((64 - payload) & 63),
+                prefix + payload,
+            )
+        };
+        if n > valid {
+            return None;
+        }
+        st.cur.consume_small(n);
+        st.ivdelta = st.ivdelta.wrapping_add(dod);
+        st.iv = st.iv.wrapping_add(st.ivdelta);
+        st.v = (st.iv as f64).to_bits();
+        st.t = t;
+        st.delta = delta;
+        st.read += 1;
+        return Some(st);
     }
     // Value: `0` unchanged, `10` reuse the window, `11` new window.
     if st.cur.buffered() < 13 {
@@ -350,13 +496,18 @@ fn checked_step(mut st: State, data: &[u8], total: usize) -> Result<State, Chunk
         }
     };
     if st.read == 0 {
+        st.int = data.first() == Some(&ENCODING_INT);
         let z = read_uvarint(&mut st.cur, 0)?;
-        let v = st
-            .cur
-            .read_bits(data, 64)
-            .ok_or_else(|| truncated(&st.cur, 0))?;
         st.t = zigzag_decode(z);
-        st.v = v;
+        if st.int {
+            st.iv = zigzag_decode(read_uvarint(&mut st.cur, 0)?);
+            st.v = (st.iv as f64).to_bits();
+        } else {
+            st.v = st
+                .cur
+                .read_bits(data, 64)
+                .ok_or_else(|| truncated(&st.cur, 0))?;
+        }
         st.read = 1;
         return Ok(st);
     }
@@ -384,6 +535,29 @@ fn checked_step(mut st: State, data: &[u8], total: usize) -> Result<State, Chunk
             t,
             prev: st.t,
         });
+    }
+    if st.int {
+        let w = st.cur.peek_word(data, 6);
+        let ones = (!w).leading_zeros().min(6) as usize;
+        let prefix = INT_PREFIX_BITS.get(ones).copied().unwrap_or(6);
+        let payload = INT_PAYLOAD_BITS.get(ones).copied().unwrap_or(64);
+        st.cur
+            .read_bits(data, prefix)
+            .ok_or_else(|| truncated(&st.cur, st.read))?;
+        let raw = st
+            .cur
+            .read_bits(data, payload)
+            .ok_or_else(|| truncated(&st.cur, st.read))?;
+        let dod = sign_extend(raw, payload);
+        // The first value delta is coded against a previous delta of 0.
+        let prev = if st.read == 1 { 0 } else { st.ivdelta };
+        st.ivdelta = prev.wrapping_add(dod);
+        st.iv = st.iv.wrapping_add(st.ivdelta);
+        st.v = (st.iv as f64).to_bits();
+        st.t = t;
+        st.delta = delta;
+        st.read += 1;
+        return Ok(st);
     }
     let control_at = st.cur.bit_offset();
     let same = !st
@@ -456,6 +630,9 @@ impl XorDecoder {
                 v: 0,
                 sig: 0,
                 trailing: 0,
+                int: false,
+                iv: 0,
+                ivdelta: 0,
             },
             total,
             err: None,
@@ -565,4 +742,21 @@ impl Iterator for XorIter<'_> {
     fn size_hint(&self) -> (usize, Option<usize>) {
         (0, Some(self.dec.remaining()))
     }
+}
+
+/// Decodes with the checked path only, for differential tests of the fast path.
+#[cfg(test)]
+pub(crate) fn decode_checked_only(data: &[u8], total: usize) -> (Vec<Sample>, Option<ChunkError>) {
+    let mut st = XorDecoder::new(total).st;
+    let mut out = Vec::new();
+    while st.read < total {
+        match checked_step(st, data, total) {
+            Ok(next) => {
+                st = next;
+                out.push(Sample::new(st.t, f64::from_bits(st.v)));
+            }
+            Err(e) => return (out, Some(e)),
+        }
+    }
+    (out, None)
 }

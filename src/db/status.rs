@@ -6,17 +6,18 @@ use crate::head::Cardinality;
 impl Db {
     /// Head statistics and cardinality top lists (`limit` entries each).
     pub fn cardinality(&self, limit: usize) -> Cardinality {
-        self.head.cardinality(limit)
+        self.inner.head.cardinality(limit)
     }
 
     /// How many fsyncs the WAL has done since open.
     pub fn wal_fsync_count(&self) -> u64 {
-        self.wal.fsync_count()
+        self.inner.wal.fsync_count()
     }
 
     /// Records cut off the WAL as corrupt when the database was opened.
     pub fn wal_corrupted_records(&self) -> u64 {
-        self.open_stats
+        self.inner
+            .open_stats
             .wal
             .corrupted
             .as_ref()

@@ -172,7 +172,7 @@ pub enum Entry<'a> {
 /// An exemplar attached to an OpenMetrics sample.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exemplar<'a> {
-    labels_raw: &'a str,
+    labels_raw: &'a [u8],
     /// The exemplar's value.
     pub value: f64,
     /// The exemplar's timestamp in milliseconds, if given.
@@ -190,9 +190,9 @@ impl<'a> Exemplar<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesEntry<'a> {
     pub(crate) series: &'a [u8],
-    pub(crate) name_raw: &'a str,
+    pub(crate) name_raw: &'a [u8],
     pub(crate) name_quoted: bool,
-    pub(crate) labels_raw: &'a str,
+    pub(crate) labels_raw: &'a [u8],
     pub(crate) kind: MetricType,
     /// The sample value (NaN as [`NORMAL_NAN_BITS`]).
     pub value: f64,
@@ -213,10 +213,12 @@ impl<'a> SeriesEntry<'a> {
 
     /// The metric name, unescaped.
     pub fn metric_name(&self) -> Cow<'a, str> {
+        // The parser checked the name: ASCII, or valid UTF-8 when quoted.
+        let name = std::str::from_utf8(self.name_raw).unwrap_or("");
         if self.name_quoted {
-            parser::unescape(self.name_raw)
+            parser::unescape(name)
         } else {
-            Cow::Borrowed(self.name_raw)
+            Cow::Borrowed(name)
         }
     }
 

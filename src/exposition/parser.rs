@@ -30,24 +30,69 @@ pub struct Parser<'a> {
     done: bool,
 }
 
-#[inline]
+/// Character classes: bit 0 = label name start, bit 1 = label name char, bit 2 =
+/// metric name start, bit 3 = metric name char. (Built at compile time, where an
+/// out-of-range index would be a compile error.)
+#[allow(clippy::indexing_slicing)]
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let alpha = b.is_ascii_alphabetic() || b == b'_';
+        let digit = b.is_ascii_digit();
+        let mut c = 0;
+        if alpha {
+            c |= 1 | 2 | 4 | 8;
+        }
+        if digit {
+            c |= 2 | 8;
+        }
+        if b == b':' {
+            c |= 4 | 8;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
+
+#[inline(always)]
+fn class(b: u8) -> u8 {
+    // Indexing a 256-entry table with a u8 cannot go out of bounds.
+    CLASS.get(usize::from(b)).copied().unwrap_or(0)
+}
+
+#[inline(always)]
 fn is_name_start(b: u8) -> bool {
-    b.is_ascii_alphabetic() || b == b'_' || b == b':'
+    class(b) & 4 != 0
 }
 
-#[inline]
+#[inline(always)]
 fn is_name_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b':'
+    class(b) & 8 != 0
 }
 
-#[inline]
+#[inline(always)]
 fn is_label_start(b: u8) -> bool {
-    b.is_ascii_alphabetic() || b == b'_'
+    class(b) & 1 != 0
 }
 
-#[inline]
+#[inline(always)]
 fn is_label_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
+    class(b) & 2 != 0
+}
+
+/// Index of the first byte at or after `i` that is not in class `mask`.
+#[inline(always)]
+fn skip_class(line: &[u8], mut i: usize, mask: u8) -> usize {
+    while let Some(&b) = line.get(i) {
+        if class(b) & mask == 0 {
+            break;
+        }
+        i += 1;
+    }
+    i
 }
 
 #[inline]
@@ -120,27 +165,26 @@ type LineResult<'a> = Result<Entry<'a>, Reason>;
 #[inline]
 fn scan_quoted(line: &[u8], i: usize) -> Result<usize, Reason> {
     let mut j = i + 1;
-    let mut high = false;
+    let mut high = 0u8;
     loop {
-        let rest = line.get(j..).unwrap_or(&[]);
-        match memchr::memchr2(b'"', b'\\', rest) {
-            None => return Err("unterminated quoted string".into()),
-            Some(k) => {
-                high |= rest.get(..k).is_some_and(|s| !s.is_ascii());
-                j += k;
-                if line.get(j) == Some(&b'"') {
-                    break;
-                }
+        match line.get(j) {
+            Some(b'"') => break,
+            Some(b'\\') => {
                 // A backslash escapes the next byte, whatever it is.
-                if j + 1 >= line.len() {
-                    return Err("unterminated quoted string".into());
+                match line.get(j + 1) {
+                    Some(&b) => high |= b,
+                    None => return Err("unterminated quoted string".into()),
                 }
-                high |= line.get(j + 1).is_some_and(|b| !b.is_ascii());
                 j += 2;
             }
+            Some(&b) => {
+                high |= b;
+                j += 1;
+            }
+            None => return Err("unterminated quoted string".into()),
         }
     }
-    if high && std::str::from_utf8(line.get(i + 1..j).unwrap_or(&[])).is_err() {
+    if high >= 0x80 && std::str::from_utf8(line.get(i + 1..j).unwrap_or(&[])).is_err() {
         return Err("invalid UTF-8 in quoted string".into());
     }
     Ok(j + 1)
@@ -188,10 +232,7 @@ fn scan_label_set(
                 })
             }
             Some(&b) if is_label_start(b) => {
-                i += 1;
-                while line.get(i).is_some_and(|&b| is_label_char(b)) {
-                    i += 1;
-                }
+                i = skip_class(line, i + 1, 2);
                 false
             }
             Some(b'"') => {
@@ -243,12 +284,8 @@ pub struct LabelIter<'a> {
 }
 
 impl<'a> LabelIter<'a> {
-    pub(crate) fn new(raw: &'a str, kind: MetricType) -> Self {
-        LabelIter {
-            s: raw.as_bytes(),
-            i: 0,
-            kind,
-        }
+    pub(crate) fn new(raw: &'a [u8], kind: MetricType) -> Self {
+        LabelIter { s: raw, i: 0, kind }
     }
 
     fn skip(&mut self) {
@@ -568,10 +605,7 @@ impl<'a> Parser<'a> {
         let mut labels_raw: &'a [u8] = &[];
         match line.get(i) {
             Some(&b) if is_name_start(b) => {
-                i += 1;
-                while line.get(i).is_some_and(|&b| is_name_char(b)) {
-                    i += 1;
-                }
+                i = skip_class(line, i + 1, 8);
                 name = Some((start, i, false));
             }
             Some(b'{') => {}
@@ -670,9 +704,9 @@ impl<'a> Parser<'a> {
         }
         Ok(Entry::Series(SeriesEntry {
             series,
-            name_raw: as_str(line.get(na..nb).unwrap_or(&[])),
+            name_raw: line.get(na..nb).unwrap_or(&[]),
             name_quoted: quoted,
-            labels_raw: as_str(labels_raw),
+            labels_raw,
             kind: self.state.kind,
             value,
             timestamp,
@@ -685,7 +719,7 @@ impl<'a> Parser<'a> {
 /// `# {labels} value [timestamp]` with `line[open] == '{'`, up to the end of the line.
 fn parse_exemplar(line: &[u8], open: usize) -> Result<Exemplar<'_>, Reason> {
     let set = scan_label_set(line, open, false, true, true)?;
-    let labels_raw = as_str(line.get(open + 1..set.end - 1).unwrap_or(&[]));
+    let labels_raw = line.get(open + 1..set.end - 1).unwrap_or(&[]);
     let mut i = set.end;
     if line.get(i) != Some(&b' ') {
         return Err("expected a space and a value after exemplar labels".into());

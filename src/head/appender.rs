@@ -203,6 +203,7 @@ impl<'a> Appender<'a> {
                 m
             }
         };
+        let min_valid = min_valid.max(self.head.append_floor());
         if t < min_valid {
             self.stats.out_of_bounds += 1;
             self.head.note_rejected(0, 0, 1);
@@ -293,8 +294,17 @@ impl<'a> Appender<'a> {
         b.cur.extend_from_slice(&b.base);
         let mut ooo = 0u64;
         let mut dup = 0u64;
+        let mut oob = 0u64;
+        // Checked under the series locks: a block cut from the head raises the floor
+        // before reading the series, so a sample either lands in that block or is
+        // rejected here.
+        let floor = self.head.append_floor();
         let cur = &mut b.cur;
         b.samples.retain(|p| {
+            if p.t < floor {
+                oob += 1;
+                return false;
+            }
             let Some(last) = cur.get_mut(p.idx as usize) else {
                 return false;
             };
@@ -366,10 +376,11 @@ impl<'a> Appender<'a> {
         let accepted = b.samples.len() as u64;
         b.samples.clear();
         self.head.note_appended(accepted, mint, maxt);
-        self.head.note_rejected(ooo, dup, 0);
+        self.head.note_rejected(ooo, dup, oob);
         self.stats.samples_appended = accepted;
         self.stats.out_of_order += ooo;
         self.stats.duplicate += dup;
+        self.stats.out_of_bounds += oob;
         Ok(self.stats)
     }
 }

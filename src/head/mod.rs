@@ -17,13 +17,28 @@
 //! is rejected ([`AppendError::OutOfBounds`]). The window is Prometheus's: when an
 //! appender is created its lower bound is the head's newest timestamp minus half the
 //! block range (`block_range_ms`, two hours by default); on an empty head the bound is
-//! set by the first sample the appender receives.
+//! set by the first sample the appender receives. The window is checked first, so an
+//! out-of-bounds sample never creates a series. Labels with an empty value are dropped
+//! before a series is looked up (Prometheus treats them as absent).
+//!
+//! Rejections are returned per sample by [`Appender::append`] and
+//! [`Appender::append_ref`], never abort the batch, and are counted in [`HeadStats`].
+//! A commit locks the batch's series (in reference order), re-checks the samples
+//! against what concurrent commits stored meanwhile, writes one WAL entry, applies the
+//! samples and unlocks: each series' samples reach the WAL in the order they are
+//! applied in memory, so replay rebuilds exactly the same head. Queries only lock one
+//! series at a time and may wait for a commit touching it.
+//!
+//! Only series with at least one sample in the queried range are returned by
+//! [`Head::select`], [`Head::label_names`] and [`Head::label_values`]; series created
+//! by a rolled-back batch hold no samples and stay invisible (and are not logged).
 
 mod appender;
 mod cardinality;
 mod postings;
 mod replay;
 mod series;
+mod truncate;
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -37,6 +52,7 @@ pub use cardinality::Cardinality;
 pub use postings::MemPostings;
 pub(crate) use replay::Replay;
 pub use replay::ReplayOutcome;
+pub use truncate::TruncateStats;
 
 use crate::model::{LabelError, Labels, Matcher, Timestamp};
 use crate::storage::Series;
@@ -181,6 +197,8 @@ pub struct Head {
     num_series: AtomicU64,
     min_time: AtomicI64,
     max_time: AtomicI64,
+    /// Samples older than this are out of bounds: their range is persisted in a block.
+    append_floor: AtomicI64,
     counters: Counters,
 }
 
@@ -222,6 +240,7 @@ impl Head {
             num_series: AtomicU64::new(0),
             min_time: AtomicI64::new(i64::MAX),
             max_time: AtomicI64::new(i64::MIN),
+            append_floor: AtomicI64::new(i64::MIN),
             counters: Counters::default(),
         }
     }

@@ -47,6 +47,26 @@ impl MemPostings {
         self.all.insert(id);
     }
 
+    /// Removes series `id`, indexed under `labels`, dropping values and names left
+    /// without series.
+    pub fn remove(&mut self, id: u32, labels: &Labels) {
+        for l in labels {
+            let Some(values) = self.by_name.get_mut(l.name.as_str()) else {
+                continue;
+            };
+            if let Some(bm) = values.get_mut(l.value.as_str()) {
+                bm.remove(id);
+                if bm.is_empty() {
+                    values.remove(l.value.as_str());
+                }
+            }
+            if values.is_empty() {
+                self.by_name.remove(l.name.as_str());
+            }
+        }
+        self.all.remove(id);
+    }
+
     /// All indexed series.
     pub fn all(&self) -> &RoaringBitmap {
         &self.all

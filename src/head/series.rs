@@ -139,6 +139,31 @@ impl SeriesData {
         }
     }
 
+    /// Drops every sample older than `t`: whole chunks ending before it, and the older
+    /// part of a chunk straddling it (re-encoded). The newest sample is remembered even
+    /// when nothing is left, so ordering checks stay intact. Returns whether any sample
+    /// remains.
+    pub(crate) fn truncate_before(&mut self, t: Timestamp) -> bool {
+        self.chunks.retain(|c| c.max_time() >= t);
+        if let Some(first) = self.chunks.first_mut() {
+            if first.min_time() < t {
+                let mut c = XorChunk::new();
+                for s in first.iter().filter(|s| s.t >= t) {
+                    c.append(s.t, s.v);
+                }
+                *first = c.freeze();
+            }
+        }
+        if self.open.min_time().is_some_and(|lo| lo < t) {
+            let mut c = XorChunk::new();
+            for s in self.open.iter().filter(|s| s.t >= t) {
+                c.append(s.t, s.v);
+            }
+            self.open = c;
+        }
+        self.min_time().is_some()
+    }
+
     /// Number of chunks, the open one included when it has samples.
     pub(crate) fn num_chunks(&self) -> usize {
         self.chunks.len() + usize::from(self.open.num_samples() > 0)

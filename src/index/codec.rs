@@ -132,7 +132,12 @@ pub(crate) fn framed_section(
             format!("section length {len} runs past the end of the file"),
         )
     })?;
-    let stored = d.u32_le()?;
+    let stored = d.u32_le().map_err(|_| {
+        d.err_at(
+            start as u64,
+            format!("section length {len} leaves no room for the checksum"),
+        )
+    })?;
     let actual = crc32fast::hash(body);
     if stored != actual {
         return Err(d.err_at(

@@ -78,6 +78,18 @@ pub enum IndexError {
         /// What is wrong.
         reason: String,
     },
+    /// A chunk reference points past the end of its segment file, or to a segment that
+    /// does not exist: with the index intact, the chunk files are damaged (truncated or
+    /// missing).
+    #[error("chunk reference {segment}:{offset} (index byte {index_offset}) points outside the chunk files")]
+    ChunkOutOfRange {
+        /// Segment file number.
+        segment: u32,
+        /// Byte offset in the segment file.
+        offset: u32,
+        /// Where the reference is in the index file.
+        index_offset: u64,
+    },
     /// The caller broke the writer's contract (order of series, limits).
     #[error("invalid index input: {0}")]
     InvalidInput(String),

@@ -187,10 +187,11 @@ impl IndexReader {
                         && u64::from(off).saturating_add(MIN_CHUNK_RECORD) <= size
                 });
                 if !ok {
-                    return Err(d.err_at(
-                        at,
-                        format!("chunk reference {seg}:{off} points outside the chunk files"),
-                    ));
+                    return Err(IndexError::ChunkOutOfRange {
+                        segment: seg,
+                        offset: off,
+                        index_offset: at,
+                    });
                 }
                 tmin = tmin.min(c.min_time);
                 tmax = tmax.max(c.max_time);

@@ -96,6 +96,19 @@ pub enum Record {
     Series(Vec<RefSeries>),
     /// Samples for series announced by earlier [`Record::Series`] records.
     Samples(Vec<RefSample>),
+    /// Deleted time ranges of series, by label set (written by series deletion).
+    Tombstones(Vec<Tombstone>),
+}
+
+/// A deleted range `[min_time, max_time]` (inclusive) of the series with `labels`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tombstone {
+    /// The series' labels.
+    pub labels: Labels,
+    /// First deleted timestamp.
+    pub min_time: i64,
+    /// Last deleted timestamp.
+    pub max_time: i64,
 }
 
 /// What replay found.

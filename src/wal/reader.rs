@@ -164,6 +164,7 @@ fn scan_segment(
                 match &rec {
                     Record::Series(s) => stats.series += s.len() as u64,
                     Record::Samples(s) => stats.samples += s.len() as u64,
+                    Record::Tombstones(_) => {}
                 }
                 on_record(rec);
             }

@@ -3,7 +3,7 @@
 //! Everything that decodes bytes here treats them as untrusted: lengths and counts are checked
 //! against what remains in the buffer before anything is allocated, and no path panics.
 
-use super::{Record, RefSample, RefSeries, WalError};
+use super::{Record, RefSample, RefSeries, Tombstone, WalError};
 use crate::model::{Label, Labels};
 
 /// Magic bytes at the start of every segment file (the last byte is the format version).
@@ -21,6 +21,8 @@ pub(crate) const FRAME_OVERHEAD: usize = FRAME_PREFIX_LEN + FRAME_SUFFIX_LEN;
 pub(crate) const TYPE_SERIES: u8 = 1;
 /// Record type byte of a samples record.
 pub(crate) const TYPE_SAMPLES: u8 = 2;
+/// Record type byte of a tombstones record.
+pub(crate) const TYPE_TOMBSTONES: u8 = 3;
 
 /// Smallest possible encoding of one sample: 1-byte ref delta, 1-byte time delta, 8-byte value.
 const MIN_SAMPLE_LEN: usize = 10;
@@ -121,12 +123,14 @@ pub(crate) fn encode_record(rec: &Record, buf: &mut Vec<u8>) -> Result<(), WalEr
     let typ = match rec {
         Record::Series(_) => TYPE_SERIES,
         Record::Samples(_) => TYPE_SAMPLES,
+        Record::Tombstones(_) => TYPE_TOMBSTONES,
     };
     buf.push(typ);
     buf.extend_from_slice(&[0; 4]);
     match rec {
         Record::Series(series) => encode_series(series, buf),
         Record::Samples(samples) => encode_samples(samples, buf),
+        Record::Tombstones(t) => encode_tombstones(t, buf),
     }
     let payload_len = buf.len() - start - FRAME_PREFIX_LEN;
     let Ok(len32) = u32::try_from(payload_len) else {
@@ -170,6 +174,56 @@ fn encode_samples(samples: &[RefSample], buf: &mut Vec<u8>) {
     }
 }
 
+fn put_labels(buf: &mut Vec<u8>, labels: &Labels) {
+    put_uvarint(buf, labels.len() as u64);
+    for l in labels.iter() {
+        put_str(buf, &l.name);
+        put_str(buf, &l.value);
+    }
+}
+
+fn take_labels(b: &mut &[u8]) -> Result<Labels, DecodeError> {
+    let nl = count(b, MIN_LABEL_LEN)?;
+    let mut labels = Vec::with_capacity(nl);
+    for _ in 0..nl {
+        let name = take_str(b)?;
+        let value = take_str(b)?;
+        labels.push(Label { name, value });
+    }
+    Labels::from_sorted(labels).ok_or("label names not sorted and unique")
+}
+
+fn encode_tombstones(list: &[Tombstone], buf: &mut Vec<u8>) {
+    put_uvarint(buf, list.len() as u64);
+    for t in list {
+        put_labels(buf, &t.labels);
+        put_uvarint(buf, zigzag(t.min_time));
+        put_uvarint(buf, zigzag(t.max_time));
+    }
+}
+
+/// Smallest possible encoding of one tombstone: label count and two 1-byte times.
+const MIN_TOMBSTONE_LEN: usize = 3;
+
+fn decode_tombstones(mut b: &[u8]) -> Result<Vec<Tombstone>, DecodeError> {
+    let n = count(&mut b, MIN_TOMBSTONE_LEN)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let labels = take_labels(&mut b)?;
+        let min_time = unzigzag(uvarint(&mut b)?);
+        let max_time = unzigzag(uvarint(&mut b)?);
+        out.push(Tombstone {
+            labels,
+            min_time,
+            max_time,
+        });
+    }
+    if !b.is_empty() {
+        return Err("trailing bytes after tombstones");
+    }
+    Ok(out)
+}
+
 /// One frame read from a segment, validated (length in range, CRC matches, type known).
 pub(crate) struct Frame<'a> {
     /// Record type byte.
@@ -205,7 +259,7 @@ pub(crate) fn next_frame(buf: &[u8]) -> Result<Frame<'_>, (DecodeError, Option<u
     if crc32fast::hash(covered) != stored {
         return Err(("checksum mismatch", Some(total_len)));
     }
-    if typ != TYPE_SERIES && typ != TYPE_SAMPLES {
+    if !matches!(typ, TYPE_SERIES | TYPE_SAMPLES | TYPE_TOMBSTONES) {
         return Err(("unknown record type", Some(total_len)));
     }
     Ok(Frame {
@@ -220,6 +274,7 @@ pub(crate) fn decode_frame(frame: &Frame<'_>) -> Result<Record, DecodeError> {
     match frame.typ {
         TYPE_SERIES => decode_series(frame.payload).map(Record::Series),
         TYPE_SAMPLES => decode_samples(frame.payload).map(Record::Samples),
+        TYPE_TOMBSTONES => decode_tombstones(frame.payload).map(Record::Tombstones),
         _ => Err("unknown record type"),
     }
 }
@@ -369,6 +424,34 @@ mod tests {
     }
 
     #[test]
+    fn tombstones_round_trip() {
+        let rec = Record::Tombstones(vec![
+            Tombstone {
+                labels: Labels::from_pairs(&[("__name__", "up"), ("job", "a")]),
+                min_time: -5,
+                max_time: i64::MAX,
+            },
+            Tombstone {
+                labels: Labels::from_pairs(&[("a", "b")]),
+                min_time: i64::MIN,
+                max_time: 7,
+            },
+        ]);
+        let mut buf = Vec::new();
+        encode_record(&rec, &mut buf).unwrap();
+        let frame = next_frame(&buf).ok().unwrap();
+        assert_eq!(frame.typ, TYPE_TOMBSTONES);
+        assert_eq!(decode_frame(&frame).unwrap(), rec);
+        // every truncation of the payload is rejected without panicking
+        for cut in 0..frame.payload.len() {
+            assert!(
+                decode_tombstones(&frame.payload[..cut]).is_err(),
+                "cut {cut}"
+            );
+        }
+    }
+
+    #[test]
     fn frame_rejects_bad_type_even_with_valid_crc() {
         let mut buf = vec![9u8, 0, 0, 0, 0];
         let crc = crc32fast::hash(&buf);
@@ -391,7 +474,7 @@ mod tests {
         /// or decode, never panic, and never return more items than the bytes could hold.
         #[test]
         fn garbage_payloads_never_panic(
-            typ in 1u8..=2,
+            typ in 1u8..=3,
             payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
         ) {
             let buf = frame_of(typ, &payload);
@@ -399,6 +482,7 @@ mod tests {
             match decode_frame(&frame) {
                 Ok(Record::Samples(s)) => proptest::prop_assert!(s.len() * MIN_SAMPLE_LEN <= payload.len()),
                 Ok(Record::Series(s)) => proptest::prop_assert!(s.len() * MIN_SERIES_LEN <= payload.len()),
+                Ok(Record::Tombstones(t)) => proptest::prop_assert!(t.len() * MIN_TOMBSTONE_LEN <= payload.len()),
                 Err(_) => {}
             }
         }
