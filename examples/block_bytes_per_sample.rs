@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! python3 ../shared/bench/gen_openmetrics.py --series 1000 --duration 6h --out w.om
-//! cargo run --release --example block_bytes_per_sample -- w.om
+//! cargo run --release --example block_bytes_per_sample -- w.om [OUT_DIR]
 //! ```
 
 use std::collections::BTreeMap;
@@ -115,13 +115,18 @@ fn main() -> Result<(), Box<dyn Error>> {
         .map(|x| x.t)
         .max()
         .ok_or("no samples")?;
-    let out = tempfile::tempdir()?;
+    // Blocks go to the directory given as second argument (kept), or a temporary one.
+    let tmp = tempfile::tempdir()?;
+    let out_dir = std::env::args()
+        .nth(2)
+        .map_or_else(|| tmp.path().to_path_buf(), std::path::PathBuf::from);
+    std::fs::create_dir_all(&out_dir)?;
     let write_start = Instant::now();
     let mut blocks = Vec::new();
     let mut from = lo.div_euclid(BLOCK_RANGE) * BLOCK_RANGE;
     while from <= hi {
         let to = from + BLOCK_RANGE;
-        let mut w = BlockWriter::new(out.path(), from, to)?;
+        let mut w = BlockWriter::new(out_dir.as_path(), from, to)?;
         for (l, s) in &series {
             let a = s.partition_point(|x| x.t < from);
             let b = s.partition_point(|x| x.t < to);
@@ -136,7 +141,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     let (mut total, mut chunks, mut index, mut got) = (0u64, 0u64, 0u64, 0u64);
     for m in &blocks {
-        let dir = out.path().join(&m.ulid);
+        let dir = out_dir.as_path().join(&m.ulid);
         let b = Block::open(&dir)?;
         total += b.size_bytes();
         index += std::fs::metadata(dir.join("index"))?.len();

@@ -93,7 +93,6 @@ fn run(ops: Vec<Op>, queries: Vec<(i64, i64)>) {
     let mut db = Db::open(dir.path(), opts()).unwrap();
     let mut model = Model::new();
     let mut now = 0i64;
-    let mut qi = 0;
     for (step, op) in ops.into_iter().enumerate() {
         match op {
             Op::Batch(samples, commit) => {
@@ -153,8 +152,7 @@ fn run(ops: Vec<Op>, queries: Vec<(i64, i64)>) {
         }
         let want = restrict(&model, i64::MIN, i64::MAX);
         assert_eq!(read(&db, i64::MIN, i64::MAX), want, "step {step}");
-        let (a, b) = queries[qi % queries.len()];
-        qi += 1;
+        let (a, b) = queries[step % queries.len()];
         let (lo, hi) = (now * a / 100, now * b / 100);
         assert_eq!(
             read(&db, lo, hi),

@@ -79,7 +79,9 @@ pub(crate) struct SeriesTable {
     by_text: TextMap,
     by_labels: HashMap<Labels, u32>,
     pub(crate) labels: Vec<Labels>,
-    last_text: Vec<u8>,
+    /// Scratch key: type byte + series text.
+    key: Vec<u8>,
+    last_key: Vec<u8>,
     last_id: Option<u32>,
 }
 
@@ -88,20 +90,33 @@ impl SeriesTable {
     /// are set on every series (replacing a label of the same name).
     #[inline]
     fn resolve(&mut self, s: &SeriesEntry<'_>, extra: &[Label]) -> Result<u32, BackfillError> {
-        let text = s.series_text();
         if let Some(id) = self.last_id {
-            if text == self.last_text.as_slice() {
+            if s.repeats_previous() {
                 return Ok(id);
             }
         }
-        let id = match self.by_text.get(text) {
+        // The type in effect changes how `le`/`quantile` read, so it is part of the key.
+        self.key.clear();
+        self.key.push(s.metric_type() as u8);
+        self.key.extend_from_slice(s.series_text());
+        if let Some(id) = self.last_id {
+            if self.key == self.last_key {
+                return Ok(id);
+            }
+        }
+        let id = match self.by_text.get(self.key.as_slice()) {
             Some(&id) => id,
             None => self.create(s, extra)?,
         };
-        self.last_text.clear();
-        self.last_text.extend_from_slice(text);
+        std::mem::swap(&mut self.key, &mut self.last_key);
         self.last_id = Some(id);
         Ok(id)
+    }
+
+    /// Forgets the previous line's series (after a skipped sample or metadata).
+    #[inline]
+    fn break_chain(&mut self) {
+        self.last_id = None;
     }
 
     #[cold]
@@ -133,7 +148,7 @@ impl SeriesTable {
                 id
             }
         };
-        self.by_text.insert(s.series_text().into(), id);
+        self.by_text.insert(self.key.as_slice().into(), id);
         Ok(id)
     }
 
@@ -394,6 +409,7 @@ fn parse_loop(
         let mut parser = Parser::resume(piece, Format::OpenMetrics, state, is_last);
         for e in parser.by_ref() {
             let Entry::Series(s) = e? else {
+                table.break_chain();
                 continue;
             };
             let Some(t) = s.timestamp else {
@@ -401,6 +417,7 @@ fn parse_loop(
             };
             let w = t.div_euclid(p.block_ms);
             if w < p.lo || w >= p.hi {
+                table.break_chain();
                 continue;
             }
             let id = table.resolve(&s, p.extra)?;

@@ -225,7 +225,7 @@ mod tests {
         // a single block per window: nothing
         let d = meta("d", 0, 6 * H);
         let e = meta("e", 6 * H, 12 * H);
-        assert!(plan_compaction(&[d.clone()], &r, 100 * H).is_empty());
+        assert!(plan_compaction(std::slice::from_ref(&d), &r, 100 * H).is_empty());
         // two 6h blocks in the 18h window once the head passed 18h
         assert!(plan_compaction(&[d.clone(), e.clone()], &r, 17 * H).is_empty());
         assert_eq!(

@@ -159,7 +159,22 @@ impl BitCursor {
             self.pos += add as usize;
             self.valid += add * 8;
         } else if self.pos < data.len() && self.valid <= 56 {
-            *self = self.refill_tail(data);
+            // Fewer than 8 bytes left: load the last 8 bytes of the data and shift out
+            // the ones already consumed.
+            let len = data.len();
+            match data.get(len.wrapping_sub(8)..) {
+                Some(chunk) if len >= 8 => {
+                    let mut word = [0u8; 8];
+                    word.copy_from_slice(chunk);
+                    let rem = (len - self.pos) as u32; // 1..=7
+                    let word = u64::from_be_bytes(word) << (8 * (8 - rem));
+                    self.buf |= word >> self.valid;
+                    let add = ((64 - self.valid) / 8).min(rem);
+                    self.pos += add as usize;
+                    self.valid += add * 8;
+                }
+                _ => *self = self.refill_tail(data),
+            }
         }
     }
 

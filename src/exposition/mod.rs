@@ -193,6 +193,7 @@ pub struct SeriesEntry<'a> {
     pub(crate) name_raw: &'a [u8],
     pub(crate) name_quoted: bool,
     pub(crate) labels_raw: &'a [u8],
+    pub(crate) repeats_previous: bool,
     pub(crate) kind: MetricType,
     /// The sample value (NaN as [`NORMAL_NAN_BITS`]).
     pub value: f64,
@@ -209,6 +210,13 @@ impl<'a> SeriesEntry<'a> {
     /// timestamp). Equal text means equal labels, so it works as a cache key.
     pub fn series_text(&self) -> &'a [u8] {
         self.series
+    }
+
+    /// Whether this line's series text is the same as the previous sample line's
+    /// (so callers that cache the previous series can reuse it). Only ever `true` for
+    /// consecutive sample lines of one parser with no other entry between them.
+    pub fn repeats_previous(&self) -> bool {
+        self.repeats_previous
     }
 
     /// The metric name, unescaped.

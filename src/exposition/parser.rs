@@ -28,6 +28,19 @@ pub struct Parser<'a> {
     state: ParserState,
     is_final: bool,
     done: bool,
+    /// The previous sample line's series, when it ends with a label set: a line that
+    /// starts with the same text followed by whitespace has the same name and labels,
+    /// so only its value and timestamp need parsing.
+    prev: Option<PrevSeries<'a>>,
+}
+
+/// Name and labels of the previous sample line.
+#[derive(Debug, Clone, Copy)]
+struct PrevSeries<'a> {
+    series: &'a [u8],
+    name_raw: &'a [u8],
+    name_quoted: bool,
+    labels_raw: &'a [u8],
 }
 
 /// Character classes: bit 0 = label name start, bit 1 = label name char, bit 2 =
@@ -376,6 +389,7 @@ impl<'a> Parser<'a> {
             state,
             is_final,
             done: false,
+            prev: None,
         }
     }
 
@@ -446,7 +460,13 @@ impl<'a> Parser<'a> {
                 Format::OpenMetrics => self.om_line(line, lineno, has_nl),
             };
             return Some(match res {
-                Ok(e) => Ok(e),
+                Ok(e) => {
+                    if !matches!(e, Entry::Series(_)) {
+                        // Metadata may change how labels read (`le` normalisation).
+                        self.prev = None;
+                    }
+                    Ok(e)
+                }
                 Err(r) => Err(self.error(lineno, r, line)),
             });
         }
@@ -600,38 +620,32 @@ impl<'a> Parser<'a> {
     ) -> LineResult<'a> {
         let om = format == Format::OpenMetrics;
         let ws = !om;
-        let mut i = start;
-        let mut name: Option<(usize, usize, bool)> = None;
-        let mut labels_raw: &'a [u8] = &[];
-        match line.get(i) {
-            Some(&b) if is_name_start(b) => {
-                i = skip_class(line, i + 1, 8);
-                name = Some((start, i, false));
+        let rest = line.get(start..).unwrap_or(&[]);
+        let repeat = self.prev.filter(|p| {
+            rest.starts_with(p.series)
+                && rest
+                    .get(p.series.len())
+                    .is_some_and(|&b| is_ws(b) && (ws || b == b' '))
+        });
+        let (series, name_raw, name_quoted, labels_raw, mut i) = match repeat {
+            Some(p) => (
+                p.series,
+                p.name_raw,
+                p.name_quoted,
+                p.labels_raw,
+                start + p.series.len(),
+            ),
+            None => {
+                let head = series_head(line, start, om)?;
+                self.prev = (head.0.last() == Some(&b'}')).then_some(PrevSeries {
+                    series: head.0,
+                    name_raw: head.1,
+                    name_quoted: head.2,
+                    labels_raw: head.3,
+                });
+                head
             }
-            Some(b'{') => {}
-            _ => return Err("expected a metric name or '{' at the start of a sample".into()),
-        }
-        let mut j = i;
-        if ws {
-            while line.get(j).is_some_and(|&b| is_ws(b)) {
-                j += 1;
-            }
-        }
-        if line.get(j) == Some(&b'{') {
-            let set = scan_label_set(line, j, ws, false, om)?;
-            if let Some((a, b)) = set.quoted_name {
-                if name.is_some() {
-                    return Err("metric name already set".into());
-                }
-                name = Some((a, b, true));
-            }
-            labels_raw = line.get(j + 1..set.end - 1).unwrap_or(&[]);
-            i = set.end;
-        }
-        let Some((na, nb, quoted)) = name else {
-            return Err("metric name not set".into());
         };
-        let series = line.get(start..i).unwrap_or(&[]);
         // Value.
         let value_start;
         if om {
@@ -704,9 +718,10 @@ impl<'a> Parser<'a> {
         }
         Ok(Entry::Series(SeriesEntry {
             series,
-            name_raw: line.get(na..nb).unwrap_or(&[]),
-            name_quoted: quoted,
+            name_raw,
+            name_quoted,
             labels_raw,
+            repeats_previous: repeat.is_some(),
             kind: self.state.kind,
             value,
             timestamp,
@@ -714,6 +729,52 @@ impl<'a> Parser<'a> {
             line: lineno,
         }))
     }
+}
+
+/// Name and label set of a sample line starting at `start`: the series text, the raw
+/// name, whether it was quoted, the raw label text and the index after the series.
+type SeriesHead<'a> = (&'a [u8], &'a [u8], bool, &'a [u8], usize);
+
+fn series_head(line: &[u8], start: usize, om: bool) -> Result<SeriesHead<'_>, Reason> {
+    let ws = !om;
+    let mut i = start;
+    let mut name: Option<(usize, usize, bool)> = None;
+    let mut labels_raw: &[u8] = &[];
+    match line.get(i) {
+        Some(&b) if is_name_start(b) => {
+            i = skip_class(line, i + 1, 8);
+            name = Some((start, i, false));
+        }
+        Some(b'{') => {}
+        _ => return Err("expected a metric name or '{' at the start of a sample".into()),
+    }
+    let mut j = i;
+    if ws {
+        while line.get(j).is_some_and(|&b| is_ws(b)) {
+            j += 1;
+        }
+    }
+    if line.get(j) == Some(&b'{') {
+        let set = scan_label_set(line, j, ws, false, om)?;
+        if let Some((a, b)) = set.quoted_name {
+            if name.is_some() {
+                return Err("metric name already set".into());
+            }
+            name = Some((a, b, true));
+        }
+        labels_raw = line.get(j + 1..set.end - 1).unwrap_or(&[]);
+        i = set.end;
+    }
+    let Some((na, nb, quoted)) = name else {
+        return Err("metric name not set".into());
+    };
+    Ok((
+        line.get(start..i).unwrap_or(&[]),
+        line.get(na..nb).unwrap_or(&[]),
+        quoted,
+        labels_raw,
+        i,
+    ))
 }
 
 /// `# {labels} value [timestamp]` with `line[open] == '{'`, up to the end of the line.

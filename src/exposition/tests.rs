@@ -292,3 +292,46 @@ fn content_type_selects_format() {
         Format::PrometheusText
     );
 }
+
+#[test]
+fn repeated_series_text_is_recognised_and_parsed_the_same() {
+    let body = "a{x=\"1\"} 1 1\na{x=\"1\"} 2 2\na{x=\"1\"}  3 3\n# TYPE a gauge\n\
+                a{x=\"1\"} 4 4\na{x=\"12\"} 5 5\na{x=\"1\"} 6 6\na{x=\"1\"} 7 7 7\n";
+    let mut p = Parser::new(body.as_bytes(), Format::PrometheusText);
+    let mut got = Vec::new();
+    let err = loop {
+        match p.next() {
+            Some(Ok(Entry::Series(s))) => got.push((
+                s.repeats_previous(),
+                s.to_labels().unwrap().to_string(),
+                s.value,
+            )),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => break e,
+            None => panic!("expected an error on the last line"),
+        }
+    };
+    assert_eq!(err.line(), 8);
+    let l = r#"{__name__="a", x="1"}"#.to_string();
+    let l12 = r#"{__name__="a", x="12"}"#.to_string();
+    assert_eq!(
+        got,
+        vec![
+            (false, l.clone(), 1.0),
+            (true, l.clone(), 2.0),
+            (true, l.clone(), 3.0),
+            (false, l.clone(), 4.0),
+            (false, l12, 5.0),
+            (false, l, 6.0),
+        ]
+    );
+    // OpenMetrics: the repeated prefix must still be followed by exactly one space.
+    let om = "a{x=\"1\"} 1 1\na{x=\"1\"}  2 2\n# EOF\n";
+    assert_eq!(err_line(om, Format::OpenMetrics), 2);
+    let om = "a{x=\"1\"} 1 1\na{x=\"1\"} 2 2\n# EOF\n";
+    assert_eq!(series(om, Format::OpenMetrics).len(), 2);
+}
+
+fn err_line(body: &str, format: Format) -> u64 {
+    err(body, format).line()
+}
