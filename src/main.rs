@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use aion::server::flags::{Cli, Command, TestCommand};
+use aion::server::flags::{CheckCommand, Cli, Command, TestCommand};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,6 +28,37 @@ fn main() -> ExitCode {
             let summary = aion::promql::promqltest::run_files(&files);
             print!("{}", aion::promql::promqltest::format_summary(&summary));
             if summary.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Some(Command::Test {
+            what: TestCommand::Rules { files },
+        }) => {
+            let (report, ok) = aion::rules::unittest::run_files(&files);
+            print!("{report}");
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Some(Command::Check {
+            what: CheckCommand::Rules { files },
+        }) => {
+            let (report, ok) = aion::rules::check_files(&files);
+            print!("{report}");
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Some(Command::Check {
+            what: CheckCommand::Config { files },
+        }) => {
+            if aion::server::check_config_files(&files) {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

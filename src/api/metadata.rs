@@ -213,13 +213,6 @@ pub async fn label_values(
     string_list(&tri!(values.map_err(api_err)), limit)
 }
 
-/// `GET /api/v1/metadata`: metric metadata comes from scrapes; none is known yet.
-pub async fn metric_metadata(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Response {
-    let r = tri!(read_request(&st, req, false).await);
-    tri!(r.params.limit().map_err(api_err));
-    respond::success("{}", &[], &[])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,8 +14,10 @@ mod handlers;
 mod metadata;
 mod query;
 mod respond;
+mod rules;
 mod state;
 mod status;
+mod targets;
 
 pub use state::{ApiOptions, ApiState};
 
@@ -35,12 +37,12 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/series", any(metadata::series))
         .route("/labels", any(metadata::labels))
         .route("/label/{name}/values", get(metadata::label_values))
-        .route("/metadata", get(metadata::metric_metadata))
-        .route("/targets", get(status::targets))
-        .route("/targets/metadata", get(status::targets_metadata))
-        .route("/rules", get(status::rules))
-        .route("/alerts", get(status::alerts))
-        .route("/alertmanagers", get(status::alertmanagers))
+        .route("/metadata", get(targets::metric_metadata))
+        .route("/targets", get(targets::targets))
+        .route("/targets/metadata", get(targets::targets_metadata))
+        .route("/rules", get(rules::rules))
+        .route("/alerts", get(rules::alerts))
+        .route("/alertmanagers", get(rules::alertmanagers))
         .route("/status/config", get(status::config))
         .route("/status/flags", get(status::flags))
         .route("/status/runtimeinfo", get(status::runtimeinfo))

@@ -53,6 +53,12 @@ pub struct ApiState {
     pub start_ms: i64,
     /// How long WAL replay took, once done.
     pub replay: OnceLock<Duration>,
+    /// The scrape manager, once started.
+    pub scrape: OnceLock<Arc<crate::scrape::ScrapeManager>>,
+    /// The rule manager, once started.
+    pub rules: OnceLock<Arc<crate::rules::RuleManager>>,
+    /// The alert notifier, once started.
+    pub notifier: OnceLock<Arc<crate::notifier::Notifier>>,
 }
 
 impl ApiState {
@@ -71,6 +77,9 @@ impl ApiState {
             config_loaded_ms: std::sync::atomic::AtomicI64::new(start_ms),
             start_ms,
             replay: OnceLock::new(),
+            scrape: OnceLock::new(),
+            rules: OnceLock::new(),
+            notifier: OnceLock::new(),
         }
     }
 

@@ -1,5 +1,5 @@
-//! Status endpoints, and the rules/alerts/targets endpoints whose subsystems answer with
-//! their (currently empty) Prometheus shapes.
+//! Status endpoints, and the targets endpoints whose subsystem answers with its
+//! (currently empty) Prometheus shapes.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -23,46 +23,6 @@ macro_rules! tri {
             Err(resp) => return resp,
         }
     };
-}
-
-/// `GET /api/v1/targets`.
-pub async fn targets(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Response {
-    tri!(read_request(&st, req, false).await);
-    respond::success_value(
-        &json!({"activeTargets": [], "droppedTargets": [], "droppedTargetCounts": {}}),
-    )
-}
-
-/// `GET /api/v1/targets/metadata`.
-pub async fn targets_metadata(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Response {
-    tri!(read_request(&st, req, false).await);
-    respond::success_value(&json!([]))
-}
-
-/// `GET /api/v1/rules`.
-pub async fn rules(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Response {
-    let r = tri!(read_request(&st, req, false).await);
-    if let Some(t) = r.params.get_nonempty("type") {
-        if t != "alert" && t != "record" {
-            return respond::error(&ApiError::invalid_param(
-                "type",
-                format!("not supported value {t:?}"),
-            ));
-        }
-    }
-    respond::success_value(&json!({"groups": []}))
-}
-
-/// `GET /api/v1/alerts`.
-pub async fn alerts(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Response {
-    tri!(read_request(&st, req, false).await);
-    respond::success_value(&json!({"alerts": []}))
-}
-
-/// `GET /api/v1/alertmanagers`.
-pub async fn alertmanagers(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Response {
-    tri!(read_request(&st, req, false).await);
-    respond::success_value(&json!({"activeAlertmanagers": [], "droppedAlertmanagers": []}))
 }
 
 /// `GET /api/v1/status/config`.

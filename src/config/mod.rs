@@ -147,7 +147,9 @@ pub struct Config {
 pub struct GlobalConfig {
     /// Default scrape interval (1m).
     pub scrape_interval: Duration,
-    /// Default scrape timeout (10s).
+    /// Default scrape timeout (10s, or the scrape interval when that is shorter and
+    /// no timeout is given).
+    #[serde(default = "unset_duration")]
     pub scrape_timeout: Duration,
     /// Default rule evaluation interval (1m).
     pub evaluation_interval: Duration,
@@ -309,6 +311,10 @@ fn default_file_sd_refresh() -> Duration {
     Duration(300_000)
 }
 
+fn unset_duration() -> Duration {
+    Duration(0)
+}
+
 fn default_true() -> bool {
     true
 }
@@ -316,7 +322,7 @@ fn default_true() -> bool {
 macro_rules! http_fields_struct {
     ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $f:ident : $t:ty),* $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Deserialize)]
         #[serde(deny_unknown_fields)]
         pub struct $name {
             $($(#[$fm])* pub $f: $t,)*
@@ -551,7 +557,7 @@ impl ScrapeConfig {
 }
 
 /// `alerting:`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertingConfig {
     /// Relabelling applied to alerts before sending.
@@ -724,6 +730,9 @@ impl Config {
 
     /// Fills in defaults from `global` and validates.
     fn finish(&mut self) -> Result<(), String> {
+        if self.global.scrape_timeout.0 == 0 {
+            self.global.scrape_timeout = Duration(10_000.min(self.global.scrape_interval.0));
+        }
         let g = &self.global;
         if g.scrape_interval.0 <= 0 {
             return Err("global scrape interval must be greater than zero".into());

@@ -121,6 +121,19 @@ fn validation_errors() {
 }
 
 #[test]
+fn global_timeout_defaults_to_a_shorter_interval() {
+    let c = parse("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: a\n").unwrap();
+    assert_eq!(c.global.scrape_timeout, Duration(1_000));
+    assert_eq!(c.scrape_configs[0].timeout(), Duration(1_000));
+    let c = parse("global:\n  scrape_interval: 30s\n").unwrap();
+    assert_eq!(c.global.scrape_timeout, Duration(10_000));
+    let e = parse("global:\n  scrape_interval: 1s\n  scrape_timeout: 2s\n").unwrap_err();
+    assert!(e
+        .to_string()
+        .ends_with("global scrape timeout greater than scrape interval"));
+}
+
+#[test]
 fn timeout_defaults_to_interval_when_global_is_larger() {
     let c = parse("scrape_configs:\n  - job_name: a\n    scrape_interval: 5s\n").unwrap();
     assert_eq!(c.scrape_configs[0].timeout(), Duration(5_000));

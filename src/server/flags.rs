@@ -29,6 +29,29 @@ pub enum Command {
         #[command(subcommand)]
         what: TestCommand,
     },
+    /// Check files without starting anything.
+    Check {
+        /// What to check.
+        #[command(subcommand)]
+        what: CheckCommand,
+    },
+}
+
+/// `aion check ...`
+#[derive(Debug, Subcommand)]
+pub enum CheckCommand {
+    /// Check Prometheus configuration files (`prometheus.yml`).
+    Config {
+        /// Configuration files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Check rule files: PromQL, names, labels, templates, duplicates.
+    Rules {
+        /// Rule files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// `aion test ...`
@@ -37,6 +60,12 @@ pub enum TestCommand {
     /// Run PromQL test scripts in Prometheus's promqltest format.
     Promql {
         /// Script files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run rule unit tests in promtool's format.
+    Rules {
+        /// Test files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -110,6 +139,26 @@ pub struct ServerFlags {
     /// Output format of log messages: logfmt or json.
     #[arg(long = "log.format", default_value = "logfmt", value_parser = ["logfmt", "json"])]
     pub log_format: String,
+
+    /// Minimum amount of time to wait before resending an alert to Alertmanager.
+    #[arg(long = "rules.alert.resend-delay", default_value = "1m", value_parser = parse_duration_flag)]
+    pub rules_alert_resend_delay: Duration,
+
+    /// Max time to tolerate an outage for restoring "for" state of alerts.
+    #[arg(long = "rules.alert.for-outage-tolerance", default_value = "1h", value_parser = parse_duration_flag)]
+    pub rules_alert_for_outage_tolerance: Duration,
+
+    /// Minimum duration between alert and restored "for" state; kept only for alerts with
+    /// a configured "for" longer than this.
+    #[arg(long = "rules.alert.for-grace-period", default_value = "10m", value_parser = parse_duration_flag)]
+    pub rules_alert_for_grace_period: Duration,
+
+    /// The capacity of the queue for pending Alertmanager notifications.
+    #[arg(
+        long = "alertmanager.notification-queue-capacity",
+        default_value_t = 10_000
+    )]
+    pub alertmanager_notification_queue_capacity: usize,
 }
 
 impl ServerFlags {
@@ -166,6 +215,22 @@ impl ServerFlags {
             ),
             ("log.level".into(), self.log_level.clone()),
             ("log.format".into(), self.log_format.clone()),
+            (
+                "rules.alert.resend-delay".into(),
+                d(&self.rules_alert_resend_delay),
+            ),
+            (
+                "rules.alert.for-outage-tolerance".into(),
+                d(&self.rules_alert_for_outage_tolerance),
+            ),
+            (
+                "rules.alert.for-grace-period".into(),
+                d(&self.rules_alert_for_grace_period),
+            ),
+            (
+                "alertmanager.notification-queue-capacity".into(),
+                self.alertmanager_notification_queue_capacity.to_string(),
+            ),
         ]
     }
 }

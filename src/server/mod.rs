@@ -1,5 +1,6 @@
-//! The `aion` server: flags → open the database → serve the HTTP API, store Aion's own
-//! metrics, and shut down cleanly on SIGINT/SIGTERM or `POST /-/quit`.
+//! The `aion` server: flags → configuration → open the database → serve the HTTP API,
+//! scrape the configured targets (by default Aion itself), reload the configuration on
+//! SIGHUP or `POST /-/reload`, and shut down cleanly on SIGINT/SIGTERM or `POST /-/quit`.
 
 pub mod flags;
 pub mod logging;
@@ -7,19 +8,17 @@ pub mod metrics;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::api::{self, ApiOptions, ApiState};
+use crate::config::Config;
 use crate::db::{Db, DbOptions};
-use crate::model::{Label, Labels};
 use crate::promql::engine::EngineOptions;
+use crate::scrape::ScrapeManager;
 use crate::wal::{FsyncPolicy, WalOptions};
 
 use flags::ServerFlags;
 use metrics::Registry;
-
-/// How often Aion stores its own metrics (Prometheus's default scrape interval).
-pub const SELF_SCRAPE_INTERVAL: Duration = Duration::from_secs(15);
 
 /// The configuration used when none is given: scrape Aion itself.
 pub const DEFAULT_CONFIG: &str = "global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\nscrape_configs:\n  - job_name: aion\n    static_configs:\n      - targets: [\"127.0.0.1:9090\"]\n";
@@ -155,23 +154,6 @@ pub fn refresh_metrics(st: &ApiState) {
     }
 }
 
-/// Appends Aion's own metrics to its database as `job="aion"`.
-fn store_self_metrics(st: &ApiState, instance: &str) {
-    let Some(db) = st.db.get() else { return };
-    refresh_metrics(st);
-    let t = now_ms();
-    let mut app = db.appender();
-    for (labels, v) in st.metrics.samples() {
-        let mut ls: Vec<Label> = labels.iter().cloned().collect();
-        ls.push(Label::new("job", "aion"));
-        ls.push(Label::new("instance", instance));
-        let _ = app.append(&Labels::new(ls), t, v);
-    }
-    if let Err(e) = app.commit() {
-        log::error!(target: "aion::server", "storing own metrics failed err={e}");
-    }
-}
-
 /// Runs the server until a shutdown signal; returns after the database is closed.
 pub fn run(f: ServerFlags) -> Result<(), ServerError> {
     let format = if f.log_format == "json" {
@@ -181,18 +163,51 @@ pub fn run(f: ServerFlags) -> Result<(), ServerError> {
     };
     logging::init(&f.log_level, format).map_err(ServerError::Config)?;
     let (config_path, config_text) = load_config(&f)?;
+    let config = parse_config(config_path.as_deref(), &config_text)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("aion-http")
         .build()
         .map_err(|e| ServerError::Runtime(e.to_string()))?;
-    rt.block_on(serve(f, config_path, config_text))
+    rt.block_on(serve(f, config_path, config_text, config))
+}
+
+/// Parses configuration text read from `path` (or the built-in default).
+fn parse_config(path: Option<&std::path::Path>, text: &str) -> Result<Config, ServerError> {
+    let name = path.unwrap_or(std::path::Path::new("prometheus.yml"));
+    Config::parse(text, name).map_err(|e| ServerError::Config(e.to_string()))
+}
+
+/// Checks configuration files as `promtool check config` does; returns whether all
+/// are valid. Prints a report per file.
+pub fn check_config_files(files: &[PathBuf]) -> bool {
+    let mut ok = true;
+    for f in files {
+        println!("Checking {}", f.display());
+        match Config::load_file(f) {
+            Ok(c) => {
+                let rules = c.rule_files.len();
+                println!(
+                    "  SUCCESS: {} is valid prometheus config file syntax ({} scrape configs, {rules} rule files)",
+                    f.display(),
+                    c.scrape_configs.len()
+                );
+            }
+            Err(e) => {
+                println!("  FAILED: {e}");
+                ok = false;
+            }
+        }
+        println!();
+    }
+    ok
 }
 
 async fn serve(
     f: ServerFlags,
     config_path: Option<PathBuf>,
     config_text: String,
+    config: Config,
 ) -> Result<(), ServerError> {
     let start_ms = now_ms();
     let registry = Arc::new(Registry::new());
@@ -261,18 +276,27 @@ async fn serve(
         Err(e) => return Err(ServerError::Runtime(e.to_string())),
     };
 
-    // Self-metrics and configuration reloads.
-    let st_bg = st.clone();
-    let instance = f.listen_address.clone();
-    let selfscrape = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(SELF_SCRAPE_INTERVAL);
-        loop {
-            tick.tick().await;
-            let st2 = st_bg.clone();
-            let inst = instance.clone();
-            let _ = tokio::task::spawn_blocking(move || store_self_metrics(&st2, &inst)).await;
-        }
-    });
+    // Scraping (the built-in configuration scrapes Aion's own /metrics as job="aion").
+    let scrape = ScrapeManager::new(db.clone());
+    let _ = st.scrape.set(scrape.clone());
+    scrape.apply_config(&config).await;
+    st.metrics.gauge_set(
+        "prometheus_config_last_reload_successful",
+        "Whether the last configuration reload attempt was successful.",
+        &[],
+        1.0,
+    );
+    // Rule evaluation and alert notifications.
+    let rules_svc = crate::rules::service::RuleService::start(
+        db.clone(),
+        rule_service_options(&f, &st.opts.engine),
+        st.metrics.clone(),
+    );
+    let _ = st.rules.set(rules_svc.manager.clone());
+    let _ = st.notifier.set(rules_svc.notifier.clone());
+    let _ = rules_svc.apply_config(&config);
+    let rules_reload = rules_svc.clone();
+    let scrape_reload = scrape.clone();
     let st_reload = st.clone();
     let reloader = tokio::spawn(async move {
         let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
@@ -284,14 +308,20 @@ async fn serve(
                 _ = hup.recv() => {},
                 _ = st_reload.reload.notified() => {},
             }
-            reload_config(&st_reload, config_path.as_ref());
+            if let Some(cfg) = reload_config(&st_reload, config_path.as_ref()) {
+                scrape_reload.apply_config(&cfg).await;
+                let _ = rules_reload.apply_config(&cfg);
+            }
         }
     });
 
     wait_for_shutdown(quit).await;
     log::info!(target: "aion::server", "shutting down: finishing in-flight requests");
-    selfscrape.abort();
     reloader.abort();
+    rules_svc.stop();
+    drop(rules_svc);
+    scrape.stop().await;
+    drop(scrape);
     let _ = stop_tx.send(true);
     match server.await {
         Ok(Ok(())) => {}
@@ -315,31 +345,60 @@ async fn serve(
     Ok(())
 }
 
-fn reload_config(st: &ApiState, path: Option<&PathBuf>) {
+/// Rule and notifier settings from flags.
+fn rule_service_options(
+    f: &ServerFlags,
+    engine: &EngineOptions,
+) -> crate::rules::service::ServiceOptions {
+    crate::rules::service::ServiceOptions {
+        external_url: f
+            .external_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", f.listen_address))
+            .trim_end_matches('/')
+            .to_string(),
+        resend_delay: f.rules_alert_resend_delay,
+        outage_tolerance: f.rules_alert_for_outage_tolerance,
+        grace_period: f.rules_alert_for_grace_period,
+        queue_capacity: f.alertmanager_notification_queue_capacity,
+        engine: engine.clone(),
+    }
+}
+
+/// Re-reads and checks the configuration file; on success returns it for the
+/// subsystems to apply. An invalid file leaves the running configuration in place.
+fn reload_config(st: &ApiState, path: Option<&PathBuf>) -> Option<Config> {
     let Some(path) = path else {
         log::info!(target: "aion::config", "reload requested; running the built-in configuration, nothing to reload");
-        return;
+        return None;
     };
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
+    let gauge = |v: f64| {
+        st.metrics.gauge_set(
+            "prometheus_config_last_reload_successful",
+            "Whether the last configuration reload attempt was successful.",
+            &[],
+            v,
+        )
+    };
+    let loaded = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read config file {}: {e}", path.display()))
+        .and_then(|text| {
+            Config::parse(&text, path)
+                .map(|c| (text, c))
+                .map_err(|e| e.to_string())
+        });
+    match loaded {
+        Ok((text, cfg)) => {
             st.set_config(Some(text), true, now_ms());
-            st.metrics.gauge_set(
-                "prometheus_config_last_reload_successful",
-                "Whether the last configuration reload attempt was successful.",
-                &[],
-                1.0,
-            );
+            gauge(1.0);
             log::info!(target: "aion::config", "completed loading of configuration file {}", path.display());
+            Some(cfg)
         }
         Err(e) => {
             st.set_config(None, false, now_ms());
-            st.metrics.gauge_set(
-                "prometheus_config_last_reload_successful",
-                "Whether the last configuration reload attempt was successful.",
-                &[],
-                0.0,
-            );
-            log::error!(target: "aion::config", "error reloading config file {} err={e}", path.display());
+            gauge(0.0);
+            log::error!(target: "aion::config", "error reloading config file {}, keeping the running configuration err={e:?}", path.display());
+            None
         }
     }
 }

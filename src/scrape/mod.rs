@@ -1,0 +1,23 @@
+//! Scraping: targets from `scrape_configs` (static and file discovery, relabelled),
+//! one loop per target fetching the exposition over HTTP, parsing it without copying,
+//! and committing each scrape as one batch with the synthetic series `up`,
+//! `scrape_duration_seconds`, `scrape_samples_scraped`,
+//! `scrape_samples_post_metric_relabeling` and `scrape_series_added`, and with
+//! staleness markers written exactly when Prometheus writes them.
+//!
+//! * [`target`]: discovered label sets → relabelled targets (labels, URL, interval).
+//! * [`client`]: the HTTP request (headers, auth, timeout, gzip, body size limit).
+//! * [`scraper`]: the synchronous per-target state: series cache, staleness, report.
+//! * [`manager`]: pools, loops, reloads, and the targets/metadata snapshot.
+
+pub mod client;
+pub mod manager;
+pub mod scraper;
+pub mod target;
+
+pub use manager::{ActiveTarget, Health, ScrapeManager, TargetStatus, TargetsSnapshot};
+pub use scraper::{MetricMeta, ScrapeCounts, ScrapeOptions, Scraper};
+pub use target::{Target, TargetGroup};
+
+#[cfg(test)]
+mod tests;
