@@ -315,9 +315,12 @@ fn web_ui_in_headless_chromium() {
     d.wait_for("query page", "return !!document.querySelector('#expr')");
     // Autocomplete offers metric names from the API and functions.
     d.type_into("#expr", "demo_re");
+    // Suggestions update as each character arrives: wait for the list that matches the
+    // whole typed prefix, and fail (with the page text) if it never shows.
     let items = d.wait_for(
         "autocomplete",
-        "return [...document.querySelectorAll('#autocomplete:not(.hidden) li .mono')].map(e => e.textContent)",
+        "const l = [...document.querySelectorAll('#autocomplete:not(.hidden) li .mono')].map(e => e.textContent); \
+         return (l.length === 1 && l[0] === 'demo_requests') ? l : null",
     );
     assert_eq!(items, json!(["demo_requests"]));
     d.type_into("#expr", "ra");
