@@ -265,8 +265,8 @@ impl fmt::Display for Labels {
     }
 }
 
-/// Quotes a string with Go's `strconv.Quote` rules (the form Prometheus prints).
-pub(crate) fn quote(s: &str) -> String {
+/// Quotes `s` with Go's `strconv.Quote` rules.
+pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -282,6 +282,14 @@ pub(crate) fn quote(s: &str) -> String {
             '\u{b}' => out.push_str("\\v"),
             c if (c as u32) < 0x20 || c as u32 == 0x7f => {
                 out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if c.is_control() => {
+                let n = c as u32;
+                if n <= 0xffff {
+                    out.push_str(&format!("\\u{n:04x}"));
+                } else {
+                    out.push_str(&format!("\\U{n:08x}"));
+                }
             }
             c => out.push(c),
         }
