@@ -46,6 +46,7 @@ pub mod index;
 pub mod model;
 pub mod notifier;
 pub mod promql;
+pub mod remote;
 pub mod rules;
 pub mod scrape;
 pub mod server;
