@@ -153,18 +153,13 @@ pub fn refresh_metrics(st: &ApiState) {
             &[],
             db.wal_fsync_count() as f64,
         );
-        // Prometheus exposes this as a summary; Aion gives its sum and count.
-        reg.counter_set(
-            "prometheus_tsdb_wal_fsync_duration_seconds_sum",
-            "Total duration of WAL fsyncs in seconds.",
+        // A summary as in Prometheus, with its sum and count (no quantiles).
+        reg.summary_set(
+            "prometheus_tsdb_wal_fsync_duration_seconds",
+            "Duration of write log fsync.",
             &[],
             db.wal_fsync_seconds(),
-        );
-        reg.counter_set(
-            "prometheus_tsdb_wal_fsync_duration_seconds_count",
-            "Number of WAL fsyncs.",
-            &[],
-            db.wal_fsync_count() as f64,
+            db.wal_fsync_count(),
         );
         let d = db.db_stats();
         let c = |name, help, v: u64| reg.counter_set(name, help, &[], v as f64);
