@@ -56,6 +56,15 @@ fn main() -> ExitCode {
             }
         }
         Some(Command::Check {
+            what: CheckCommand::WebConfig { files },
+        }) => {
+            if aion::server::webconfig::check_files(&files) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Some(Command::Check {
             what: CheckCommand::Config { files },
         }) => {
             if aion::server::check_config_files(&files) {

@@ -46,6 +46,12 @@ pub enum CheckCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Check web configuration files (`--web.config.file`), their certificates and keys.
+    WebConfig {
+        /// Web configuration files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Check rule files: PromQL, names, labels, templates, duplicates.
     Rules {
         /// Rule files.
@@ -86,6 +92,11 @@ pub struct ServerFlags {
     /// The URL under which Aion is externally reachable (used in alert links).
     #[arg(long = "web.external-url")]
     pub external_url: Option<String>,
+
+    /// Path to a web configuration file (Prometheus's format) that enables TLS, basic
+    /// authentication and extra response headers; re-read on every connection and request.
+    #[arg(long = "web.config.file")]
+    pub web_config_file: Option<PathBuf>,
 
     /// Enable shutdown and reload via HTTP request (POST /-/quit, /-/reload).
     #[arg(long = "web.enable-lifecycle")]
@@ -177,6 +188,13 @@ impl ServerFlags {
             (
                 "web.external-url".into(),
                 self.external_url.clone().unwrap_or_default(),
+            ),
+            (
+                "web.config.file".into(),
+                self.web_config_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
             ),
             (
                 "web.enable-lifecycle".into(),

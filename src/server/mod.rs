@@ -2,9 +2,12 @@
 //! scrape the configured targets (by default Aion itself), reload the configuration on
 //! SIGHUP or `POST /-/reload`, and shut down cleanly on SIGINT/SIGTERM or `POST /-/quit`.
 
+pub mod auth;
 pub mod flags;
 pub mod logging;
 pub mod metrics;
+pub mod tls;
+pub mod webconfig;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -48,6 +51,9 @@ pub enum ServerError {
     /// The database could not be opened.
     #[error("cannot open storage: {0}")]
     Storage(String),
+    /// The web configuration file (`--web.config.file`) is invalid.
+    #[error("error loading web config file: {0}")]
+    WebConfig(#[from] webconfig::WebConfigError),
     /// The async runtime failed.
     #[error("runtime error: {0}")]
     Runtime(String),
@@ -223,12 +229,16 @@ pub fn run(f: ServerFlags) -> Result<(), ServerError> {
     let (config_path, config_text) = load_config(&f)?;
     let config = parse_config(config_path.as_deref(), &config_text)?;
     check_rule_files(&config)?;
+    let web = match &f.web_config_file {
+        Some(p) => Some(Arc::new(webconfig::WebConfigSource::open(p)?)),
+        None => None,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("aion-http")
         .build()
         .map_err(|e| ServerError::Runtime(e.to_string()))?;
-    rt.block_on(serve(f, config_path, config_text, config))
+    rt.block_on(serve(f, config_path, config_text, config, web))
 }
 
 /// Parses configuration text read from `path` (or the built-in default).
@@ -288,6 +298,7 @@ async fn serve(
     config_path: Option<PathBuf>,
     config_text: String,
     config: Config,
+    web: Option<Arc<webconfig::WebConfigSource>>,
 ) -> Result<(), ServerError> {
     let start_ms = now_ms();
     let registry = Arc::new(Registry::new());
@@ -317,7 +328,14 @@ async fn serve(
             addr: f.listen_address.clone(),
             source,
         })?;
-    log::info!(target: "aion::server", "listening on {} (API at /api/v1, metrics at /metrics)", f.listen_address);
+    let tls_on = web.as_ref().is_some_and(|w| w.tls_enabled());
+    log::info!(target: "aion::server", "listening on {} (API at /api/v1, metrics at /metrics) tls={tls_on}", f.listen_address);
+    let listener = tls::ServerListener::start(listener, web.clone()).map_err(|source| {
+        ServerError::Listen {
+            addr: f.listen_address.clone(),
+            source,
+        }
+    })?;
 
     // Open (and replay) the database in the background; /-/ready answers 503 until done.
     let dir = f.tsdb_path.clone();
@@ -335,7 +353,13 @@ async fn serve(
         Ok::<Arc<Db>, ServerError>(db)
     });
 
-    let app = api::router(st.clone());
+    let mut app = api::router(st.clone());
+    if let Some(w) = &web {
+        app = app.layer(axum::middleware::from_fn_with_state(
+            auth::WebGuard::new(w.clone()),
+            auth::guard,
+        ));
+    }
     let quit = st.quit.clone();
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(async move {
@@ -369,7 +393,7 @@ async fn serve(
     // Rule evaluation and alert notifications.
     let rules_svc = crate::rules::service::RuleService::start(
         db.clone(),
-        rule_service_options(&f, &st.opts.engine),
+        rule_service_options(&f, &st.opts.engine, tls_on),
         st.metrics.clone(),
     );
     let _ = st.rules.set(rules_svc.manager.clone());
@@ -446,12 +470,14 @@ async fn serve(
 fn rule_service_options(
     f: &ServerFlags,
     engine: &EngineOptions,
+    tls: bool,
 ) -> crate::rules::service::ServiceOptions {
+    let scheme = if tls { "https" } else { "http" };
     crate::rules::service::ServiceOptions {
         external_url: f
             .external_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}", f.listen_address))
+            .unwrap_or_else(|| format!("{scheme}://{}", f.listen_address))
             .trim_end_matches('/')
             .to_string(),
         resend_delay: f.rules_alert_resend_delay,
