@@ -146,6 +146,10 @@ pub struct DbOptions {
     /// How often the background thread started by [`Db::open`] runs
     /// [`Db::run_maintenance`]; `None` starts no thread (call it yourself).
     pub maintenance_interval: Option<Duration>,
+    /// Most series the head may hold (`--storage.tsdb.head-series-limit`); samples that
+    /// would create more are rejected with [`AppendError::SeriesLimit`]. 0 (the default)
+    /// means no limit.
+    pub max_head_series: u64,
 }
 
 impl std::fmt::Debug for DbOptions {
@@ -158,6 +162,7 @@ impl std::fmt::Debug for DbOptions {
             .field("retention_size_bytes", &self.retention_size_bytes)
             .field("max_block_duration_ms", &self.max_block_duration_ms)
             .field("maintenance_interval", &self.maintenance_interval)
+            .field("max_head_series", &self.max_head_series)
             .finish_non_exhaustive()
     }
 }
@@ -173,6 +178,7 @@ impl Default for DbOptions {
             max_block_duration_ms: 0,
             clock: Arc::new(system_clock_ms),
             maintenance_interval: Some(Duration::from_secs(60)),
+            max_head_series: 0,
         }
     }
 }

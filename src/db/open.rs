@@ -234,6 +234,7 @@ pub(super) fn open(dir: &Path, opts: DbOptions) -> Result<Inner, DbError> {
     let (wal, wal_stats) = Wal::open(&wal_dir, opts.wal.clone(), &mut on_record)?;
     let (head, outcome) = replay.finish(HeadOptions {
         block_range_ms: opts.block_range_ms,
+        max_series: opts.max_head_series,
     })?;
     if let Some(floor) = floor {
         head.raise_append_floor(floor);

@@ -102,6 +102,13 @@ pub enum AppendError {
         /// The oldest timestamp the appender accepts.
         min_valid: Timestamp,
     },
+    /// The sample would create a series beyond the head's series limit
+    /// (`--storage.tsdb.head-series-limit`); samples of existing series are unaffected.
+    #[error("head series limit reached: the head holds the maximum of {limit} series, new series are rejected")]
+    SeriesLimit {
+        /// The limit.
+        limit: u64,
+    },
     /// The head has handed out every series reference its index can hold.
     #[error("too many series: the head's index holds at most {} series", u32::MAX)]
     TooManySeries,
@@ -122,12 +129,17 @@ pub struct HeadOptions {
     /// Block range in milliseconds; samples older than the head's newest timestamp minus
     /// half of it are out of bounds.
     pub block_range_ms: i64,
+    /// Most series the head holds; appends that would create more are rejected with
+    /// [`AppendError::SeriesLimit`]. 0 means no limit. Concurrent appenders may overshoot
+    /// it by at most one series each; WAL replay is never limited.
+    pub max_series: u64,
 }
 
 impl Default for HeadOptions {
     fn default() -> Self {
         HeadOptions {
             block_range_ms: DEFAULT_BLOCK_RANGE_MS,
+            max_series: 0,
         }
     }
 }
@@ -145,6 +157,8 @@ pub struct HeadStats {
     pub duplicate: u64,
     /// Samples rejected as out of bounds.
     pub out_of_bounds: u64,
+    /// Samples rejected because they would have created a series beyond the limit.
+    pub series_limited: u64,
     /// Oldest sample timestamp, if any sample is stored.
     pub min_time: Option<Timestamp>,
     /// Newest sample timestamp, if any sample is stored.
@@ -179,6 +193,7 @@ struct Counters {
     out_of_order: AtomicU64,
     duplicate: AtomicU64,
     out_of_bounds: AtomicU64,
+    series_limited: AtomicU64,
 }
 
 /// One shard of the reference → series map: slot `r / SHARDS` of shard `r % SHARDS`.
@@ -266,6 +281,7 @@ impl Head {
             out_of_order: self.counters.out_of_order.load(Ordering::Relaxed),
             duplicate: self.counters.duplicate.load(Ordering::Relaxed),
             out_of_bounds: self.counters.out_of_bounds.load(Ordering::Relaxed),
+            series_limited: self.counters.series_limited.load(Ordering::Relaxed),
             min_time: (min != i64::MAX).then_some(min),
             max_time: (max != i64::MIN).then_some(max),
         }
@@ -324,6 +340,11 @@ impl Head {
             .and_then(|v| v.iter().find(|s| &s.labels == labels))
         {
             return Ok((Arc::clone(s), false));
+        }
+        let limit = self.opts.max_series;
+        if limit > 0 && self.num_series.load(Ordering::Relaxed) >= limit {
+            self.counters.series_limited.fetch_add(1, Ordering::Relaxed);
+            return Err(AppendError::SeriesLimit { limit });
         }
         let r = self.next_ref.fetch_add(1, Ordering::Relaxed);
         let id = u32::try_from(r).map_err(|_| AppendError::TooManySeries)?;

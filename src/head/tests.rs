@@ -167,6 +167,7 @@ fn duplicates_same_value_accepted_different_rejected() {
 fn out_of_bounds_uses_half_the_block_range() {
     let h = Head::new(HeadOptions {
         block_range_ms: 1000,
+        ..HeadOptions::default()
     });
     let a = l(&[("__name__", "m")]);
     let b = l(&[("__name__", "n")]);
@@ -426,6 +427,7 @@ fn series_without_samples_in_range_are_omitted() {
 fn out_of_bounds_sample_creates_no_series() {
     let h = Head::new(HeadOptions {
         block_range_ms: 1000,
+        ..HeadOptions::default()
     });
     let mut app = h.appender();
     app.append(&l(&[("__name__", "m")]), 10_000, 1.0).unwrap();
@@ -446,4 +448,37 @@ fn out_of_bounds_sample_creates_no_series() {
     ));
     assert_eq!(h.stats().num_series, 1);
     assert_eq!(h.stats().out_of_bounds, 3);
+}
+
+#[test]
+fn series_limit_rejects_only_new_series() {
+    let h = Head::new(HeadOptions {
+        max_series: 2,
+        ..HeadOptions::default()
+    });
+    let (a, b, c) = (
+        l(&[("__name__", "a")]),
+        l(&[("__name__", "b")]),
+        l(&[("__name__", "c")]),
+    );
+    let mut app = h.appender();
+    app.append(&a, 1, 1.0).unwrap();
+    app.append(&b, 1, 1.0).unwrap();
+    assert_eq!(
+        app.append(&c, 1, 1.0),
+        Err(AppendError::SeriesLimit { limit: 2 })
+    );
+    app.commit().unwrap();
+    // Existing series keep ingesting; the new one stays out.
+    let mut app = h.appender();
+    app.append(&a, 2, 2.0).unwrap();
+    assert!(app.append(&c, 2, 1.0).is_err());
+    app.commit().unwrap();
+    assert_eq!(samples(&h, &a).len(), 2);
+    assert!(samples(&h, &c).is_empty());
+    let st = h.stats();
+    assert_eq!((st.num_series, st.series_limited), (2, 2));
+    assert!(AppendError::SeriesLimit { limit: 2 }
+        .to_string()
+        .contains("head series limit"));
 }

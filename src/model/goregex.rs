@@ -14,8 +14,20 @@ pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
 /// Compiles `pattern` (Go syntax) anchored at both ends with `.` matching newlines,
 /// as Prometheus anchors matcher and relabel regexes.
 pub fn compile_anchored(pattern: &str) -> Result<Regex, regex::Error> {
-    regex::RegexBuilder::new(&format!("^(?s:{})$", translate_go_regex(pattern)))
+    limited(&format!("^(?s:{})$", translate_go_regex(pattern)))
+}
+
+/// Compiles `pattern` (Go syntax) unanchored, as Go's `regexp.Compile` does (template
+/// functions), under the same size limit.
+pub fn compile(pattern: &str) -> Result<Regex, regex::Error> {
+    limited(&translate_go_regex(pattern))
+}
+
+/// The compiled program and the lazy DFA's cache are both bounded.
+fn limited(pattern: &str) -> Result<Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern)
         .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(2 * REGEX_SIZE_LIMIT)
         .build()
 }
 
@@ -178,6 +190,21 @@ fn repetition_end(chars: &[char], start: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oversized_regexes_are_refused_with_a_clear_error() {
+        let e = compile_anchored("((a{100}){100}){100}").unwrap_err();
+        assert!(e.to_string().contains("exceeds size limit"), "{e}");
+        assert!(compile("((x{100}){100}){100}").is_err());
+        assert!(compile_anchored(".*foo.*|bar{1,20}").is_ok());
+        let m = crate::model::Matcher::new(
+            crate::model::MatchOp::RegexMatch,
+            "a",
+            "((a{100}){100}){100}",
+        )
+        .unwrap_err();
+        assert!(m.to_string().contains("exceeds size limit"), "{m}");
+    }
 
     #[test]
     fn go_regex_dialect() {

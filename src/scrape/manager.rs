@@ -500,7 +500,11 @@ async fn run_loop(ctx: LoopCtx, scraper: Scraper, mut rx: watch::Receiver<Stop>)
             } else {
                 Health::Down
             };
-            st.last_error = out.error.clone().unwrap_or_default();
+            st.last_error = out
+                .error
+                .clone()
+                .or_else(|| out.warning.clone())
+                .unwrap_or_default();
             st.last_scrape_ms = t;
             st.last_duration_s = started.elapsed().as_secs_f64();
             if let Some(m) = meta {
@@ -509,6 +513,9 @@ async fn run_loop(ctx: LoopCtx, scraper: Scraper, mut rx: watch::Receiver<Stop>)
         }
         if let Some(e) = &out.error {
             log::debug!(target: "aion::scrape", "scrape failed scrape_pool={} target={} err={e}", ctx.cfg.job_name, ctx.target.url);
+        }
+        if let Some(w) = &out.warning {
+            log::warn!(target: "aion::scrape", "samples rejected scrape_pool={} target={} err={w}", ctx.cfg.job_name, ctx.target.url);
         }
         next += interval;
         let now = tokio::time::Instant::now();

@@ -114,6 +114,8 @@ pub struct ScrapeCounts {
     pub post_relabel: u64,
     /// Series new to this target's cache.
     pub series_added: u64,
+    /// Samples of new series rejected by the head's series limit.
+    pub series_limited: u64,
 }
 
 /// What one scrape did.
@@ -123,6 +125,9 @@ pub struct ScrapeOutcome {
     pub counts: ScrapeCounts,
     /// The error that failed the scrape, if any.
     pub error: Option<String>,
+    /// A problem that did not fail the scrape (samples the store refused), shown as the
+    /// target's last error.
+    pub warning: Option<String>,
     /// Staleness markers written.
     pub stale_markers: u64,
 }
@@ -405,6 +410,12 @@ impl Scraper {
                         Err(AppendError::InvalidLabels(e)) => {
                             return Err((counts, format!("invalid labels {l}: {e}")))
                         }
+                        // The head is full: this sample is dropped, the rest of the
+                        // scrape is stored, and the target reports it.
+                        Err(AppendError::SeriesLimit { .. }) => {
+                            counts.series_limited += 1;
+                            continue;
+                        }
                         // Out of order or out of bounds: dropped without failing the
                         // scrape; the series is looked up again next time.
                         Err(_) => continue,
@@ -533,7 +544,17 @@ impl Scraper {
         let mut out = ScrapeOutcome::default();
         match fetched {
             Ok((body, format)) => match self.append_body(&mut app, body, format, t) {
-                Ok(c) => out.counts = c,
+                Ok(c) => {
+                    out.counts = c;
+                    if c.series_limited > 0 {
+                        out.warning = Some(format!(
+                            "{} samples of new series rejected: head series limit of {} \
+                             reached (--storage.tsdb.head-series-limit)",
+                            c.series_limited,
+                            db.options().max_head_series
+                        ));
+                    }
+                }
                 Err((c, e)) => {
                     app.rollback();
                     app = db.appender();

@@ -260,3 +260,36 @@ fn end_of_run_marks_everything_stale() {
         );
     }
 }
+
+#[test]
+fn head_series_limit_drops_new_series_and_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(
+        dir.path(),
+        DbOptions {
+            max_head_series: 7,
+            ..DbOptions::default()
+        },
+    )
+    .unwrap();
+    let mut s = Scraper::new(target(), opts());
+    // 5 report series + a + b fill the head.
+    let out = scrape(&mut s, &db, "a 1\nb 2\n", 1000);
+    assert_eq!((out.error.as_deref(), out.warning.as_deref()), (None, None));
+    let out = scrape(&mut s, &db, "a 1\nb 2\nc 3\nd 4\n", 2000);
+    assert_eq!(out.error, None, "the scrape itself succeeds");
+    let w = out.warning.unwrap();
+    assert!(
+        w.starts_with("2 samples of new series rejected: head series limit of 7"),
+        "{w}"
+    );
+    assert_eq!(out.counts.series_limited, 2);
+    assert_eq!(
+        samples(&db, "a")[0].1.len(),
+        2,
+        "existing series keep ingesting"
+    );
+    assert!(samples(&db, "c").is_empty());
+    assert_eq!(samples(&db, "up")[0].1.last().unwrap().v, 1.0);
+    assert_eq!(db.stats().series_limited, 2);
+}

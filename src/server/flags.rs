@@ -118,6 +118,11 @@ pub struct ServerFlags {
     #[arg(long = "storage.tsdb.retention.size", default_value = "0", value_parser = parse_bytes_flag)]
     pub retention_size: u64,
 
+    /// Most series the head may hold; samples that would create more are rejected (and
+    /// counted in aion_tsdb_head_series_limit_rejected_samples_total). 0 = no limit.
+    #[arg(long = "storage.tsdb.head-series-limit", default_value_t = 0)]
+    pub head_series_limit: u64,
+
     /// WAL fsync policy: `always` (fsync before a commit returns, with group commit),
     /// `interval` (fsync at most every --storage.tsdb.wal-fsync-interval), or `never`.
     #[arg(long = "storage.tsdb.wal-fsync", default_value = "interval", value_parser = ["always", "interval", "never"])]
@@ -215,6 +220,10 @@ impl ServerFlags {
             (
                 "storage.tsdb.retention.size".into(),
                 format!("{}B", self.retention_size),
+            ),
+            (
+                "storage.tsdb.head-series-limit".into(),
+                self.head_series_limit.to_string(),
             ),
             ("storage.tsdb.wal-fsync".into(), self.wal_fsync.clone()),
             (

@@ -72,6 +72,7 @@ fn db_options(f: &ServerFlags) -> DbOptions {
         },
         retention_time_ms: i64::try_from(f.retention_time.as_millis()).unwrap_or(i64::MAX),
         retention_size_bytes: f.retention_size,
+        max_head_series: f.head_series_limit,
         ..DbOptions::default()
     }
 }
@@ -128,6 +129,18 @@ pub fn refresh_metrics(st: &ApiState) {
             "Total number of out of bound samples ingestion failed attempts.",
             &[("type", "float")],
             s.out_of_bounds as f64,
+        );
+        reg.counter_set(
+            "aion_tsdb_head_series_limit_rejected_samples_total",
+            "Samples rejected because they would have created a series beyond --storage.tsdb.head-series-limit.",
+            &[],
+            s.series_limited as f64,
+        );
+        reg.gauge_set(
+            "aion_tsdb_head_series_limit",
+            "The head series limit (--storage.tsdb.head-series-limit); 0 means none.",
+            &[],
+            db.options().max_head_series as f64,
         );
         reg.counter_set(
             "aion_tsdb_duplicate_samples_total",

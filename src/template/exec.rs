@@ -313,7 +313,7 @@ pub fn sprintf(fmt: &str, args: &[Value]) -> String {
 }
 
 fn regex(p: &str) -> R<regex::Regex> {
-    regex::Regex::new(p).map_err(|e| format!("error parsing regexp: {e}"))
+    crate::model::goregex::compile(p).map_err(|e| format!("error parsing regexp: {e}"))
 }
 
 fn sample_of(v: &Value, fname: &str) -> R<QuerySample> {

@@ -29,8 +29,13 @@ impl LabelReplace {
     /// Errors, with Prometheus's texts: `invalid regular expression in label_replace():
     /// REGEX` and `invalid destination label name in label_replace(): DST`.
     pub fn new(dst: &str, replacement: &str, src: &str, regex: &str) -> Result<Self, String> {
-        let compiled = crate::model::goregex::compile_anchored(regex)
-            .map_err(|_| format!("invalid regular expression in label_replace(): {regex}"))?;
+        let compiled = crate::model::goregex::compile_anchored(regex).map_err(|e| match e {
+            // Say why when the pattern is valid but too big to compile.
+            regex::Error::CompiledTooBig(_) => {
+                format!("invalid regular expression in label_replace(): {regex}: {e}")
+            }
+            _ => format!("invalid regular expression in label_replace(): {regex}"),
+        })?;
         if !is_valid_label_name(dst) {
             return Err(format!(
                 "invalid destination label name in label_replace(): {dst}"
@@ -215,6 +220,16 @@ mod tests {
 
     fn l(pairs: &[(&str, &str)]) -> Labels {
         Labels::from_pairs(pairs)
+    }
+
+    #[test]
+    fn oversized_label_replace_regex_is_an_error() {
+        let e = LabelReplace::new("dst", "$1", "src", "((a{100}){100}){100}").unwrap_err();
+        assert!(
+            e.starts_with("invalid regular expression in label_replace(): ((a{100}){100}){100}: ")
+                && e.contains("exceeds size limit"),
+            "{e}"
+        );
     }
 
     #[test]
