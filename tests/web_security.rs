@@ -263,12 +263,24 @@ fn tls_serves_https_rejects_plain_http_and_old_versions_and_reloads_certificates
     std::fs::write(dir.path().join("server.key"), &renewed.key).unwrap();
     std::fs::write(dir.path().join("server.crt"), &renewed.cert).unwrap();
     assert_eq!(
-        https_get(&p.addr, untrusting, "/-/healthy", None)
+        https_get(&p.addr, untrusting.clone(), "/-/healthy", None)
             .unwrap()
             .0,
         200
     );
     assert!(https_get(&p.addr, cfg, "/-/healthy", None).is_err());
+
+    // min_version applies from the next connection on: TLS 1.2 clients are turned away.
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+         min_version: TLS13\n",
+    )
+    .unwrap();
+    let only12 = client_config(&other.pem(), None, &[&rustls::version::TLS12]);
+    assert!(https_get(&p.addr, only12, "/-/healthy", None).is_err());
+    let r = https_get(&p.addr, untrusting, "/-/healthy", None).unwrap();
+    assert_eq!(r.0, 200);
 }
 
 #[test]
