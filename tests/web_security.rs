@@ -585,3 +585,102 @@ fn markup_in_labels_and_urls_is_never_rendered_as_html_and_nothing_redirects() {
         assert!(!js.contains(sink), "app.js uses {sink}");
     }
 }
+
+/// `aion check web-config` and Debian's `promtool check web-config` agree on which files
+/// are valid.
+#[test]
+fn check_web_config_verdicts_match_promtool() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("aion test ca");
+    let server = ca.issue("localhost", true);
+    std::fs::write(dir.path().join("s.crt"), &server.cert).unwrap();
+    std::fs::write(dir.path().join("s.key"), &server.key).unwrap();
+    std::fs::write(dir.path().join("ca.crt"), ca.pem()).unwrap();
+    let hash = bcrypt::hash("pw", 4).unwrap();
+    let tls = "tls_server_config:\n  cert_file: s.crt\n  key_file: s.key\n";
+    let cases: Vec<(&str, String, bool)> = vec![
+        ("empty", String::new(), true),
+        ("tls", tls.to_string(), true),
+        (
+            "mtls",
+            format!(
+                "{tls}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n"
+            ),
+            true,
+        ),
+        (
+            "users",
+            format!("basic_auth_users:\n  alice: {hash}\n"),
+            true,
+        ),
+        (
+            "headers",
+            "http_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n".into(),
+            true,
+        ),
+        (
+            "typo",
+            "tls_server_config:\n  cert_fil: s.crt\n".into(),
+            false,
+        ),
+        (
+            "nokey",
+            "tls_server_config:\n  cert_file: s.crt\n".into(),
+            false,
+        ),
+        (
+            "nofile",
+            "tls_server_config:\n  cert_file: x.crt\n  key_file: s.key\n".into(),
+            false,
+        ),
+        (
+            "badhash",
+            "basic_auth_users:\n  alice: secret\n".into(),
+            false,
+        ),
+        (
+            "badauth",
+            format!("{tls}  client_auth_type: Sometimes\n"),
+            false,
+        ),
+        ("caonly", format!("{tls}  client_ca_file: ca.crt\n"), false),
+        (
+            "badheader",
+            "http_server_config:\n  headers:\n    X-Frame-Options: allow\n".into(),
+            false,
+        ),
+        ("badversion", format!("{tls}  min_version: TLS99\n"), false),
+    ];
+    let promtool = Command::new("sh")
+        .args(["-c", "command -v promtool"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if promtool.is_none() {
+        println!("SKIP: promtool not installed; checking Aion's verdicts only");
+    }
+    for (name, text, valid) in cases {
+        let f = dir.path().join(format!("{name}.yml"));
+        std::fs::write(&f, text).unwrap();
+        let aion = Command::new(env!("CARGO_BIN_EXE_aion"))
+            .args(["check", "web-config"])
+            .arg(&f)
+            .output()
+            .unwrap();
+        assert_eq!(
+            aion.status.success(),
+            valid,
+            "{name}: {}",
+            String::from_utf8_lossy(&aion.stderr)
+        );
+        if let Some(p) = &promtool {
+            let out = Command::new(p)
+                .args(["check", "web-config"])
+                .arg(&f)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.success(), valid, "promtool disagrees on {name}");
+        }
+    }
+}
