@@ -20,21 +20,18 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{enc, free_port, try_request, Server};
+use common::exporter::Target;
+use common::{enc, free_port, raw_samples, try_request, Seen, Server};
 
 const TARGETS: usize = 4;
-/// Series per target that are checked sample by sample.
+/// Series per target that are checked sample by sample (`torture_check`).
 const CHECKED: usize = 5;
-/// Series per target that only add load.
+/// Series per target that only add load (`torture_load`).
 const LOAD: usize = 250;
 const RETENTION_MS: i64 = 15_000;
 /// Acknowledged samples this close to the retention limit are not required.
@@ -65,134 +62,11 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// A fake exporter on a loopback port, stopped on drop.
-struct Target {
-    port: u16,
-    stop: Arc<AtomicBool>,
-    handle: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Target {
-    fn start(id: usize) -> Target {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let st = Arc::clone(&stop);
-        let scrapes = Arc::new(AtomicU64::new(0));
-        let handle = std::thread::spawn(move || {
-            while !st.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((conn, _)) => {
-                        let scrapes = Arc::clone(&scrapes);
-                        std::thread::spawn(move || serve_conn(conn, id, &scrapes));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        Target {
-            port,
-            stop,
-            handle: Some(handle),
-        }
-    }
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-/// Answers requests on one connection (keep-alive) until the client closes it.
-fn serve_conn(conn: TcpStream, id: usize, scrapes: &AtomicU64) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut w = match conn.try_clone() {
-        Ok(w) => w,
-        Err(_) => return,
-    };
-    let mut r = BufReader::new(conn);
-    let mut line = String::new();
-    loop {
-        // request line and headers
-        let mut first = true;
-        loop {
-            line.clear();
-            match r.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            if line.trim_end().is_empty() && !first {
-                break;
-            }
-            first = false;
-        }
-        let n = scrapes.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut body = String::with_capacity(64 * (CHECKED + LOAD));
-        body.push_str("# TYPE torture_check counter\n");
-        for i in 0..CHECKED {
-            body.push_str(&format!(
-                "torture_check{{i=\"{i}\"}} {}\n",
-                n * (i as u64 + 1) + id as u64
-            ));
-        }
-        body.push_str("# TYPE torture_load gauge\n");
-        for i in 0..LOAD {
-            let v = splitmix(n ^ (i as u64) << 20 ^ (id as u64) << 40) % 100_000;
-            body.push_str(&format!(
-                "torture_load{{i=\"{i}\",path=\"/api/v{}/x\"}} {}.{}\n",
-                i % 7,
-                v,
-                v % 10
-            ));
-        }
-        let head = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        if w.write_all(head.as_bytes()).is_err() || w.write_all(body.as_bytes()).is_err() {
-            return;
-        }
-    }
-}
-
-/// Samples by series (its labels as JSON text): timestamp (ms) → value text.
-type Seen = BTreeMap<String, BTreeMap<i64, String>>;
-
 const CHECK_QUERY: &str = "{__name__=~\"torture_check|torture:check_sum\"}[40s]";
 
 /// Raw samples of the checked series in the last 40 s, through the instant query API.
 fn read_checked(addr: &str) -> Result<Seen, String> {
-    let path = format!(
-        "/api/v1/query?query={}&time={}",
-        enc(CHECK_QUERY),
-        now_ms() as f64 / 1000.0
-    );
-    let r = try_request(addr, "GET", &path, None, &[]).map_err(|e| e.to_string())?;
-    if r.status != 200 {
-        return Err(format!("status {}: {}", r.status, r.text()));
-    }
-    let v: serde_json::Value = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
-    let mut out = Seen::new();
-    for s in v["data"]["result"].as_array().ok_or("no result")? {
-        let key = s["metric"].to_string();
-        let mut samples = BTreeMap::new();
-        let mut last = i64::MIN;
-        for p in s["values"].as_array().ok_or("no values")? {
-            let t = (p[0].as_f64().ok_or("bad time")? * 1000.0).round() as i64;
-            if t <= last {
-                return Err(format!("{key}: timestamps not increasing at {t}"));
-            }
-            last = t;
-            samples.insert(t, p[1].as_str().ok_or("bad value")?.to_string());
-        }
-        out.insert(key, samples);
-    }
-    Ok(out)
+    raw_samples(addr, CHECK_QUERY)
 }
 
 fn write_config(dir: &Path, targets: &[Target]) -> PathBuf {
@@ -280,7 +154,9 @@ fn kill_torture_of_the_server() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let log = tmp.path().join("aion.log");
-    let targets: Vec<Target> = (0..TARGETS).map(Target::start).collect();
+    let targets: Vec<Target> = (0..TARGETS)
+        .map(|i| Target::start(i, CHECKED, LOAD))
+        .collect();
     let cfg = write_config(tmp.path(), &targets);
     let started = Instant::now();
 

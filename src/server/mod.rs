@@ -155,6 +155,12 @@ pub fn refresh_metrics(st: &ApiState) {
             db.wal_corrupted_records() as f64,
         );
         reg.counter_set(
+            "prometheus_tsdb_wal_writes_failed_total",
+            "Total number of write log writes that failed.",
+            &[],
+            db.wal_writes_failed() as f64,
+        );
+        reg.counter_set(
             "aion_tsdb_wal_fsyncs_total",
             "Number of WAL fsyncs.",
             &[],
