@@ -436,3 +436,31 @@ fn damage_matrix() {
         println!("{r}");
     }
 }
+
+/// Files that are not part of the format (an editor's backup, notes, a file manager's
+/// index) are ignored wherever they are: nothing is set aside or lost.
+#[test]
+fn stray_files_are_ignored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let model = build(&dir);
+    let block = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().len() == 26)
+        .unwrap()
+        .path();
+    for (p, body) in [
+        (block.join("chunks").join("000001.bak"), &b"junk"[..]),
+        (block.join("chunks").join(".DS_Store"), b""),
+        (block.join("notes.txt"), b"hello"),
+        (dir.join("wal").join("README"), b"x"),
+        (dir.join("junk"), b"y"),
+    ] {
+        std::fs::write(p, body).unwrap();
+    }
+    let db = Db::open(&dir, opts()).unwrap();
+    assert_eq!(db.db_stats().corrupted_blocks, 0);
+    assert_eq!(read(&db), model);
+    db.close().unwrap();
+}
