@@ -148,19 +148,14 @@ impl ChunkReader {
             let entry = entry.map_err(BlockError::io(dir))?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            let parsed = (name.len() == 6)
+            let parsed = (name.len() == 6 && name.bytes().all(|b| b.is_ascii_digit()))
                 .then(|| name.parse::<u32>().ok())
                 .flatten();
             match parsed {
                 Some(n) => numbers.push(n),
-                None => {
-                    return Err(BlockError::Corrupt {
-                        path: entry.path(),
-                        section: HEADER_SECTION,
-                        offset: 0,
-                        reason: "unexpected file in the chunks directory".into(),
-                    })
-                }
+                // Not a segment name (an editor's backup, a file manager's index...):
+                // segments are found by name, so it does not matter, as in Prometheus.
+                None => log::warn!("ignoring {} (not a chunk segment)", entry.path().display()),
             }
         }
         numbers.sort_unstable();

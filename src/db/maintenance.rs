@@ -241,11 +241,30 @@ impl Inner {
         let seg = self.wal.cut_segment()?;
         let name = format!("{CHECKPOINT_PREFIX}{seg:08}");
         let tmp = create_tmp_dir(&wal_dir, &name).map_err(DbError::io(&wal_dir))?;
+        let res = self.write_checkpoint(&tmp, floor);
+        if res.is_err() {
+            // e.g. a full disk: do not leave the partial checkpoint taking space
+            let _ = fs::remove_dir_all(&tmp);
+        }
+        res?;
+        publish_dir(&tmp, &wal_dir, &name).map_err(DbError::io(&tmp))?;
+        for (n, path) in list_checkpoints(&wal_dir)? {
+            if n < seg {
+                remove_dir_atomic(&path).map_err(DbError::io(&path))?;
+            }
+        }
+        self.wal.truncate_before(seg)?;
+        bump(&self.counters.checkpoints, 1);
+        Ok(())
+    }
+
+    /// Writes the checkpoint's records into the directory `tmp` and closes it.
+    fn write_checkpoint(&self, tmp: &Path, floor: Timestamp) -> Result<(), DbError> {
         let opts = WalOptions {
             fsync: FsyncPolicy::Never,
             ..WalOptions::default()
         };
-        let (cp, _) = Wal::open(&tmp, opts, |_| {})?;
+        let (cp, _) = Wal::open(tmp, opts, |_| {})?;
         let mut series: Vec<RefSeries> = Vec::new();
         let mut samples: Vec<RefSample> = Vec::new();
         let mut err = None;
@@ -308,14 +327,6 @@ impl Inner {
             cp.log(&[Record::Tombstones(tomb)])?;
         }
         cp.close()?;
-        publish_dir(&tmp, &wal_dir, &name).map_err(DbError::io(&tmp))?;
-        for (n, path) in list_checkpoints(&wal_dir)? {
-            if n < seg {
-                remove_dir_atomic(&path).map_err(DbError::io(&path))?;
-            }
-        }
-        self.wal.truncate_before(seg)?;
-        bump(&self.counters.checkpoints, 1);
         Ok(())
     }
 

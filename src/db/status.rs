@@ -14,6 +14,11 @@ impl Db {
         self.inner.wal.fsync_count()
     }
 
+    /// WAL writes (commits) that failed since open, e.g. on a full disk.
+    pub fn wal_writes_failed(&self) -> u64 {
+        self.inner.wal.writes_failed()
+    }
+
     /// Total seconds the WAL spent in fsync since open.
     pub fn wal_fsync_seconds(&self) -> f64 {
         self.inner.wal.fsync_seconds()

@@ -132,6 +132,19 @@ pub struct ServerFlags {
     #[arg(long = "storage.tsdb.wal-fsync-interval", default_value = "1s", value_parser = parse_duration_flag)]
     pub wal_fsync_interval: Duration,
 
+    /// Duration of a block cut from the head (hidden, as in Prometheus; for tests).
+    #[arg(long = "storage.tsdb.min-block-duration", default_value = "2h", value_parser = parse_duration_flag, hide = true)]
+    pub min_block_duration: Duration,
+
+    /// Longest block compaction produces (hidden, as in Prometheus); default 10% of the
+    /// retention time, at most 31d.
+    #[arg(long = "storage.tsdb.max-block-duration", value_parser = parse_duration_flag, hide = true)]
+    pub max_block_duration: Option<Duration>,
+
+    /// How often head persistence, compaction and retention run (hidden; for tests).
+    #[arg(long = "storage.tsdb.maintenance-interval", default_value = "1m", value_parser = parse_duration_flag, hide = true)]
+    pub maintenance_interval: Duration,
+
     /// Maximum time a query may take before being aborted.
     #[arg(long = "query.timeout", default_value = "2m", value_parser = parse_duration_flag)]
     pub query_timeout: Duration,
@@ -229,6 +242,14 @@ impl ServerFlags {
             (
                 "storage.tsdb.wal-fsync-interval".into(),
                 d(&self.wal_fsync_interval),
+            ),
+            (
+                "storage.tsdb.min-block-duration".into(),
+                d(&self.min_block_duration),
+            ),
+            (
+                "storage.tsdb.max-block-duration".into(),
+                self.max_block_duration.as_ref().map(d).unwrap_or_default(),
             ),
             ("query.timeout".into(), d(&self.query_timeout)),
             (

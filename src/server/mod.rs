@@ -11,7 +11,7 @@ pub mod webconfig;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::api::{self, ApiOptions, ApiState};
 use crate::config::Config;
@@ -73,6 +73,13 @@ fn db_options(f: &ServerFlags) -> DbOptions {
         retention_time_ms: i64::try_from(f.retention_time.as_millis()).unwrap_or(i64::MAX),
         retention_size_bytes: f.retention_size,
         max_head_series: f.head_series_limit,
+        block_range_ms: i64::try_from(f.min_block_duration.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1),
+        max_block_duration_ms: f
+            .max_block_duration
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        maintenance_interval: Some(f.maintenance_interval.max(Duration::from_millis(1))),
         ..DbOptions::default()
     }
 }
@@ -165,6 +172,12 @@ pub fn refresh_metrics(st: &ApiState) {
             "Total number of WAL corruptions.",
             &[],
             db.wal_corrupted_records() as f64,
+        );
+        reg.counter_set(
+            "prometheus_tsdb_wal_writes_failed_total",
+            "Total number of write log writes that failed.",
+            &[],
+            db.wal_writes_failed() as f64,
         );
         reg.counter_set(
             "aion_tsdb_wal_fsyncs_total",
@@ -585,5 +598,19 @@ mod tests {
         assert_eq!(o.retention_time_ms, 2 * 86_400_000);
         assert_eq!(o.retention_size_bytes, 1 << 30);
         assert_eq!(o.wal.fsync, FsyncPolicy::Always);
+        assert_eq!(o.block_range_ms, 2 * 3_600_000);
+        assert_eq!(o.max_block_duration_ms, 0);
+        assert_eq!(o.maintenance_interval, Some(Duration::from_secs(60)));
+        let cli = flags::Cli::try_parse_from([
+            "aion",
+            "--storage.tsdb.min-block-duration=2s",
+            "--storage.tsdb.max-block-duration=18s",
+            "--storage.tsdb.maintenance-interval=200ms",
+        ])
+        .unwrap();
+        let o = db_options(&cli.server);
+        assert_eq!(o.block_range_ms, 2_000);
+        assert_eq!(o.max_block_duration_ms, 18_000);
+        assert_eq!(o.maintenance_interval, Some(Duration::from_millis(200)));
     }
 }

@@ -219,6 +219,10 @@ struct Inner {
     /// Total time spent in the fsyncs counted by `fsyncs`, in nanoseconds.
     fsync_nanos: AtomicU64,
     poisoned: AtomicBool,
+    /// Commits whose write failed (e.g. a full disk) since open.
+    writes_failed: AtomicU64,
+    /// Whether the last write failed (the next success logs the recovery).
+    failing: AtomicBool,
     #[cfg(test)]
     sync_delay: Mutex<Duration>,
 }
@@ -254,7 +258,13 @@ fn create_segment(dir: &Path, n: u32) -> Result<(PathBuf, File), WalError> {
         .append(true)
         .open(&path)
         .map_err(io_err(&path))?;
-    f.write_all(&SEGMENT_MAGIC).map_err(io_err(&path))?;
+    if let Err(e) = f.write_all(&SEGMENT_MAGIC) {
+        // Do not leave a headerless file behind: the next attempt (e.g. once a full
+        // disk has room again) creates it afresh.
+        drop(f);
+        let _ = std::fs::remove_file(&path);
+        return Err(io_err(&path)(e));
+    }
     Ok((path, f))
 }
 
@@ -328,6 +338,8 @@ impl Wal {
             fsyncs: AtomicU64::new(0),
             fsync_nanos: AtomicU64::new(0),
             poisoned: AtomicBool::new(false),
+            writes_failed: AtomicU64::new(0),
+            failing: AtomicBool::new(false),
             #[cfg(test)]
             sync_delay: Mutex::new(Duration::ZERO),
         });
@@ -514,6 +526,12 @@ impl Wal {
         self.inner.fsyncs.load(Ordering::Relaxed)
     }
 
+    /// Number of [`Self::log`] calls whose write failed since open (the commit was
+    /// rejected; e.g. a full disk).
+    pub fn writes_failed(&self) -> u64 {
+        self.inner.writes_failed.load(Ordering::Relaxed)
+    }
+
     /// Total seconds spent in the fsyncs counted by [`Self::fsync_count`].
     pub fn fsync_seconds(&self) -> f64 {
         self.inner.fsync_nanos.load(Ordering::Relaxed) as f64 / 1e9
@@ -547,8 +565,39 @@ impl Inner {
         self.poisoned.store(true, Ordering::Release);
     }
 
-    /// Appends one encoded commit with one write; returns its sequence number.
+    /// Appends one encoded commit with one write; returns its sequence number. A failed
+    /// write is counted and logged (once until writes succeed again).
     fn append(&self, buf: &[u8]) -> Result<u64, WalError> {
+        let res = self.append_inner(buf);
+        match &res {
+            Err(WalError::Io { path, source }) => {
+                self.writes_failed.fetch_add(1, Ordering::Relaxed);
+                if !self.failing.swap(true, Ordering::AcqRel) {
+                    log::error!(
+                        "WAL {}: write to {} failed, commits are rejected until writes \
+                         succeed again: {source}",
+                        self.dir.display(),
+                        path.display()
+                    );
+                }
+            }
+            Err(_) => {
+                self.writes_failed.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(_) => {
+                if self.failing.swap(false, Ordering::AcqRel) {
+                    log::warn!(
+                        "WAL {}: writes succeed again ({} failed commits so far)",
+                        self.dir.display(),
+                        self.writes_failed.load(Ordering::Relaxed)
+                    );
+                }
+            }
+        }
+        res
+    }
+
+    fn append_inner(&self, buf: &[u8]) -> Result<u64, WalError> {
         let mut w = self.writer.lock();
         self.check_poisoned()?;
         let len = buf.len() as u64;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod exporter;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -234,4 +236,39 @@ pub fn enc(s: &str) -> String {
         }
     }
     out
+}
+
+/// Samples by series (its labels as JSON text): timestamp (ms) → value text.
+pub type Seen = std::collections::BTreeMap<String, std::collections::BTreeMap<i64, String>>;
+
+/// The raw samples a range-vector selector (e.g. `up[1m]`) returns as an instant query at
+/// the current time; fails on an error answer or timestamps that do not increase.
+pub fn raw_samples(addr: &str, selector: &str) -> Result<Seen, String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_millis() as f64
+        / 1000.0;
+    let path = format!("/api/v1/query?query={}&time={now}", enc(selector));
+    let r = try_request(addr, "GET", &path, None, &[]).map_err(|e| e.to_string())?;
+    if r.status != 200 {
+        return Err(format!("status {}: {}", r.status, r.text()));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
+    let mut out = Seen::new();
+    for s in v["data"]["result"].as_array().ok_or("no result")? {
+        let key = s["metric"].to_string();
+        let mut samples = std::collections::BTreeMap::new();
+        let mut last = i64::MIN;
+        for p in s["values"].as_array().ok_or("no values")? {
+            let t = (p[0].as_f64().ok_or("bad time")? * 1000.0).round() as i64;
+            if t <= last {
+                return Err(format!("{key}: timestamps not increasing at {t}"));
+            }
+            last = t;
+            samples.insert(t, p[1].as_str().ok_or("bad value")?.to_string());
+        }
+        out.insert(key, samples);
+    }
+    Ok(out)
 }
