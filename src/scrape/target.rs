@@ -8,8 +8,8 @@ use crate::config::{Duration, ScrapeConfig};
 use crate::model::time::parse_duration_ms;
 use crate::model::{Label, Labels};
 
-/// A group of discovered targets sharing labels (one `static_configs` entry or one
-/// element of a file discovery file).
+/// A group of discovered targets sharing labels (one `static_configs` entry, or one
+/// element of a file or HTTP discovery answer, whose labels include its `__meta_*`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetGroup {
@@ -19,7 +19,7 @@ pub struct TargetGroup {
     /// Labels of every target of the group.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
-    /// Where the group came from (file name or `static`), for `__meta_filepath`.
+    /// Where the group came from (`static`, a file name, or `url:index`).
     #[serde(skip)]
     pub source: String,
 }
@@ -86,9 +86,6 @@ pub fn targets_from_groups(
                 lb.set(k, v);
             }
             lb.set("__address__", addr);
-            if !g.source.is_empty() && g.source != "static" {
-                lb.set("__meta_filepath", &g.source);
-            }
             let defaults = [
                 ("job", cfg.job_name.clone()),
                 ("__scrape_interval__", cfg.interval().to_string()),
@@ -219,6 +216,7 @@ pub fn read_sd_file(path: &std::path::Path) -> Result<Vec<TargetGroup>, String> 
     };
     for g in &mut groups {
         g.source = name.clone();
+        g.labels.insert("__meta_filepath".into(), name.clone());
     }
     Ok(groups)
 }
