@@ -607,3 +607,58 @@ async fn target_limit_fails_every_target_of_the_pool() {
     .await;
     h.mgr.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifier_posts_to_an_https_alertmanager_with_basic_auth() {
+    use aion::notifier::{Alert, AlertmanagerTarget, Notifier, NotifierOptions};
+    let pki = Pki::new();
+    let got = Arc::new(Mutex::new(Vec::<Req>::new()));
+    let g = got.clone();
+    let am = server(
+        Some(pki.server_config(false)),
+        Arc::new(move |r: &Req| {
+            g.lock().unwrap().push(r.clone());
+            // "am:pw"
+            if r.headers.get("authorization").map(String::as_str) == Some("Basic YW06cHc=") {
+                (200, "application/json".into(), String::new())
+            } else {
+                (401, "text/plain".into(), String::new())
+            }
+        }),
+    )
+    .await;
+    let yaml = format!(
+        "alerting:\n  alertmanagers:\n    - scheme: https\n      basic_auth: {{username: am, password: pw}}\n      tls_config: {{ca_file: {}}}\n      static_configs:\n        - targets: ['{am}']\n",
+        pki.path("ca.pem")
+    );
+    let cfg = Config::parse(&yaml, Path::new("prometheus.yml")).unwrap();
+    let am_cfg = &cfg.alerting.alertmanagers[0];
+    let n = Notifier::new(NotifierOptions::default());
+    n.set_alertmanagers(vec![AlertmanagerTarget {
+        url: format!("https://{am}/api/v2/alerts"),
+        timeout: Duration::from_secs(5),
+        alert_relabel: Vec::new(),
+        http: am_cfg.http_client(),
+    }]);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(n.clone().run(stop_rx));
+    n.send(vec![Alert {
+        labels: aion::model::Labels::from_pairs(&[("alertname", "TlsAlert")]),
+        annotations: aion::model::Labels::empty(),
+        starts_at: 1,
+        ends_at: 0,
+        generator_url: String::new(),
+    }]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.lock().unwrap().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop_tx.send(true);
+    let _ = task.await;
+    let reqs = got.lock().unwrap().clone();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(reqs[0].method, "POST");
+    assert_eq!(reqs[0].target, "/api/v2/alerts");
+    assert!(reqs[0].body.contains("TlsAlert"), "{}", reqs[0].body);
+    assert_eq!(n.stats.sent.load(Ordering::SeqCst), 1);
+}
