@@ -695,9 +695,9 @@ http_fields_struct! {
         /// Relabelling of scraped series.
         #[serde(default)]
         metric_relabel_configs: Vec<RelabelConfig>,
-        /// DNS discovery (accepted; not supported, yields no targets).
+        /// DNS discovery.
         #[serde(default)]
-        dns_sd_configs: Option<serde_yaml::Value>,
+        dns_sd_configs: Vec<DnsSdConfig>,
         /// HTTP discovery.
         #[serde(default)]
         http_sd_configs: Vec<HttpSdConfig>,
@@ -725,6 +725,77 @@ http_fields_struct! {
         /// How often the URL is fetched (1m).
         #[serde(default = "default_http_sd_refresh")]
         refresh_interval: Duration,
+    }
+}
+
+/// The record type of a `dns_sd_configs` entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DnsRecordType {
+    /// SRV records (the default): host and port from the record.
+    #[default]
+    Srv,
+    /// A records, with the config's port.
+    A,
+    /// AAAA records, with the config's port.
+    Aaaa,
+    /// MX records, with the config's port.
+    Mx,
+    /// NS records, with the config's port.
+    Ns,
+}
+
+impl<'de> Deserialize<'de> for DnsRecordType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.to_ascii_uppercase().as_str() {
+            "SRV" => Ok(DnsRecordType::Srv),
+            "A" => Ok(DnsRecordType::A),
+            "AAAA" => Ok(DnsRecordType::Aaaa),
+            "MX" => Ok(DnsRecordType::Mx),
+            "NS" => Ok(DnsRecordType::Ns),
+            _ => Err(serde::de::Error::custom(format!(
+                "invalid DNS-SD records type {s}"
+            ))),
+        }
+    }
+}
+
+/// A `dns_sd_configs` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSdConfig {
+    /// Names to look up.
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// How often the names are resolved again (30s).
+    #[serde(default = "default_dns_sd_refresh")]
+    pub refresh_interval: Duration,
+    /// The record type (`SRV`).
+    #[serde(default, rename = "type")]
+    pub record_type: DnsRecordType,
+    /// The port of A, AAAA, MX and NS targets.
+    #[serde(default)]
+    pub port: u16,
+}
+
+fn default_dns_sd_refresh() -> Duration {
+    Duration(30_000)
+}
+
+impl DnsSdConfig {
+    fn validate(&self) -> Result<(), String> {
+        if self.names.is_empty() {
+            return Err("DNS-SD config must contain at least one SRV record name".into());
+        }
+        if self.record_type != DnsRecordType::Srv && self.port == 0 {
+            return Err(
+                "a port is required in DNS-SD configs for all record types except SRV".into(),
+            );
+        }
+        if self.refresh_interval.0 <= 0 {
+            return Err("refresh_interval must be greater than zero".into());
+        }
+        Ok(())
     }
 }
 
@@ -838,6 +909,7 @@ fn go_type_for_path(path: &str) -> &'static str {
         "static_configs" => "targetgroup.Group",
         "file_sd_configs" => "file.SDConfig",
         "http_sd_configs" => "http.SDConfig",
+        "dns_sd_configs" => "dns.SDConfig",
         "oauth2" => "config.OAuth2",
         "relabel_configs" | "metric_relabel_configs" | "alert_relabel_configs" => "relabel.Config",
         "basic_auth" => "config.BasicAuth",
@@ -1032,6 +1104,9 @@ impl Config {
             }
             for h in &sc.http_sd_configs {
                 h.validate().map_err(ctx)?;
+            }
+            for d in &sc.dns_sd_configs {
+                d.validate().map_err(ctx)?;
             }
         }
         check_relabel(&self.alerting.alert_relabel_configs)?;

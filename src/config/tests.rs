@@ -368,6 +368,22 @@ fn tls_proxy_oauth2_and_http_sd_errors() {
         ),
         ("    http_sd_configs:\n      - {}\n", "URL is missing"),
         (
+            "    dns_sd_configs:\n      - names: [a]\n        type: TXT\n",
+            "line 4: scrape_configs[0].dns_sd_configs[0]: invalid DNS-SD records type TXT",
+        ),
+        (
+            "    dns_sd_configs:\n      - names: [a]\n        type: A\n",
+            "a port is required in DNS-SD configs for all record types except SRV",
+        ),
+        (
+            "    dns_sd_configs:\n      - {}\n",
+            "DNS-SD config must contain at least one SRV record name",
+        ),
+        (
+            "    dns_sd_configs:\n      - names: [a]\n        ports: 1\n",
+            "line 5: field ports not found in type dns.SDConfig",
+        ),
+        (
             "    http_sd_configs:\n      - url: http://x\n        refresh: 1s\n",
             "line 5: field refresh not found in type http.SDConfig",
         ),

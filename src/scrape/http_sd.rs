@@ -49,6 +49,7 @@ pub fn parse_groups(url: &str, body: &[u8]) -> Result<Vec<TargetGroup>, String> 
             targets: g.targets,
             labels,
             source: format!("{url}:{i}"),
+            ..Default::default()
         });
     }
     Ok(out)

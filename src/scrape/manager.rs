@@ -114,6 +114,8 @@ struct Pool {
     file_groups: Vec<TargetGroup>,
     /// Last good answer of each `http_sd_configs` entry.
     http_groups: BTreeMap<usize, Vec<TargetGroup>>,
+    /// Last groups of each `dns_sd_configs` entry (a name that fails keeps its group).
+    dns_groups: BTreeMap<usize, Vec<TargetGroup>>,
     /// The error every scrape of the pool fails with (`target_limit` exceeded).
     forced: Arc<Mutex<Option<String>>>,
 }
@@ -122,7 +124,7 @@ impl Pool {
     fn groups(&self) -> Vec<TargetGroup> {
         let mut g = self.static_groups.clone();
         g.extend(self.file_groups.iter().cloned());
-        for hg in self.http_groups.values() {
+        for hg in self.http_groups.values().chain(self.dns_groups.values()) {
             g.extend(hg.iter().cloned());
         }
         g
@@ -177,6 +179,7 @@ fn static_groups(cfg: &ScrapeConfig) -> Vec<TargetGroup> {
             targets: s.targets.clone(),
             labels: s.labels.clone(),
             source: "static".into(),
+            ..Default::default()
         })
         .collect()
 }
@@ -264,11 +267,15 @@ impl ScrapeManager {
                 static_groups: Vec::new(),
                 file_groups: Vec::new(),
                 http_groups: BTreeMap::new(),
+                dns_groups: BTreeMap::new(),
                 forced: Arc::new(Mutex::new(None)),
             });
             pool.stop_refreshers();
             if pool.cfg.http_sd_configs != sc.http_sd_configs {
                 pool.http_groups.clear();
+            }
+            if pool.cfg.dns_sd_configs != sc.dns_sd_configs {
+                pool.dns_groups.clear();
             }
             pool.static_groups = static_groups(sc);
             pool.file_groups = file_groups(sc, &cfg.base_dir);
@@ -310,6 +317,7 @@ impl ScrapeManager {
                     }
                 }));
             }
+            self.spawn_dns(pool, sc);
             for (i, h) in sc.http_sd_configs.iter().enumerate() {
                 let me = self.this.clone();
                 let job = sc.job_name.clone();
@@ -332,6 +340,53 @@ impl ScrapeManager {
                 }));
             }
         }
+        self.publish(&pools);
+    }
+
+    fn spawn_dns(&self, pool: &mut Pool, sc: &ScrapeConfig) {
+        for (i, d) in sc.dns_sd_configs.iter().enumerate() {
+            let me = self.this.clone();
+            let job = sc.job_name.clone();
+            let dcfg = d.clone();
+            let refresh = d.refresh_interval.std().max(Duration::from_millis(100));
+            pool.refreshers.push(tokio::spawn(async move {
+                loop {
+                    let resolver = super::dns_sd::Resolver::from_system();
+                    let (groups, failed) = super::dns_sd::discover(&resolver, &dcfg).await;
+                    let Some(m) = me.upgrade() else { return };
+                    for (name, e) in &failed {
+                        log::error!(target: "aion::discovery", "Error refreshing DNS targets discovery=dns config={job} name={name} err={e:?}");
+                    }
+                    let failed: Vec<String> = failed.into_iter().map(|(n, _)| n).collect();
+                    m.refresh_dns(&job, i, groups, &failed).await;
+                    drop(m);
+                    tokio::time::sleep(refresh).await;
+                }
+            }));
+        }
+    }
+
+    async fn refresh_dns(
+        &self,
+        job: &str,
+        index: usize,
+        mut found: Vec<TargetGroup>,
+        failed: &[String],
+    ) {
+        let mut pools = self.pools.lock().await;
+        let Some(pool) = pools.get_mut(job) else {
+            return;
+        };
+        if let Some(old) = pool.dns_groups.get(&index) {
+            found.extend(old.iter().filter(|g| failed.contains(&g.source)).cloned());
+        }
+        found.sort_by(|a, b| a.source.cmp(&b.source));
+        if pool.dns_groups.get(&index) == Some(&found) {
+            return;
+        }
+        pool.dns_groups.insert(index, found);
+        let groups = pool.groups();
+        self.sync_pool(pool, &groups, HashMap::new());
         self.publish(&pools);
     }
 

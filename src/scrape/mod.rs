@@ -1,4 +1,4 @@
-//! Scraping: targets from `scrape_configs` (static, file and HTTP discovery, relabelled),
+//! Scraping: targets from `scrape_configs` (static, file, HTTP and DNS discovery, relabelled),
 //! one loop per target fetching the exposition over HTTP, parsing it without copying,
 //! and committing each scrape as one batch with the synthetic series `up`,
 //! `scrape_duration_seconds`, `scrape_samples_scraped`,
@@ -8,11 +8,12 @@
 //! * [`target`]: discovered label sets → relabelled targets (labels, URL, interval).
 //! * [`client`]: the HTTP request (headers, auth, timeout, gzip, body size limit).
 //! * [`tls`], [`proxy`], [`oauth2`]: `tls_config`, proxies and OAuth 2 of the client.
-//! * [`http_sd`]: HTTP service discovery.
+//! * [`http_sd`], [`dns_sd`]: HTTP and DNS service discovery.
 //! * [`scraper`]: the synchronous per-target state: series cache, staleness, report.
 //! * [`manager`]: pools, loops, reloads, and the targets/metadata snapshot.
 
 pub mod client;
+pub mod dns_sd;
 pub mod http_sd;
 pub mod manager;
 pub mod oauth2;

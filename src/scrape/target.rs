@@ -22,6 +22,10 @@ pub struct TargetGroup {
     /// Where the group came from (`static`, a file name, or `url:index`).
     #[serde(skip)]
     pub source: String,
+    /// Targets with labels of their own (`__address__` and `__meta_*`), as DNS
+    /// discovery finds them; they also get the group's labels.
+    #[serde(skip)]
+    pub per_target: Vec<BTreeMap<String, String>>,
 }
 
 /// A target after relabelling.
@@ -80,12 +84,24 @@ pub fn targets_from_groups(
     let mut active = Vec::new();
     let mut dropped = Vec::new();
     for g in groups {
-        for addr in &g.targets {
+        let own: Vec<Vec<(&str, &str)>> = g
+            .targets
+            .iter()
+            .map(|a| vec![("__address__", a.as_str())])
+            .chain(g.per_target.iter().map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect::<Vec<_>>()
+            }))
+            .collect();
+        for target_labels in own {
             let mut lb = Labels::empty().builder();
             for (k, v) in &g.labels {
                 lb.set(k, v);
             }
-            lb.set("__address__", addr);
+            for (k, v) in target_labels {
+                lb.set(k, v);
+            }
             let defaults = [
                 ("job", cfg.job_name.clone()),
                 ("__scrape_interval__", cfg.interval().to_string()),
@@ -301,6 +317,7 @@ mod tests {
             targets: c.static_configs[0].targets.clone(),
             labels: c.static_configs[0].labels.clone(),
             source: "static".into(),
+            ..Default::default()
         };
         let (a, d) = targets_from_groups(&c, &[g]);
         assert!(d.is_empty());
