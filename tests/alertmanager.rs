@@ -104,6 +104,7 @@ fn notifier_delivers_firing_and_resolved_alerts() {
         url: format!("http://{}/api/v2/alerts", am.addr),
         timeout: Duration::from_secs(5),
         alert_relabel: Vec::new(),
+        http: Default::default(),
     }]);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let loop_task = rt.spawn(n.clone().run(stop_rx));
@@ -189,6 +190,7 @@ fn notifier_delivers_firing_and_resolved_alerts() {
         url: format!("http://127.0.0.1:{}/api/v2/alerts", common::free_port()),
         timeout: Duration::from_secs(2),
         alert_relabel: Vec::new(),
+        http: Default::default(),
     }]);
     let ok = rt.block_on(n.send_batch(&[mk("X", t + 1000)]));
     assert!(!ok);

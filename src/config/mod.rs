@@ -243,6 +243,34 @@ pub struct Authorization {
     pub credentials_file: Option<String>,
 }
 
+/// A TLS protocol version as Prometheus names it (`TLS10` ... `TLS13`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TlsVersion {
+    /// TLS 1.0 (accepted; the client speaks 1.2 and 1.3 only).
+    Tls10,
+    /// TLS 1.1 (accepted; the client speaks 1.2 and 1.3 only).
+    Tls11,
+    /// TLS 1.2.
+    Tls12,
+    /// TLS 1.3.
+    Tls13,
+}
+
+impl<'de> Deserialize<'de> for TlsVersion {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.as_str() {
+            "TLS10" => Ok(TlsVersion::Tls10),
+            "TLS11" => Ok(TlsVersion::Tls11),
+            "TLS12" => Ok(TlsVersion::Tls12),
+            "TLS13" => Ok(TlsVersion::Tls13),
+            _ => Err(serde::de::Error::custom(format!(
+                "unknown TLS version: {s}"
+            ))),
+        }
+    }
+}
+
 /// `tls_config:`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -263,23 +291,167 @@ pub struct TlsConfig {
     pub server_name: Option<String>,
     /// Skip certificate verification.
     pub insecure_skip_verify: bool,
-    /// Minimum TLS version.
-    pub min_version: Option<String>,
+    /// Minimum TLS version (TLS 1.2 when unset).
+    pub min_version: Option<TlsVersion>,
     /// Maximum TLS version.
-    pub max_version: Option<String>,
+    pub max_version: Option<TlsVersion>,
 }
 
-/// HTTP client settings shared by scrape and Alertmanager configs.
+impl TlsConfig {
+    /// Checks the combinations Prometheus rejects.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.ca.is_some() && self.ca_file.is_some() {
+            return Err("at most one of ca and ca_file must be configured".into());
+        }
+        if self.cert.is_some() && self.cert_file.is_some() {
+            return Err("at most one of cert and cert_file must be configured".into());
+        }
+        if self.key.is_some() && self.key_file.is_some() {
+            return Err("at most one of key and key_file must be configured".into());
+        }
+        let cert = self.cert.is_some() || self.cert_file.is_some();
+        let key = self.key.is_some() || self.key_file.is_some();
+        if cert && !key {
+            return Err(
+                "exactly one of key or key_file must be configured when a client certificate is configured"
+                    .into(),
+            );
+        }
+        if key && !cert {
+            return Err(
+                "exactly one of cert or cert_file must be configured when a client key is configured"
+                    .into(),
+            );
+        }
+        if let (Some(min), Some(max)) = (self.min_version, self.max_version) {
+            if min > max {
+                return Err(format!(
+                    "tls_config.max_version must be greater than or equal to tls_config.min_version if both are specified ({min:?} > {max:?})"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Proxy settings (`proxy_url`, `no_proxy`, `proxy_from_environment`,
+/// `proxy_connect_header`), shared by HTTP clients and OAuth 2 token requests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ProxyConfig {
+    /// The HTTP proxy (`http://[user:pass@]host:port`).
+    pub proxy_url: Option<String>,
+    /// Comma-separated hosts, domains, IPs and CIDRs that bypass the proxy.
+    pub no_proxy: Option<String>,
+    /// Take the proxy from `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY`.
+    pub proxy_from_environment: bool,
+    /// Headers sent with `CONNECT` requests.
+    pub proxy_connect_header: BTreeMap<String, Vec<Secret>>,
+}
+
+impl ProxyConfig {
+    /// Checks the combinations Prometheus rejects and the proxy URL.
+    pub fn validate(&self) -> Result<(), String> {
+        let url = self.proxy_url.as_deref().filter(|u| !u.is_empty());
+        if !self.proxy_connect_header.is_empty() && !self.proxy_from_environment && url.is_none() {
+            return Err("if proxy_connect_header is configured, proxy_url or proxy_from_environment must also be configured".into());
+        }
+        if self.proxy_from_environment && url.is_some() {
+            return Err(
+                "if proxy_from_environment is configured, proxy_url must not be configured".into(),
+            );
+        }
+        if self.proxy_from_environment && self.no_proxy.as_deref().is_some_and(|n| !n.is_empty()) {
+            return Err(
+                "if proxy_from_environment is configured, no_proxy must not be configured".into(),
+            );
+        }
+        if url.is_none() && self.no_proxy.as_deref().is_some_and(|n| !n.is_empty()) {
+            return Err("if no_proxy is configured, proxy_url must also be configured".into());
+        }
+        if let Some(u) = url {
+            crate::scrape::proxy::ProxyUrl::parse(u)?;
+        }
+        Ok(())
+    }
+}
+
+/// `oauth2:` (the client credentials grant).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuth2 {
+    /// Client ID.
+    pub client_id: String,
+    /// Client secret.
+    pub client_secret: Option<Secret>,
+    /// File holding the client secret.
+    pub client_secret_file: Option<String>,
+    /// Scopes requested.
+    pub scopes: Vec<String>,
+    /// The token endpoint.
+    pub token_url: String,
+    /// Further form parameters of the token request.
+    pub endpoint_params: BTreeMap<String, String>,
+    /// TLS settings of the token request.
+    pub tls_config: TlsConfig,
+    /// Proxy of the token request.
+    pub proxy_url: Option<String>,
+    /// Hosts that bypass the proxy.
+    pub no_proxy: Option<String>,
+    /// Use the environment's proxy settings.
+    pub proxy_from_environment: bool,
+    /// Headers sent with `CONNECT` requests.
+    pub proxy_connect_header: BTreeMap<String, Vec<Secret>>,
+}
+
+impl OAuth2 {
+    /// The proxy settings of the token request.
+    pub fn proxy(&self) -> ProxyConfig {
+        ProxyConfig {
+            proxy_url: self.proxy_url.clone(),
+            no_proxy: self.no_proxy.clone(),
+            proxy_from_environment: self.proxy_from_environment,
+            proxy_connect_header: self.proxy_connect_header.clone(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.client_id.is_empty() {
+            return Err("oauth2 client_id must be configured".into());
+        }
+        if self.token_url.is_empty() {
+            return Err("oauth2 token_url must be configured".into());
+        }
+        if self.client_secret.is_some() && self.client_secret_file.is_some() {
+            return Err(
+                "at most one of oauth2 client_secret, client_secret_file & client_secret_ref must be configured"
+                    .into(),
+            );
+        }
+        if !(self.token_url.starts_with("http://") || self.token_url.starts_with("https://")) {
+            return Err(format!(
+                "oauth2 token_url {:?} must be an http or https URL",
+                self.token_url
+            ));
+        }
+        self.tls_config.validate()?;
+        self.proxy().validate()
+    }
+}
+
+/// HTTP client settings shared by scrape configs, HTTP discovery, Alertmanager
+/// configs and OAuth 2 token requests.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct HttpClientConfig {
     /// Basic authentication.
     pub basic_auth: Option<BasicAuth>,
     /// `Authorization` header.
     pub authorization: Option<Authorization>,
+    /// OAuth 2 client credentials.
+    pub oauth2: Option<OAuth2>,
     /// TLS settings.
     pub tls_config: TlsConfig,
-    /// Proxy URL (accepted; proxies are not supported).
-    pub proxy_url: Option<String>,
+    /// Proxy settings.
+    pub proxy: ProxyConfig,
     /// Whether redirects are followed (true).
     pub follow_redirects: bool,
     /// Whether HTTP/2 may be used.
@@ -350,15 +522,18 @@ macro_rules! http_fields_struct {
             /// Use the environment's proxy settings.
             #[serde(default)]
             pub proxy_from_environment: bool,
+            /// Headers sent with `CONNECT` requests to the proxy.
+            #[serde(default)]
+            pub proxy_connect_header: BTreeMap<String, Vec<Secret>>,
             /// Follow redirects (true).
             #[serde(default = "default_true")]
             pub follow_redirects: bool,
             /// Allow HTTP/2 (true).
             #[serde(default = "default_true")]
             pub enable_http2: bool,
-            /// OAuth 2 (accepted; not supported).
+            /// OAuth 2 client credentials.
             #[serde(default)]
-            pub oauth2: Option<serde_yaml::Value>,
+            pub oauth2: Option<OAuth2>,
         }
 
         impl $name {
@@ -377,8 +552,14 @@ macro_rules! http_fields_struct {
                 HttpClientConfig {
                     basic_auth: self.basic_auth.clone(),
                     authorization,
+                    oauth2: self.oauth2.clone(),
                     tls_config: self.tls_config.clone(),
-                    proxy_url: self.proxy_url.clone(),
+                    proxy: ProxyConfig {
+                        proxy_url: self.proxy_url.clone(),
+                        no_proxy: self.no_proxy.clone(),
+                        proxy_from_environment: self.proxy_from_environment,
+                        proxy_connect_header: self.proxy_connect_header.clone(),
+                    },
                     follow_redirects: self.follow_redirects,
                     enable_http2: self.enable_http2,
                 }
@@ -397,10 +578,13 @@ macro_rules! http_fields_struct {
                 if self.bearer_token.is_some() && self.bearer_token_file.is_some() {
                     return Err("at most one of bearer_token & bearer_token_file must be configured".into());
                 }
-                if bearer && (self.basic_auth.is_some() || self.authorization.is_some()) {
+                if bearer && (self.basic_auth.is_some() || self.authorization.is_some() || self.oauth2.is_some()) {
                     return Err("at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured".into());
                 }
-                if self.basic_auth.is_some() && self.authorization.is_some() {
+                let n = usize::from(self.basic_auth.is_some())
+                    + usize::from(self.authorization.is_some())
+                    + usize::from(self.oauth2.is_some());
+                if n > 1 {
                     return Err("at most one of basic_auth, oauth2 & authorization must be configured".into());
                 }
                 if let Some(a) = &self.authorization {
@@ -411,16 +595,11 @@ macro_rules! http_fields_struct {
                         return Err("authorization type cannot be set to \"basic\", use \"basic_auth\" instead".into());
                     }
                 }
-                let t = &self.tls_config;
-                if t.ca.is_some() && t.ca_file.is_some() {
-                    return Err("at most one of ca and ca_file must be configured".into());
+                if let Some(o) = &self.oauth2 {
+                    o.validate()?;
                 }
-                if t.cert.is_some() && t.cert_file.is_some() {
-                    return Err("at most one of cert and cert_file must be configured".into());
-                }
-                if t.key.is_some() && t.key_file.is_some() {
-                    return Err("at most one of key and key_file must be configured".into());
-                }
+                self.tls_config.validate()?;
+                self.http_client().proxy.validate()?;
                 Ok(())
             }
         }
@@ -516,12 +695,12 @@ http_fields_struct! {
         /// Relabelling of scraped series.
         #[serde(default)]
         metric_relabel_configs: Vec<RelabelConfig>,
-        /// DNS discovery (accepted; not supported, yields no targets).
+        /// DNS discovery.
         #[serde(default)]
-        dns_sd_configs: Option<serde_yaml::Value>,
-        /// HTTP discovery (accepted; not supported, yields no targets).
+        dns_sd_configs: Vec<DnsSdConfig>,
+        /// HTTP discovery.
         #[serde(default)]
-        http_sd_configs: Option<serde_yaml::Value>,
+        http_sd_configs: Vec<HttpSdConfig>,
         /// Kubernetes discovery (accepted; not supported, yields no targets).
         #[serde(default)]
         kubernetes_sd_configs: Option<serde_yaml::Value>,
@@ -534,6 +713,114 @@ http_fields_struct! {
         /// Docker discovery (accepted; not supported, yields no targets).
         #[serde(default)]
         docker_sd_configs: Option<serde_yaml::Value>,
+    }
+}
+
+http_fields_struct! {
+    /// An `http_sd_configs` entry: a URL serving target groups as JSON.
+    HttpSdConfig {
+        /// The URL (`http` or `https`).
+        #[serde(default)]
+        url: String,
+        /// How often the URL is fetched (1m).
+        #[serde(default = "default_http_sd_refresh")]
+        refresh_interval: Duration,
+    }
+}
+
+/// The record type of a `dns_sd_configs` entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DnsRecordType {
+    /// SRV records (the default): host and port from the record.
+    #[default]
+    Srv,
+    /// A records, with the config's port.
+    A,
+    /// AAAA records, with the config's port.
+    Aaaa,
+    /// MX records, with the config's port.
+    Mx,
+    /// NS records, with the config's port.
+    Ns,
+}
+
+impl<'de> Deserialize<'de> for DnsRecordType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.to_ascii_uppercase().as_str() {
+            "SRV" => Ok(DnsRecordType::Srv),
+            "A" => Ok(DnsRecordType::A),
+            "AAAA" => Ok(DnsRecordType::Aaaa),
+            "MX" => Ok(DnsRecordType::Mx),
+            "NS" => Ok(DnsRecordType::Ns),
+            _ => Err(serde::de::Error::custom(format!(
+                "invalid DNS-SD records type {s}"
+            ))),
+        }
+    }
+}
+
+/// A `dns_sd_configs` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSdConfig {
+    /// Names to look up.
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// How often the names are resolved again (30s).
+    #[serde(default = "default_dns_sd_refresh")]
+    pub refresh_interval: Duration,
+    /// The record type (`SRV`).
+    #[serde(default, rename = "type")]
+    pub record_type: DnsRecordType,
+    /// The port of A, AAAA, MX and NS targets.
+    #[serde(default)]
+    pub port: u16,
+}
+
+fn default_dns_sd_refresh() -> Duration {
+    Duration(30_000)
+}
+
+impl DnsSdConfig {
+    fn validate(&self) -> Result<(), String> {
+        if self.names.is_empty() {
+            return Err("DNS-SD config must contain at least one SRV record name".into());
+        }
+        if self.record_type != DnsRecordType::Srv && self.port == 0 {
+            return Err(
+                "a port is required in DNS-SD configs for all record types except SRV".into(),
+            );
+        }
+        if self.refresh_interval.0 <= 0 {
+            return Err("refresh_interval must be greater than zero".into());
+        }
+        Ok(())
+    }
+}
+
+fn default_http_sd_refresh() -> Duration {
+    Duration(60_000)
+}
+
+impl HttpSdConfig {
+    fn validate(&self) -> Result<(), String> {
+        if self.url.is_empty() {
+            return Err("URL is missing".into());
+        }
+        let Some((scheme, rest)) = self.url.split_once("://") else {
+            return Err("URL scheme must be 'http' or 'https'".into());
+        };
+        if scheme != "http" && scheme != "https" {
+            return Err("URL scheme must be 'http' or 'https'".into());
+        }
+        if rest.split(['/', '?']).next().unwrap_or("").is_empty() {
+            return Err("host is missing in URL".into());
+        }
+        if self.refresh_interval.0 <= 0 {
+            return Err("refresh_interval must be greater than zero".into());
+        }
+        self.validate_http()
     }
 }
 
@@ -621,6 +908,9 @@ fn go_type_for_path(path: &str) -> &'static str {
         "scrape_configs" => "config.ScrapeConfig",
         "static_configs" => "targetgroup.Group",
         "file_sd_configs" => "file.SDConfig",
+        "http_sd_configs" => "http.SDConfig",
+        "dns_sd_configs" => "dns.SDConfig",
+        "oauth2" => "config.OAuth2",
         "relabel_configs" | "metric_relabel_configs" | "alert_relabel_configs" => "relabel.Config",
         "basic_auth" => "config.BasicAuth",
         "authorization" => "config.Authorization",
@@ -811,6 +1101,12 @@ impl Config {
                 for p in &f.files {
                     check_sd_file_pattern(p)?;
                 }
+            }
+            for h in &sc.http_sd_configs {
+                h.validate().map_err(ctx)?;
+            }
+            for d in &sc.dns_sd_configs {
+                d.validate().map_err(ctx)?;
             }
         }
         check_relabel(&self.alerting.alert_relabel_configs)?;

@@ -273,3 +273,124 @@ fn relabel_field_checks() {
         .unwrap_err()
         .contains("requires 'target_label'"));
 }
+
+#[test]
+fn tls_proxy_oauth2_and_http_sd_fields() {
+    let text = r#"
+scrape_configs:
+  - job_name: a
+    scheme: https
+    proxy_url: http://proxy:3128
+    no_proxy: localhost,10.0.0.0/8
+    proxy_connect_header:
+      X-A: [s1, s2]
+    tls_config:
+      ca_file: ca.pem
+      cert_file: c.pem
+      key_file: c.key
+      server_name: example
+      min_version: TLS12
+    oauth2:
+      client_id: id
+      client_secret_file: secret
+      token_url: https://auth/token
+      scopes: [a, b]
+      endpoint_params: {aud: x}
+      tls_config: {insecure_skip_verify: true}
+    http_sd_configs:
+      - url: https://sd/targets
+        basic_auth: {username: u, password: p}
+"#;
+    let c = parse(text).unwrap();
+    let a = &c.scrape_configs[0];
+    let h = a.http_client();
+    assert_eq!(h.proxy.proxy_url.as_deref(), Some("http://proxy:3128"));
+    assert_eq!(h.proxy.proxy_connect_header["X-A"].len(), 2);
+    assert_eq!(h.tls_config.min_version, Some(TlsVersion::Tls12));
+    let o = h.oauth2.unwrap();
+    assert_eq!(o.scopes, vec!["a", "b"]);
+    assert!(o.tls_config.insecure_skip_verify);
+    assert_eq!(a.http_sd_configs[0].refresh_interval, Duration(60_000));
+    assert!(a.http_sd_configs[0].basic_auth.is_some());
+}
+
+#[test]
+fn tls_proxy_oauth2_and_http_sd_errors() {
+    let job = |extra: &str| format!("scrape_configs:\n  - job_name: a\n{extra}");
+    let cases = [
+        (
+            "    tls_config:\n      min_version: TLS99\n",
+            "line 4: scrape_configs[0].tls_config: unknown TLS version: TLS99",
+        ),
+        (
+            "    tls_config:\n      cert_file: c.pem\n",
+            "exactly one of key or key_file must be configured when a client certificate is configured",
+        ),
+        (
+            "    tls_config:\n      ca: x\n      ca_file: y\n",
+            "at most one of ca and ca_file must be configured",
+        ),
+        (
+            "    no_proxy: localhost\n",
+            "if no_proxy is configured, proxy_url must also be configured",
+        ),
+        (
+            "    proxy_url: http://p:1\n    proxy_from_environment: true\n",
+            "if proxy_from_environment is configured, proxy_url must not be configured",
+        ),
+        (
+            "    proxy_connect_header:\n      X: [y]\n",
+            "if proxy_connect_header is configured, proxy_url or proxy_from_environment must also be configured",
+        ),
+        (
+            "    proxy_url: socks5://p:1\n",
+            "unsupported proxy scheme \"socks5\"",
+        ),
+        (
+            "    oauth2:\n      client_id: x\n",
+            "oauth2 token_url must be configured",
+        ),
+        (
+            "    oauth2:\n      token_url: http://t\n",
+            "oauth2 client_id must be configured",
+        ),
+        (
+            "    oauth2:\n      client_id: x\n      token_url: http://t\n    basic_auth: {username: u}\n",
+            "at most one of basic_auth, oauth2 & authorization must be configured",
+        ),
+        (
+            "    oauth2:\n      client_id: x\n      token_url: http://t\n      scope: [a]\n",
+            "line 6: field scope not found in type config.OAuth2",
+        ),
+        (
+            "    http_sd_configs:\n      - url: ftp://x\n",
+            "URL scheme must be 'http' or 'https'",
+        ),
+        ("    http_sd_configs:\n      - {}\n", "URL is missing"),
+        (
+            "    dns_sd_configs:\n      - names: [a]\n        type: TXT\n",
+            "line 4: scrape_configs[0].dns_sd_configs[0]: invalid DNS-SD records type TXT",
+        ),
+        (
+            "    dns_sd_configs:\n      - names: [a]\n        type: A\n",
+            "a port is required in DNS-SD configs for all record types except SRV",
+        ),
+        (
+            "    dns_sd_configs:\n      - {}\n",
+            "DNS-SD config must contain at least one SRV record name",
+        ),
+        (
+            "    dns_sd_configs:\n      - names: [a]\n        ports: 1\n",
+            "line 5: field ports not found in type dns.SDConfig",
+        ),
+        (
+            "    http_sd_configs:\n      - url: http://x\n        refresh: 1s\n",
+            "line 5: field refresh not found in type http.SDConfig",
+        ),
+    ];
+    for (extra, want) in cases {
+        let e = parse(&job(extra)).unwrap_err().to_string();
+        assert!(e.contains(want), "{extra}: {e}");
+        assert!(e.starts_with("parsing YAML file prometheus.yml: "), "{e}");
+    }
+}

@@ -2,20 +2,21 @@
 //! queue (the oldest alerts are dropped and counted when it overflows), batches of at most
 //! 256 alerts, external labels added where an alert lacks them, then `alert_relabel_configs`.
 //!
-//! The HTTP client is a small HTTP/1.1 one over tokio's `TcpStream` (plain `http` only).
+//! Requests use the scrape HTTP client ([`crate::scrape::client::HttpClient`]): `http` or
+//! `https` with the entry's `tls_config`, authentication and proxy settings.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::config::RelabelConfig;
+use crate::config::{HttpClientConfig, RelabelConfig};
 use crate::model::time::format_rfc3339_ms;
 use crate::model::Labels;
+use crate::scrape::client::HttpClient;
 
 /// Default capacity of the alert queue (`--alertmanager.notification-queue-capacity`).
 pub const DEFAULT_QUEUE_CAPACITY: usize = 10_000;
@@ -40,6 +41,9 @@ pub enum NotifierError {
     /// The Alertmanager did not answer in time.
     #[error("{0}: request timed out")]
     Timeout(String),
+    /// The request failed (connection, TLS, proxy, authentication).
+    #[error("{0}")]
+    Request(String),
     /// A non-2xx answer.
     #[error("{url}: bad response status {status}")]
     Status {
@@ -104,6 +108,8 @@ pub struct AlertmanagerTarget {
     pub timeout: Duration,
     /// Relabelling applied to alerts sent to this Alertmanager.
     pub alert_relabel: Vec<RelabelConfig>,
+    /// HTTP client settings (auth, TLS, proxy) of the `alertmanagers` entry.
+    pub http: HttpClientConfig,
 }
 
 /// Notifier settings.
@@ -144,6 +150,8 @@ pub struct Notifier {
     queue: Mutex<VecDeque<Alert>>,
     wake: tokio::sync::Notify,
     ams: RwLock<Vec<AlertmanagerTarget>>,
+    /// One HTTP client per distinct client configuration (keeps OAuth 2 tokens).
+    clients: Mutex<HashMap<HttpClientConfig, Arc<HttpClient>>>,
     /// Counters.
     pub stats: NotifierStats,
 }
@@ -188,6 +196,7 @@ impl Notifier {
             queue: Mutex::new(VecDeque::new()),
             wake: tokio::sync::Notify::new(),
             ams: RwLock::new(Vec::new()),
+            clients: Mutex::new(HashMap::new()),
             stats: NotifierStats::default(),
         })
     }
@@ -199,7 +208,26 @@ impl Notifier {
 
     /// Replaces the Alertmanager list.
     pub fn set_alertmanagers(&self, ams: Vec<AlertmanagerTarget>) {
+        {
+            let mut clients = self.clients.lock();
+            let old = std::mem::take(&mut *clients);
+            for am in &ams {
+                let c = old
+                    .get(&am.http)
+                    .cloned()
+                    .unwrap_or_else(|| HttpClient::new(am.http.clone()));
+                clients.insert(am.http.clone(), c);
+            }
+        }
         *self.ams.write() = ams;
+    }
+
+    fn client_for(&self, cfg: &HttpClientConfig) -> Arc<HttpClient> {
+        self.clients
+            .lock()
+            .entry(cfg.clone())
+            .or_insert_with(|| HttpClient::new(cfg.clone()))
+            .clone()
     }
 
     /// The configured Alertmanagers.
@@ -312,8 +340,9 @@ impl Notifier {
                     body_of(relabeled.iter())
                 }
             };
+            let client = self.client_for(&am.http);
             tasks.push(tokio::spawn(async move {
-                let r = post(&am.url, &body, am.timeout).await;
+                let r = post(&client, &am.url, &body, am.timeout).await;
                 (am.url, r)
             }));
         }
@@ -390,61 +419,38 @@ fn body_of<'a>(alerts: impl Iterator<Item = &'a Alert>) -> Vec<u8> {
     serde_json::to_vec(&arr).unwrap_or_else(|_| b"[]".to_vec())
 }
 
-/// Splits `http://host:port/path` into (`host:port`, `/path`).
-fn split_url(url: &str) -> Option<(&str, &str)> {
-    let rest = url.strip_prefix("http://")?;
-    match rest.find('/') {
-        Some(i) => Some((rest.get(..i)?, rest.get(i..)?)),
-        None => Some((rest, "/")),
-    }
-}
-
-/// POSTs `body` as JSON to `url` and checks for a 2xx answer.
-pub async fn post(url: &str, body: &[u8], timeout: Duration) -> Result<(), NotifierError> {
-    let fut = async {
-        let (host, path) = split_url(url).ok_or_else(|| NotifierError::BadUrl(url.to_string()))?;
-        let io = |source| NotifierError::Io {
+/// POSTs `body` as JSON to `url` with the Alertmanager's HTTP client (auth, TLS,
+/// proxy) and checks for a 2xx answer.
+pub async fn post(
+    client: &HttpClient,
+    url: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<(), NotifierError> {
+    let resp = client
+        .request(
+            hyper::Method::POST,
+            url,
+            &[("content-type", "application/json")],
+            body.to_vec(),
+            timeout,
+            1 << 20,
+        )
+        .await
+        .map_err(|e| {
+            if e.contains("context deadline exceeded") {
+                NotifierError::Timeout(url.to_string())
+            } else {
+                NotifierError::Request(e)
+            }
+        })?;
+    if resp.status.is_success() {
+        Ok(())
+    } else {
+        Err(NotifierError::Status {
             url: url.to_string(),
-            source,
-        };
-        let mut s = tokio::net::TcpStream::connect(host).await.map_err(io)?;
-        let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: Aion/{}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            env!("CARGO_PKG_VERSION"),
-            body.len()
-        );
-        s.write_all(head.as_bytes()).await.map_err(io)?;
-        s.write_all(body).await.map_err(io)?;
-        let mut resp = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = s.read(&mut buf).await.map_err(io)?;
-            if n == 0 {
-                break;
-            }
-            resp.extend_from_slice(buf.get(..n).unwrap_or(&[]));
-            if resp.len() > 1 << 20 {
-                break;
-            }
-        }
-        let line = resp.split(|b| *b == b'\n').next().unwrap_or(&[]);
-        let status: u16 = std::str::from_utf8(line)
-            .ok()
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        if (200..300).contains(&status) {
-            Ok(())
-        } else {
-            Err(NotifierError::Status {
-                url: url.to_string(),
-                status,
-            })
-        }
-    };
-    match tokio::time::timeout(timeout, fut).await {
-        Ok(r) => r,
-        Err(_) => Err(NotifierError::Timeout(url.to_string())),
+            status: resp.status.as_u16(),
+        })
     }
 }
 

@@ -72,14 +72,11 @@ pub fn alertmanager_targets(cfg: &Config) -> Vec<AlertmanagerTarget> {
         };
         for sc in &am.static_configs {
             for t in &sc.targets {
-                if am.scheme != "http" {
-                    log::warn!(target: "aion::notifier", "Alertmanager {t}: scheme {} is not supported, only http", am.scheme);
-                    continue;
-                }
                 out.push(AlertmanagerTarget {
                     url: format!("{}://{t}{prefix}/api/v2/alerts", am.scheme),
                     timeout: am.timeout.std(),
                     alert_relabel: am.alert_relabel_configs.clone(),
+                    http: am.http_client(),
                 });
             }
         }

@@ -1,14 +1,16 @@
 //! The HTTP side of a scrape: one kept-alive HTTP/1.1 connection per target, the
-//! headers Prometheus sends, authentication, a timeout, gzip bodies and a body size
-//! limit.
+//! headers Prometheus sends, authentication (basic, `authorization`, OAuth 2), TLS,
+//! proxies, a timeout, gzip bodies and a body size limit. [`HttpClient`] also serves
+//! HTTP discovery, OAuth 2 token requests and the notifier.
 
 use std::io::Read;
+use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, HOST, USER_AGENT};
+use hyper::header::{HeaderValue, AUTHORIZATION, HOST, USER_AGENT};
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 
@@ -30,20 +32,6 @@ pub struct Fetched {
     pub format: Format,
     /// The `Content-Type` header as sent.
     pub content_type: String,
-}
-
-/// Fetches scrape bodies from one target, reusing the connection.
-pub struct ScrapeClient {
-    conn: Option<SendRequest<Empty<Bytes>>>,
-    http: HttpClientConfig,
-}
-
-impl std::fmt::Debug for ScrapeClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScrapeClient")
-            .field("connected", &self.conn.is_some())
-            .finish()
-    }
 }
 
 /// A parsed `http://host:port/path?query` URL.
@@ -109,20 +97,90 @@ pub fn base64(input: &[u8]) -> String {
     out
 }
 
-fn read_secret_file(path: &str) -> Result<String, String> {
+pub(crate) fn read_secret_file(path: &str) -> Result<String, String> {
     std::fs::read_to_string(path)
         .map(|s| s.trim().to_string())
         .map_err(|e| format!("unable to read file {path}: {e}"))
 }
 
-impl ScrapeClient {
-    /// A client with the scrape config's HTTP settings.
-    pub fn new(http: HttpClientConfig) -> Self {
-        ScrapeClient { conn: None, http }
+/// A byte stream to a server: plain TCP or TLS (possibly through a proxy tunnel).
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+/// An open HTTP/1.1 connection.
+pub struct Connection {
+    send: SendRequest<Full<Bytes>>,
+    /// Through a plain HTTP proxy: requests use the absolute URL and carry this
+    /// `Proxy-Authorization` (if any).
+    http_proxy: Option<Option<String>>,
+}
+
+/// An HTTP answer with its body read (and decompressed when gzip).
+#[derive(Debug)]
+pub struct Response {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: hyper::HeaderMap,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// A header as text (empty when absent or not UTF-8).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+/// The HTTP client of one `scrape_configs` entry (or discovery config, or token
+/// endpoint): authentication (basic, `authorization`, OAuth 2 with a cached token),
+/// TLS and proxies. Shared by the pool's loops; each loop keeps its own connection.
+pub struct HttpClient {
+    cfg: HttpClientConfig,
+    tls: parking_lot::Mutex<Option<Arc<rustls::ClientConfig>>>,
+    oauth2: Option<super::oauth2::TokenSource>,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient").finish_non_exhaustive()
+    }
+}
+
+impl HttpClient {
+    /// A client with these settings.
+    pub fn new(cfg: HttpClientConfig) -> Arc<HttpClient> {
+        let oauth2 = cfg.oauth2.clone().map(super::oauth2::TokenSource::new);
+        Arc::new(HttpClient {
+            cfg,
+            tls: parking_lot::Mutex::new(None),
+            oauth2,
+        })
     }
 
-    fn auth_header(&self) -> Result<Option<String>, String> {
-        if let Some(b) = &self.http.basic_auth {
+    /// The settings.
+    pub fn config(&self) -> &HttpClientConfig {
+        &self.cfg
+    }
+
+    /// The TLS configuration, built on first use (a failure is retried next time).
+    fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>, String> {
+        let mut g = self.tls.lock();
+        if let Some(c) = g.as_ref() {
+            return Ok(c.clone());
+        }
+        let c = super::tls::client_config(&self.cfg.tls_config)?;
+        *g = Some(c.clone());
+        Ok(c)
+    }
+
+    /// The `Authorization` header value.
+    pub async fn auth_header(&self) -> Result<Option<String>, String> {
+        if let Some(b) = &self.cfg.basic_auth {
             let user = match &b.username_file {
                 Some(f) => read_secret_file(f)?,
                 None => b.username.clone(),
@@ -137,7 +195,7 @@ impl ScrapeClient {
                 base64(format!("{user}:{pass}").as_bytes())
             )));
         }
-        if let Some(a) = &self.http.authorization {
+        if let Some(a) = &self.cfg.authorization {
             let kind = a.kind.clone().unwrap_or_else(|| "Bearer".into());
             let cred = match (&a.credentials, &a.credentials_file) {
                 (Some(c), _) => c.0.clone(),
@@ -146,28 +204,258 @@ impl ScrapeClient {
             };
             return Ok(Some(format!("{kind} {cred}")));
         }
+        if let Some(o) = &self.oauth2 {
+            return o.header().await.map(Some);
+        }
         Ok(None)
     }
 
-    async fn connect(&mut self, url: &ScrapeUrl) -> Result<(), String> {
-        if url.scheme != "http" {
-            return Err(format!(
-                "scheme {:?} is not supported for scraping (only http)",
-                url.scheme
-            ));
+    /// Opens a connection to the URL's server: through the proxy if one applies
+    /// (a `CONNECT` tunnel for `https`), with TLS for `https`.
+    pub async fn connect(&self, url: &ScrapeUrl) -> Result<Connection, String> {
+        if url.scheme != "http" && url.scheme != "https" {
+            return Err(format!("unsupported protocol scheme {:?}", url.scheme));
         }
-        let stream = tokio::net::TcpStream::connect(&url.authority)
-            .await
-            .map_err(|e| format!("dial tcp {}: {e}", url.authority))?;
+        let proxy = super::proxy::proxy_for(&self.cfg.proxy, url)?;
+        let dial = proxy
+            .as_ref()
+            .map_or(url.authority.as_str(), |p| p.authority.as_str());
+        let mut stream = tokio::net::TcpStream::connect(dial).await.map_err(|e| {
+            if proxy.is_some() {
+                format!("proxyconnect tcp: dial tcp {dial}: {e}")
+            } else {
+                format!("dial tcp {dial}: {e}")
+            }
+        })?;
         let _ = stream.set_nodelay(true);
-        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        let mut http_proxy = None;
+        let io: Box<dyn Io> = if url.scheme == "https" {
+            if let Some(p) = &proxy {
+                super::proxy::connect_tunnel(&mut stream, &url.authority, p, &self.cfg.proxy)
+                    .await?;
+            }
+            let tls = self.tls_config()?;
+            let host = split_host(&url.authority);
+            let name = super::tls::server_name(&self.cfg.tls_config, host)?;
+            let shown = name.to_str().into_owned();
+            let s = tokio_rustls::TlsConnector::from(tls)
+                .connect(name, stream)
+                .await
+                .map_err(|e| super::tls::describe_error(&e, &shown))?;
+            Box::new(s)
+        } else {
+            if let Some(p) = &proxy {
+                http_proxy = Some(p.auth.clone());
+            }
+            Box::new(stream)
+        };
+        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
             .await
             .map_err(|e| format!("handshake with {}: {e}", url.authority))?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        self.conn = Some(send);
-        Ok(())
+        Ok(Connection { send, http_proxy })
+    }
+
+    /// Sends one request on `conn` with the client's authentication.
+    pub async fn send(
+        &self,
+        conn: &mut Connection,
+        url: &ScrapeUrl,
+        method: hyper::Method,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        limit: u64,
+    ) -> Result<Response, String> {
+        let auth = self.auth_header().await?;
+        self.send_with(conn, url, method, headers, body, limit, auth)
+            .await
+    }
+
+    /// Sends one request on `conn` with the given `Authorization` (unless `headers`
+    /// has one).
+    #[allow(clippy::too_many_arguments)]
+    async fn send_with(
+        &self,
+        conn: &mut Connection,
+        url: &ScrapeUrl,
+        method: hyper::Method,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        limit: u64,
+        auth: Option<String>,
+    ) -> Result<Response, String> {
+        let target = if conn.http_proxy.is_some() {
+            format!("{}://{}{}", url.scheme, url.host_header, url.path_and_query)
+        } else {
+            url.path_and_query.clone()
+        };
+        let mut req = Request::builder()
+            .method(method)
+            .uri(target.as_str())
+            .header(HOST, url.host_header.as_str())
+            .header(USER_AGENT, USER_AGENT_VALUE)
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        for (k, v) in headers {
+            let name = hyper::header::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| format!("invalid header name {k:?}: {e}"))?;
+            let value =
+                HeaderValue::from_str(v).map_err(|e| format!("invalid header {k:?}: {e}"))?;
+            req.headers_mut().insert(name, value);
+        }
+        if !req.headers().contains_key(AUTHORIZATION) {
+            if let Some(a) = auth {
+                let v =
+                    HeaderValue::from_str(&a).map_err(|e| format!("invalid credentials: {e}"))?;
+                req.headers_mut().insert(AUTHORIZATION, v);
+            }
+        }
+        if let Some(Some(pa)) = &conn.http_proxy {
+            let v =
+                HeaderValue::from_str(pa).map_err(|e| format!("invalid proxy credentials: {e}"))?;
+            req.headers_mut().insert("proxy-authorization", v);
+        }
+        conn.send.ready().await.map_err(|e| e.to_string())?;
+        let resp = conn
+            .send
+            .send_request(req)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (parts, body) = resp.into_parts();
+        let gzip = parts
+            .headers
+            .get(hyper::header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+        let body = read_body(body, gzip, limit).await?;
+        Ok(Response {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
+
+    /// One request on a fresh connection with the client's authentication, within
+    /// `timeout`; errors are worded `Method "url": why`.
+    pub async fn request(
+        &self,
+        method: hyper::Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        timeout: Duration,
+        limit: u64,
+    ) -> Result<Response, String> {
+        let verb = method.as_str().to_string();
+        let auth = match self.auth_header().await {
+            Ok(a) => a,
+            Err(e) => return Err(format!("{} \"{url}\": {e}", go_verb(&verb))),
+        };
+        self.request_with(method, url, headers, body, timeout, limit, auth)
+            .await
+    }
+
+    /// [`HttpClient::request`] with an explicit `Authorization` (none for `None`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn request_with(
+        &self,
+        method: hyper::Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        timeout: Duration,
+        limit: u64,
+        auth: Option<String>,
+    ) -> Result<Response, String> {
+        let verb = go_verb(method.as_str());
+        let fut = async {
+            let u = ScrapeUrl::parse(url)?;
+            let mut conn = self.connect(&u).await?;
+            self.send_with(&mut conn, &u, method, headers, body, limit, auth)
+                .await
+        };
+        match tokio::time::timeout(timeout, fut).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(format!("{verb} \"{url}\": {e}")),
+            Err(_) => Err(format!(
+                "{verb} \"{url}\": context deadline exceeded (timeout {}s)",
+                timeout.as_secs_f64()
+            )),
+        }
+    }
+}
+
+/// Go's spelling of a method in request errors (`Get`, `Post`).
+fn go_verb(m: &str) -> String {
+    match m {
+        "GET" => "Get".into(),
+        "POST" => "Post".into(),
+        other => other.into(),
+    }
+}
+
+fn split_host(authority: &str) -> &str {
+    if authority.starts_with('[') {
+        return authority
+            .split(']')
+            .next()
+            .map_or(authority, |h| h.trim_start_matches('['));
+    }
+    authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+}
+
+async fn read_body(
+    mut body: hyper::body::Incoming,
+    gzip: bool,
+    limit: u64,
+) -> Result<Vec<u8>, String> {
+    let mut raw: Vec<u8> = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| e.to_string())?;
+        if let Ok(data) = frame.into_data() {
+            raw.extend_from_slice(&data);
+            if !gzip && limit > 0 && raw.len() as u64 > limit {
+                return Err(format!("body size limit exceeded ({limit} bytes)"));
+            }
+        }
+    }
+    if !gzip {
+        return Ok(raw);
+    }
+    let dec = flate2::read::GzDecoder::new(raw.as_slice());
+    let mut out = Vec::with_capacity(raw.len() * 4);
+    let read = if limit > 0 {
+        dec.take(limit.saturating_add(1)).read_to_end(&mut out)
+    } else {
+        flate2::read::GzDecoder::new(raw.as_slice()).read_to_end(&mut out)
+    };
+    read.map_err(|e| format!("decompressing gzip body: {e}"))?;
+    if limit > 0 && out.len() as u64 > limit {
+        return Err(format!("body size limit exceeded ({limit} bytes)"));
+    }
+    Ok(out)
+}
+
+/// Fetches scrape bodies from one target, reusing the connection.
+pub struct ScrapeClient {
+    conn: Option<Connection>,
+    http: Arc<HttpClient>,
+}
+
+impl std::fmt::Debug for ScrapeClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScrapeClient")
+            .field("connected", &self.conn.is_some())
+            .finish()
+    }
+}
+
+impl ScrapeClient {
+    /// A client for one target using the pool's HTTP client.
+    pub fn new(http: Arc<HttpClient>) -> Self {
+        ScrapeClient { conn: None, http }
     }
 
     /// GETs the URL within `timeout`; `limit` bounds the decompressed body (0 = none).
@@ -203,79 +491,34 @@ impl ScrapeClient {
         let reusable = self
             .conn
             .as_ref()
-            .is_some_and(|c| !c.is_closed() && c.is_ready());
+            .is_some_and(|c| !c.send.is_closed() && c.send.is_ready());
         if !reusable {
             self.conn = None;
-            self.connect(url).await?;
-        }
-        let mut req = Request::get(url.path_and_query.as_str())
-            .header(HOST, url.host_header.as_str())
-            .header(ACCEPT, ACCEPT_HEADER)
-            .header(ACCEPT_ENCODING, "gzip")
-            .header(USER_AGENT, USER_AGENT_VALUE)
-            .header(
-                "X-Prometheus-Scrape-Timeout-Seconds",
-                format!("{}", timeout.as_secs_f64()),
-            )
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| e.to_string())?;
-        if let Some(a) = self.auth_header()? {
-            let v = HeaderValue::from_str(&a).map_err(|e| format!("invalid credentials: {e}"))?;
-            req.headers_mut().insert(AUTHORIZATION, v);
+            self.conn = Some(self.http.connect(url).await?);
         }
         let Some(conn) = self.conn.as_mut() else {
             return Err("no connection".into());
         };
-        conn.ready().await.map_err(|e| e.to_string())?;
-        let resp = conn.send_request(req).await.map_err(|e| e.to_string())?;
-        let status = resp.status();
-        if status != StatusCode::OK {
+        let timeout_s = format!("{}", timeout.as_secs_f64());
+        let headers = [
+            ("accept", ACCEPT_HEADER),
+            ("accept-encoding", "gzip"),
+            ("x-prometheus-scrape-timeout-seconds", timeout_s.as_str()),
+        ];
+        let resp = self
+            .http
+            .send(conn, url, hyper::Method::GET, &headers, Vec::new(), limit)
+            .await?;
+        if resp.status != StatusCode::OK {
             return Err(format!(
                 "server returned HTTP status {} {}",
-                status.as_u16(),
-                status.canonical_reason().unwrap_or("")
+                resp.status.as_u16(),
+                resp.status.canonical_reason().unwrap_or("")
             ));
         }
-        let content_type = resp
-            .headers()
-            .get(hyper::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let gzip = resp
-            .headers()
-            .get(hyper::header::CONTENT_ENCODING)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-        let mut body = resp.into_body();
-        let mut raw: Vec<u8> = Vec::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| e.to_string())?;
-            if let Ok(data) = frame.into_data() {
-                raw.extend_from_slice(&data);
-                if !gzip && limit > 0 && raw.len() as u64 > limit {
-                    return Err(format!("body size limit exceeded ({limit} bytes)"));
-                }
-            }
-        }
-        let body = if gzip {
-            let dec = flate2::read::GzDecoder::new(raw.as_slice());
-            let mut out = Vec::with_capacity(raw.len() * 4);
-            let read = if limit > 0 {
-                dec.take(limit.saturating_add(1)).read_to_end(&mut out)
-            } else {
-                flate2::read::GzDecoder::new(raw.as_slice()).read_to_end(&mut out)
-            };
-            read.map_err(|e| format!("decompressing gzip body: {e}"))?;
-            if limit > 0 && out.len() as u64 > limit {
-                return Err(format!("body size limit exceeded ({limit} bytes)"));
-            }
-            out
-        } else {
-            raw
-        };
+        let content_type = resp.header("content-type").to_string();
         Ok(Fetched {
-            body,
+            body: resp.body,
             format: Format::from_content_type(&content_type),
             content_type,
         })

@@ -1,5 +1,5 @@
 //! Scrape pools (one per `scrape_configs` entry), one loop per target, target
-//! discovery (static and file), reloads that keep unchanged targets running, and the
+//! discovery (static, file and HTTP), `target_limit`, reloads that keep unchanged targets running, and the
 //! state behind `/api/v1/targets` and the metadata endpoints.
 
 use std::collections::{BTreeMap, HashMap};
@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::client::{ScrapeClient, ScrapeUrl};
+use super::client::{HttpClient, ScrapeClient, ScrapeUrl};
 use super::scraper::{MetricMeta, ScrapeOptions, Scraper};
 use super::target::{
     glob_files, read_sd_file, targets_from_groups, DroppedTarget, Target, TargetGroup,
@@ -103,11 +103,38 @@ struct LoopHandle {
 
 struct Pool {
     cfg: Arc<ScrapeConfig>,
+    /// The HTTP client of the pool's scrapes (shared token cache and TLS settings).
+    client: Arc<HttpClient>,
     loops: HashMap<u64, LoopHandle>,
     dropped: Vec<DroppedTarget>,
     dropped_count: usize,
-    refresher: Option<JoinHandle<()>>,
+    /// Discovery refresh tasks (file and HTTP).
+    refreshers: Vec<JoinHandle<()>>,
     static_groups: Vec<TargetGroup>,
+    file_groups: Vec<TargetGroup>,
+    /// Last good answer of each `http_sd_configs` entry.
+    http_groups: BTreeMap<usize, Vec<TargetGroup>>,
+    /// Last groups of each `dns_sd_configs` entry (a name that fails keeps its group).
+    dns_groups: BTreeMap<usize, Vec<TargetGroup>>,
+    /// The error every scrape of the pool fails with (`target_limit` exceeded).
+    forced: Arc<Mutex<Option<String>>>,
+}
+
+impl Pool {
+    fn groups(&self) -> Vec<TargetGroup> {
+        let mut g = self.static_groups.clone();
+        g.extend(self.file_groups.iter().cloned());
+        for hg in self.http_groups.values().chain(self.dns_groups.values()) {
+            g.extend(hg.iter().cloned());
+        }
+        g
+    }
+
+    fn stop_refreshers(&mut self) {
+        for r in self.refreshers.drain(..) {
+            r.abort();
+        }
+    }
 }
 
 /// Runs all scrape loops.
@@ -152,6 +179,7 @@ fn static_groups(cfg: &ScrapeConfig) -> Vec<TargetGroup> {
             targets: s.targets.clone(),
             labels: s.labels.clone(),
             source: "static".into(),
+            ..Default::default()
         })
         .collect()
 }
@@ -221,9 +249,7 @@ impl ScrapeManager {
             .collect();
         for name in gone {
             if let Some(mut p) = pools.remove(&name) {
-                if let Some(r) = p.refresher.take() {
-                    r.abort();
-                }
+                p.stop_refreshers();
                 for (_, h) in p.loops.drain() {
                     let _ = h.stop.send(Stop::Gone);
                 }
@@ -231,22 +257,35 @@ impl ScrapeManager {
         }
         for sc in &cfg.scrape_configs {
             let sc_arc = Arc::new(sc.clone());
-            let statics = static_groups(sc);
-            let mut groups = statics.clone();
-            groups.extend(file_groups(sc, &cfg.base_dir));
             let pool = pools.entry(sc.job_name.clone()).or_insert_with(|| Pool {
                 cfg: sc_arc.clone(),
+                client: HttpClient::new(sc.http_client()),
                 loops: HashMap::new(),
                 dropped: Vec::new(),
                 dropped_count: 0,
-                refresher: None,
+                refreshers: Vec::new(),
                 static_groups: Vec::new(),
+                file_groups: Vec::new(),
+                http_groups: BTreeMap::new(),
+                dns_groups: BTreeMap::new(),
+                forced: Arc::new(Mutex::new(None)),
             });
+            pool.stop_refreshers();
+            if pool.cfg.http_sd_configs != sc.http_sd_configs {
+                pool.http_groups.clear();
+            }
+            if pool.cfg.dns_sd_configs != sc.dns_sd_configs {
+                pool.dns_groups.clear();
+            }
+            pool.static_groups = static_groups(sc);
+            pool.file_groups = file_groups(sc, &cfg.base_dir);
+            let groups = pool.groups();
             let changed = *pool.cfg != *sc;
             if changed {
                 // Settings changed: every loop restarts with the new settings, keeping
                 // its cache and without staleness markers.
                 pool.cfg = sc_arc.clone();
+                pool.client = HttpClient::new(sc.http_client());
                 let old: Vec<(u64, LoopHandle)> = pool.loops.drain().collect();
                 let mut scrapers = HashMap::new();
                 for (h, l) in old {
@@ -259,10 +298,6 @@ impl ScrapeManager {
             } else {
                 self.sync_pool(pool, &groups, HashMap::new());
             }
-            pool.static_groups = statics;
-            if let Some(r) = pool.refresher.take() {
-                r.abort();
-            }
             if !sc.file_sd_configs.is_empty() {
                 let refresh = sc
                     .file_sd_configs
@@ -274,12 +309,33 @@ impl ScrapeManager {
                 let me = self.this.clone();
                 let job = sc.job_name.clone();
                 let base = cfg.base_dir.clone();
-                pool.refresher = Some(tokio::spawn(async move {
-                    let mut last: Option<Vec<TargetGroup>> = None;
+                pool.refreshers.push(tokio::spawn(async move {
                     loop {
                         tokio::time::sleep(refresh).await;
                         let Some(m) = me.upgrade() else { return };
-                        m.refresh_files(&job, &base, &mut last).await;
+                        m.refresh_files(&job, &base).await;
+                    }
+                }));
+            }
+            self.spawn_dns(pool, sc);
+            for (i, h) in sc.http_sd_configs.iter().enumerate() {
+                let me = self.this.clone();
+                let job = sc.job_name.clone();
+                let hcfg = h.clone();
+                let client = HttpClient::new(h.http_client());
+                let refresh = h.refresh_interval.std().max(Duration::from_millis(100));
+                pool.refreshers.push(tokio::spawn(async move {
+                    loop {
+                        let res = super::http_sd::fetch(&client, &hcfg).await;
+                        let Some(m) = me.upgrade() else { return };
+                        match res {
+                            Ok(groups) => m.refresh_http(&job, i, groups).await,
+                            Err(e) => {
+                                log::error!(target: "aion::discovery", "Unable to refresh target groups discovery=http config={job} err={e:?}")
+                            }
+                        }
+                        drop(m);
+                        tokio::time::sleep(refresh).await;
                     }
                 }));
             }
@@ -287,23 +343,78 @@ impl ScrapeManager {
         self.publish(&pools);
     }
 
-    async fn refresh_files(
+    fn spawn_dns(&self, pool: &mut Pool, sc: &ScrapeConfig) {
+        for (i, d) in sc.dns_sd_configs.iter().enumerate() {
+            let me = self.this.clone();
+            let job = sc.job_name.clone();
+            let dcfg = d.clone();
+            let refresh = d.refresh_interval.std().max(Duration::from_millis(100));
+            pool.refreshers.push(tokio::spawn(async move {
+                loop {
+                    let resolver = super::dns_sd::Resolver::from_system();
+                    let (groups, failed) = super::dns_sd::discover(&resolver, &dcfg).await;
+                    let Some(m) = me.upgrade() else { return };
+                    for (name, e) in &failed {
+                        log::error!(target: "aion::discovery", "Error refreshing DNS targets discovery=dns config={job} name={name} err={e:?}");
+                    }
+                    let failed: Vec<String> = failed.into_iter().map(|(n, _)| n).collect();
+                    m.refresh_dns(&job, i, groups, &failed).await;
+                    drop(m);
+                    tokio::time::sleep(refresh).await;
+                }
+            }));
+        }
+    }
+
+    async fn refresh_dns(
         &self,
         job: &str,
-        base: &std::path::Path,
-        last: &mut Option<Vec<TargetGroup>>,
+        index: usize,
+        mut found: Vec<TargetGroup>,
+        failed: &[String],
     ) {
         let mut pools = self.pools.lock().await;
         let Some(pool) = pools.get_mut(job) else {
             return;
         };
-        let files = file_groups(&pool.cfg, base);
-        if last.as_ref() == Some(&files) {
+        if let Some(old) = pool.dns_groups.get(&index) {
+            found.extend(old.iter().filter(|g| failed.contains(&g.source)).cloned());
+        }
+        found.sort_by(|a, b| a.source.cmp(&b.source));
+        if pool.dns_groups.get(&index) == Some(&found) {
             return;
         }
-        *last = Some(files.clone());
-        let mut groups = pool.static_groups.clone();
-        groups.extend(files);
+        pool.dns_groups.insert(index, found);
+        let groups = pool.groups();
+        self.sync_pool(pool, &groups, HashMap::new());
+        self.publish(&pools);
+    }
+
+    async fn refresh_files(&self, job: &str, base: &std::path::Path) {
+        let mut pools = self.pools.lock().await;
+        let Some(pool) = pools.get_mut(job) else {
+            return;
+        };
+        let files = file_groups(&pool.cfg, base);
+        if files == pool.file_groups {
+            return;
+        }
+        pool.file_groups = files;
+        let groups = pool.groups();
+        self.sync_pool(pool, &groups, HashMap::new());
+        self.publish(&pools);
+    }
+
+    async fn refresh_http(&self, job: &str, index: usize, found: Vec<TargetGroup>) {
+        let mut pools = self.pools.lock().await;
+        let Some(pool) = pools.get_mut(job) else {
+            return;
+        };
+        if pool.http_groups.get(&index) == Some(&found) {
+            return;
+        }
+        pool.http_groups.insert(index, found);
+        let groups = pool.groups();
         self.sync_pool(pool, &groups, HashMap::new());
         self.publish(&pools);
     }
@@ -332,9 +443,18 @@ impl ScrapeManager {
         for t in active {
             wanted.entry(t.hash()).or_insert(t);
         }
-        if limit > 0 && wanted.len() > limit {
-            log::error!(target: "aion::scrape", "target_limit exceeded scrape_pool={} targets={} limit={limit}", pool.cfg.job_name, wanted.len());
+        // As Prometheus: over the limit, every target of the pool stays but each scrape
+        // fails with the same error (`up` 0, earlier series marked stale).
+        let forced = (limit > 0 && wanted.len() > limit).then(|| {
+            format!(
+                "target_limit exceeded (number of targets: {}, limit: {limit})",
+                wanted.len()
+            )
+        });
+        if let Some(e) = &forced {
+            log::error!(target: "aion::scrape", "scrape pool over its target limit scrape_pool={} err={e}", pool.cfg.job_name);
         }
+        *pool.forced.lock() = forced;
         let gone: Vec<u64> = pool
             .loops
             .keys()
@@ -365,6 +485,8 @@ impl ScrapeManager {
                 db: self.db.clone(),
                 target: t.clone(),
                 cfg: pool.cfg.clone(),
+                client: pool.client.clone(),
+                forced: pool.forced.clone(),
                 status: status.clone(),
                 hash: h,
                 shutdown: self.shutdown.subscribe(),
@@ -421,9 +543,7 @@ impl ScrapeManager {
         let _ = self.shutdown.send(true);
         let mut pools = self.pools.lock().await;
         for (_, mut p) in std::mem::take(&mut *pools) {
-            if let Some(r) = p.refresher.take() {
-                r.abort();
-            }
+            p.stop_refreshers();
             for (_, l) in p.loops.drain() {
                 let _ = l.stop.send(Stop::Quiet);
                 let _ = l.join.await;
@@ -437,6 +557,8 @@ struct LoopCtx {
     db: Arc<Db>,
     target: Target,
     cfg: Arc<ScrapeConfig>,
+    client: Arc<HttpClient>,
+    forced: Arc<Mutex<Option<String>>>,
     status: Arc<Mutex<TargetStatus>>,
     hash: u64,
     shutdown: watch::Receiver<bool>,
@@ -460,7 +582,7 @@ async fn run_loop(ctx: LoopCtx, scraper: Scraper, mut rx: watch::Receiver<Stop>)
     let timeout = ctx.target.timeout.std();
     let mut scraper = Some(scraper);
     let url = ScrapeUrl::parse(&ctx.target.url);
-    let mut client = ScrapeClient::new(ctx.cfg.http_client());
+    let mut client = ScrapeClient::new(ctx.client.clone());
     let limit = ctx.cfg.body_size_limit.map(|b| b.0).unwrap_or(0);
     let first = offset_ms(ctx.hash, ctx.target.interval.ms(), now_ms());
     let mut stop = wait_or_stop(&mut rx, Duration::from_millis(first)).await;
@@ -469,9 +591,11 @@ async fn run_loop(ctx: LoopCtx, scraper: Scraper, mut rx: watch::Receiver<Stop>)
     while stop.is_none() {
         let started = Instant::now();
         let t = now_ms();
-        let fetched = match &url {
-            Ok(u) => client.fetch(u, timeout, limit).await,
-            Err(e) => Err(e.clone()),
+        let forced = ctx.forced.lock().clone();
+        let fetched = match (&url, forced) {
+            (_, Some(e)) => Err(e),
+            (Ok(u), None) => client.fetch(u, timeout, limit).await,
+            (Err(e), None) => Err(e.clone()),
         };
         let db = ctx.db.clone();
         let Some(mut s) = scraper.take() else { break };

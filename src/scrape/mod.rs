@@ -1,4 +1,4 @@
-//! Scraping: targets from `scrape_configs` (static and file discovery, relabelled),
+//! Scraping: targets from `scrape_configs` (static, file, HTTP and DNS discovery, relabelled),
 //! one loop per target fetching the exposition over HTTP, parsing it without copying,
 //! and committing each scrape as one batch with the synthetic series `up`,
 //! `scrape_duration_seconds`, `scrape_samples_scraped`,
@@ -7,13 +7,20 @@
 //!
 //! * [`target`]: discovered label sets → relabelled targets (labels, URL, interval).
 //! * [`client`]: the HTTP request (headers, auth, timeout, gzip, body size limit).
+//! * [`tls`], [`proxy`], [`oauth2`]: `tls_config`, proxies and OAuth 2 of the client.
+//! * [`http_sd`], [`dns_sd`]: HTTP and DNS service discovery.
 //! * [`scraper`]: the synchronous per-target state: series cache, staleness, report.
 //! * [`manager`]: pools, loops, reloads, and the targets/metadata snapshot.
 
 pub mod client;
+pub mod dns_sd;
+pub mod http_sd;
 pub mod manager;
+pub mod oauth2;
+pub mod proxy;
 pub mod scraper;
 pub mod target;
+pub mod tls;
 
 pub use manager::{ActiveTarget, Health, ScrapeManager, TargetStatus, TargetsSnapshot};
 pub use scraper::{MetricMeta, ScrapeCounts, ScrapeOptions, Scraper};

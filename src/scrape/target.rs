@@ -8,8 +8,8 @@ use crate::config::{Duration, ScrapeConfig};
 use crate::model::time::parse_duration_ms;
 use crate::model::{Label, Labels};
 
-/// A group of discovered targets sharing labels (one `static_configs` entry or one
-/// element of a file discovery file).
+/// A group of discovered targets sharing labels (one `static_configs` entry, or one
+/// element of a file or HTTP discovery answer, whose labels include its `__meta_*`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetGroup {
@@ -19,9 +19,13 @@ pub struct TargetGroup {
     /// Labels of every target of the group.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
-    /// Where the group came from (file name or `static`), for `__meta_filepath`.
+    /// Where the group came from (`static`, a file name, or `url:index`).
     #[serde(skip)]
     pub source: String,
+    /// Targets with labels of their own (`__address__` and `__meta_*`), as DNS
+    /// discovery finds them; they also get the group's labels.
+    #[serde(skip)]
+    pub per_target: Vec<BTreeMap<String, String>>,
 }
 
 /// A target after relabelling.
@@ -80,14 +84,23 @@ pub fn targets_from_groups(
     let mut active = Vec::new();
     let mut dropped = Vec::new();
     for g in groups {
-        for addr in &g.targets {
+        let own: Vec<Vec<(&str, &str)>> = g
+            .targets
+            .iter()
+            .map(|a| vec![("__address__", a.as_str())])
+            .chain(g.per_target.iter().map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect::<Vec<_>>()
+            }))
+            .collect();
+        for target_labels in own {
             let mut lb = Labels::empty().builder();
             for (k, v) in &g.labels {
                 lb.set(k, v);
             }
-            lb.set("__address__", addr);
-            if !g.source.is_empty() && g.source != "static" {
-                lb.set("__meta_filepath", &g.source);
+            for (k, v) in target_labels {
+                lb.set(k, v);
             }
             let defaults = [
                 ("job", cfg.job_name.clone()),
@@ -219,6 +232,7 @@ pub fn read_sd_file(path: &std::path::Path) -> Result<Vec<TargetGroup>, String> 
     };
     for g in &mut groups {
         g.source = name.clone();
+        g.labels.insert("__meta_filepath".into(), name.clone());
     }
     Ok(groups)
 }
@@ -303,6 +317,7 @@ mod tests {
             targets: c.static_configs[0].targets.clone(),
             labels: c.static_configs[0].labels.clone(),
             source: "static".into(),
+            ..Default::default()
         };
         let (a, d) = targets_from_groups(&c, &[g]);
         assert!(d.is_empty());

@@ -14,6 +14,7 @@ pub const SECRET_KEYS: &[&str] = &[
     "api_key",
     "auth_token",
     "secrets",
+    "proxy_connect_header",
 ];
 
 /// The text shown in place of a secret.
