@@ -59,6 +59,8 @@ pub struct ApiState {
     pub rules: OnceLock<Arc<crate::rules::RuleManager>>,
     /// The alert notifier, once started.
     pub notifier: OnceLock<Arc<crate::notifier::Notifier>>,
+    /// The remote write queues, once started.
+    pub remote_write: OnceLock<Arc<crate::remote::write::RemoteWrite>>,
 }
 
 impl ApiState {
@@ -80,6 +82,7 @@ impl ApiState {
             scrape: OnceLock::new(),
             rules: OnceLock::new(),
             notifier: OnceLock::new(),
+            remote_write: OnceLock::new(),
         }
     }
 

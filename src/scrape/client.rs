@@ -115,6 +115,36 @@ fn read_secret_file(path: &str) -> Result<String, String> {
         .map_err(|e| format!("unable to read file {path}: {e}"))
 }
 
+/// The `Authorization` header value of HTTP client settings (basic auth or an
+/// `authorization` section, reading `*_file` secrets now), if any.
+pub fn auth_header(http: &HttpClientConfig) -> Result<Option<String>, String> {
+    if let Some(b) = &http.basic_auth {
+        let user = match &b.username_file {
+            Some(f) => read_secret_file(f)?,
+            None => b.username.clone(),
+        };
+        let pass = match (&b.password, &b.password_file) {
+            (Some(p), _) => p.0.clone(),
+            (None, Some(f)) => read_secret_file(f)?,
+            (None, None) => String::new(),
+        };
+        return Ok(Some(format!(
+            "Basic {}",
+            base64(format!("{user}:{pass}").as_bytes())
+        )));
+    }
+    if let Some(a) = &http.authorization {
+        let kind = a.kind.clone().unwrap_or_else(|| "Bearer".into());
+        let cred = match (&a.credentials, &a.credentials_file) {
+            (Some(c), _) => c.0.clone(),
+            (None, Some(f)) => read_secret_file(f)?,
+            (None, None) => String::new(),
+        };
+        return Ok(Some(format!("{kind} {cred}")));
+    }
+    Ok(None)
+}
+
 impl ScrapeClient {
     /// A client with the scrape config's HTTP settings.
     pub fn new(http: HttpClientConfig) -> Self {
@@ -122,31 +152,7 @@ impl ScrapeClient {
     }
 
     fn auth_header(&self) -> Result<Option<String>, String> {
-        if let Some(b) = &self.http.basic_auth {
-            let user = match &b.username_file {
-                Some(f) => read_secret_file(f)?,
-                None => b.username.clone(),
-            };
-            let pass = match (&b.password, &b.password_file) {
-                (Some(p), _) => p.0.clone(),
-                (None, Some(f)) => read_secret_file(f)?,
-                (None, None) => String::new(),
-            };
-            return Ok(Some(format!(
-                "Basic {}",
-                base64(format!("{user}:{pass}").as_bytes())
-            )));
-        }
-        if let Some(a) = &self.http.authorization {
-            let kind = a.kind.clone().unwrap_or_else(|| "Bearer".into());
-            let cred = match (&a.credentials, &a.credentials_file) {
-                (Some(c), _) => c.0.clone(),
-                (None, Some(f)) => read_secret_file(f)?,
-                (None, None) => String::new(),
-            };
-            return Ok(Some(format!("{kind} {cred}")));
-        }
-        Ok(None)
+        auth_header(&self.http)
     }
 
     async fn connect(&mut self, url: &ScrapeUrl) -> Result<(), String> {

@@ -97,6 +97,17 @@ fn load_config(f: &ServerFlags) -> Result<(Option<PathBuf>, String), ServerError
 pub fn refresh_metrics(st: &ApiState) {
     let reg = &st.metrics;
     metrics::update_process_metrics(reg, st.start_ms as f64 / 1000.0);
+    if let Some(rw) = st.remote_write.get() {
+        for m in rw.metrics() {
+            let labels: Vec<(&str, &str)> =
+                m.labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            if m.counter {
+                reg.counter_set(m.name, m.help, &labels, m.value);
+            } else {
+                reg.gauge_set(m.name, m.help, &labels, m.value);
+            }
+        }
+    }
     if let Some(db) = st.db.get() {
         let s = db.stats();
         reg.gauge_set(
@@ -339,6 +350,20 @@ async fn serve(
         Err(e) => return Err(ServerError::Runtime(e.to_string())),
     };
 
+    // Remote write follows the WAL; started before scraping so a new queue sends
+    // everything scraped from now on.
+    let hold_db = db.clone();
+    let remote_write = crate::remote::write::RemoteWrite::new(
+        f.tsdb_path.clone(),
+        f.tsdb_path.join("wal"),
+        Arc::new(move || {
+            Some(Box::new(hold_db.wal_segment_hold())
+                as Box<dyn crate::remote::watcher::SegmentHold>)
+        }),
+    );
+    remote_write.apply_config(&config).await;
+    let _ = st.remote_write.set(remote_write.clone());
+
     // Scraping (the built-in configuration scrapes Aion's own /metrics as job="aion").
     let scrape = ScrapeManager::new(db.clone());
     let _ = st.scrape.set(scrape.clone());
@@ -359,6 +384,7 @@ async fn serve(
     let _ = st.notifier.set(rules_svc.notifier.clone());
     let _ = rules_svc.apply_config(&config);
     let rules_reload = rules_svc.clone();
+    let remote_reload = remote_write.clone();
     let scrape_reload = scrape.clone();
     let st_reload = st.clone();
     let reloader = tokio::spawn(async move {
@@ -374,6 +400,7 @@ async fn serve(
             if let Some(cfg) = reload_config(&st_reload, config_path.as_ref()) {
                 scrape_reload.apply_config(&cfg).await;
                 let _ = rules_reload.apply_config(&cfg);
+                remote_reload.apply_config(&cfg).await;
             }
         }
     });
@@ -385,6 +412,9 @@ async fn serve(
     drop(rules_svc);
     scrape.stop().await;
     drop(scrape);
+    // Every scraped sample is in the WAL now; the queues save how far they got.
+    remote_write.stop().await;
+    drop(remote_write);
     let _ = stop_tx.send(true);
     match server.await {
         Ok(Ok(())) => {}
