@@ -39,8 +39,12 @@ struct Prom {
 
 impl Prom {
     fn start(dir: &Path, port: u16) -> Prom {
+        Self::start_with(dir, port, "global:\n  scrape_interval: 1m\n")
+    }
+
+    fn start_with(dir: &Path, port: u16, config: &str) -> Prom {
         let cfg = dir.join("prometheus.yml");
-        std::fs::write(&cfg, "global:\n  scrape_interval: 1m\n").unwrap();
+        std::fs::write(&cfg, config).unwrap();
         let child = Command::new(PROMETHEUS)
             .arg(format!("--config.file={}", cfg.display()))
             .arg(format!(
@@ -200,7 +204,12 @@ fn start_aion(data: &Path, port: u16, cfg: &Path) -> Server {
 
 /// `(timestamp ms, value)` of `up{job="aion"}` over the last `range` at `at` (seconds).
 fn raw_up(addr: &str, at: f64, range: &str) -> Vec<(i64, String)> {
-    let q = enc(&format!("up{{job=\"aion\"}}[{range}]"));
+    raw(addr, "up{job=\"aion\"}", at, range)
+}
+
+/// `(timestamp ms, value)` of the one series `sel` selects over `range` at `at`.
+fn raw(addr: &str, sel: &str, at: f64, range: &str) -> Vec<(i64, String)> {
+    let q = enc(&format!("{sel}[{range}]"));
     let r = request(
         addr,
         "GET",
@@ -424,4 +433,56 @@ fn aion_restart_mid_stream_resumes_exactly() {
     assert!(local.len() >= 6, "{} samples", local.len());
     assert_eq!(raw_up(&prom.addr(), at, "10m"), local);
     check_recorder(&received, &local);
+}
+
+#[test]
+fn remote_read_returns_data_aion_does_not_have() {
+    if !have_prometheus() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let prom_port = free_port();
+    let prom = Prom::start_with(
+        tmp.path(),
+        prom_port,
+        &format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{prom_port}']\n"
+        ),
+    );
+    wait_for(
+        Duration::from_secs(30),
+        "prometheus to scrape itself",
+        || raw(&prom.addr(), "up{job=\"prometheus\"}", now_s(), "1m").len() >= 3,
+    );
+    let down = free_port();
+    let cfg = tmp.path().join("aion.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "remote_read:\n  - url: http://127.0.0.1:{prom_port}/api/v1/read\n    name: prom\n  - url: http://127.0.0.1:{prom_port}/api/v1/read\n    name: never\n    required_matchers: {{job: nope}}\n  - url: http://127.0.0.1:{down}/api/v1/read\n    name: down\n"
+        ),
+    )
+    .unwrap();
+    let aion = Server::start(
+        &tmp.path().join("aion"),
+        &[&format!("--config.file={}", cfg.display())],
+    );
+    let at = now_s();
+    let theirs = raw(&prom.addr(), "up{job=\"prometheus\"}", at, "1m");
+    let ours = raw(&aion.addr, "up{job=\"prometheus\"}", at, "1m");
+    assert!(ours.len() >= 3);
+    assert_eq!(ours, theirs, "remote data through Aion's query API");
+    // The unreachable endpoint is a warning, not an error.
+    let q = enc("count(up{job=\"prometheus\"})");
+    let r = aion.get(&format!("/api/v1/query?query={q}&time={at}"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["data"]["result"][0]["value"][1], "1", "{v}");
+    let warnings = v["warnings"].to_string();
+    assert!(warnings.contains("remote_read down"), "{v}");
+    assert!(!warnings.contains("never"), "{v}");
+    // Not asked without the required matcher; asked with it (and finding nothing).
+    let q = enc("up{job=\"nope\"}");
+    let r = aion.get(&format!("/api/v1/query?query={q}&time={at}"));
+    assert_eq!(r.json()["data"]["result"], serde_json::json!([]));
 }

@@ -363,6 +363,9 @@ async fn serve(
     );
     remote_write.apply_config(&config).await;
     let _ = st.remote_write.set(remote_write.clone());
+    let remote_read = crate::remote::fanout::RemoteRead::new(tokio::runtime::Handle::current());
+    remote_read.apply_config(&config);
+    let _ = st.remote_read.set(remote_read.clone());
 
     // Scraping (the built-in configuration scrapes Aion's own /metrics as job="aion").
     let scrape = ScrapeManager::new(db.clone());
@@ -401,6 +404,7 @@ async fn serve(
                 scrape_reload.apply_config(&cfg).await;
                 let _ = rules_reload.apply_config(&cfg);
                 remote_reload.apply_config(&cfg).await;
+                remote_read.apply_config(&cfg);
             }
         }
     });
