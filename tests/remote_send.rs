@@ -360,14 +360,20 @@ fn receiver_outage_loses_and_duplicates_nothing() {
     let remote = raw_up(&prom.addr(), at, "10m");
     assert_eq!(remote, local, "prometheus holds exactly Aion's samples");
     assert_eq!(count_over_time(&prom.addr(), at), local.len() as f64);
-    // Exactly once: every sample sent is one of Aion's, plus the staleness marker
-    // written when the reload removed the target.
+    // Exactly once: the in-test receiver saw every sample once (staleness markers
+    // included), and the queue to Prometheus sent exactly as many.
+    let total = check_recorder(&received, &local);
     let sent = metric(
         &aion.addr,
         "prometheus_remote_storage_samples_total",
         "prom",
     );
-    assert_eq!(sent, local.len() as f64 + 1.0);
+    assert_eq!(sent, total as f64);
+    println!(
+        "outage {down:?}: {} samples of up in Aion, all in Prometheus; {sent} sent (staleness markers included), retried {}",
+        local.len(),
+        metric(&aion.addr, "prometheus_remote_storage_samples_retried_total", "prom")
+    );
     assert_eq!(
         metric(
             &aion.addr,
@@ -376,14 +382,14 @@ fn receiver_outage_loses_and_duplicates_nothing() {
         ),
         0.0
     );
-    check_recorder(&received, &local);
     drop(aion);
     prom.stop();
     let _ = prom.dir;
 }
 
-/// The in-test receiver saw every local sample exactly once (plus staleness markers).
-fn check_recorder(received: &Received, local: &[(i64, String)]) {
+/// The in-test receiver saw every local sample exactly once (plus staleness markers);
+/// returns how many samples it received.
+fn check_recorder(received: &Received, local: &[(i64, String)]) -> usize {
     let m = received.lock().unwrap();
     let dup: Vec<_> = m.iter().filter(|(_, (_, n))| *n > 1).collect();
     assert!(dup.is_empty(), "duplicates: {dup:?}");
@@ -394,6 +400,7 @@ fn check_recorder(received: &Received, local: &[(i64, String)]) {
         .collect();
     let want: Vec<i64> = local.iter().map(|(t, _)| *t).collect();
     assert_eq!(got, want);
+    m.len()
 }
 
 #[test]
