@@ -31,7 +31,8 @@ pub struct QueueConfig {
     pub max_backoff: Duration,
     /// Retry on HTTP 429 instead of dropping the batch (false).
     pub retry_on_http_429: bool,
-    /// Samples older than this are dropped instead of sent (0 = no limit).
+    /// Samples older than this when read from the WAL are dropped instead of sent
+    /// (0 = no limit).
     pub sample_age_limit: Duration,
 }
 

@@ -26,6 +26,10 @@ struct Harness {
 }
 
 fn start(dir: &std::path::Path, shards: usize) -> Harness {
+    start_aged(dir, shards, 0)
+}
+
+fn start_aged(dir: &std::path::Path, shards: usize, age_limit_ms: i64) -> Harness {
     let keep_up: Vec<RelabelConfig> =
         serde_yaml::from_str("- source_labels: [__name__]\n  regex: up\n  action: keep\n").unwrap();
     let mut senders = Vec::new();
@@ -50,6 +54,7 @@ fn start(dir: &std::path::Path, shards: usize) -> Harness {
         metrics: metrics.clone(),
         stop: stop.clone(),
         hold: None,
+        age_limit_ms,
     };
     let thread = std::thread::spawn(move || w.run());
     Harness {
@@ -224,4 +229,26 @@ fn follows_the_wal_and_resumes_exactly() {
     want.sort();
     assert_eq!(real_sorted, want);
     h.stop();
+}
+
+#[test]
+fn samples_older_than_the_age_limit_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(&dir.path().join("wal"), WalOptions::default(), |_| {}).unwrap();
+    let mut h = start_aged(dir.path(), 1, 3_600_000);
+    std::thread::sleep(Duration::from_millis(200));
+    let now = crate::db::system_clock_ms();
+    wal.log(&[
+        Record::Series(vec![RefSeries {
+            series_ref: 7,
+            labels: Labels::from_pairs(&[("__name__", "up")]),
+        }]),
+        Record::Samples(vec![sample(7, 1_000), sample(7, now)]),
+    ])
+    .unwrap();
+    let got = h.take(1);
+    assert_eq!(ts(&got), vec![now]);
+    assert!(h.take_within(1, Duration::from_millis(300)).is_empty());
+    let m = h.stop();
+    assert_eq!(m.samples_dropped.load(Ordering::Relaxed), 1);
 }

@@ -57,6 +57,8 @@ pub struct Watcher {
     pub stop: Arc<AtomicBool>,
     /// Segment retention hook.
     pub hold: Option<Box<dyn SegmentHold>>,
+    /// `sample_age_limit` in milliseconds: older samples are dropped (0 = no limit).
+    pub age_limit_ms: i64,
 }
 
 /// Newest checkpoint directory (`checkpoint.NNNNNNNN`) of a WAL directory.
@@ -304,8 +306,10 @@ impl Run {
                 .resume
                 .as_ref()
                 .is_some_and(|p| p.done(s.series_ref, key));
-            let Some(Some(labels)) = self.series.get(&s.series_ref) else {
-                // Unknown series, or dropped by relabelling.
+            let too_old = self.w.age_limit_ms > 0
+                && s.t < crate::db::system_clock_ms().saturating_sub(self.w.age_limit_ms);
+            let Some(Some(labels)) = self.series.get(&s.series_ref).filter(|_| !too_old) else {
+                // Unknown series, dropped by relabelling, or older than the age limit.
                 self.w
                     .metrics
                     .samples_dropped

@@ -186,6 +186,7 @@ impl RemoteWrite {
             metrics: metrics.clone(),
             stop: stop_reader.clone(),
             hold: (self.holds)(),
+            age_limit_ms: q.sample_age_limit.ms(),
         };
         let reader = std::thread::Builder::new()
             .name("remote-write-wal".into())
