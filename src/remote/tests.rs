@@ -252,3 +252,52 @@ fn samples_older_than_the_age_limit_are_dropped() {
     let m = h.stop();
     assert_eq!(m.samples_dropped.load(Ordering::Relaxed), 1);
 }
+
+#[test]
+fn series_gone_from_a_new_checkpoint_are_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal_dir = dir.path().join("wal");
+    let opts = WalOptions {
+        fsync: FsyncPolicy::Never,
+        ..WalOptions::default()
+    };
+    let (wal, _) = Wal::open(&wal_dir, opts.clone(), |_| {}).unwrap();
+    let up = |j: &str| Labels::from_pairs(&[("__name__", "up"), ("job", j)]);
+    wal.log(&[Record::Series(vec![
+        RefSeries {
+            series_ref: 1,
+            labels: up("a"),
+        },
+        RefSeries {
+            series_ref: 2,
+            labels: up("b"),
+        },
+    ])])
+    .unwrap();
+    let mut h = start(dir.path(), 1);
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..3 {
+        wal.cut_segment().unwrap();
+    }
+    // checkpoint.00000003 lists series 1 only: series 2 left the head.
+    let (cp, _) = Wal::open(&wal_dir.join("checkpoint.00000003"), opts, |_| {}).unwrap();
+    cp.log(&[Record::Series(vec![RefSeries {
+        series_ref: 1,
+        labels: up("a"),
+    }])])
+    .unwrap();
+    cp.close().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    wal.log(&[Record::Samples(vec![sample(1, 5), sample(2, 5)])])
+        .unwrap();
+    let got = h.take(1);
+    assert_eq!(ts(&got), vec![5]);
+    assert_eq!(got[0].1.sample.as_ref().unwrap().0[2].value, "a");
+    assert!(h.take_within(1, Duration::from_millis(300)).is_empty());
+    let m = h.stop();
+    assert_eq!(
+        m.samples_dropped.load(Ordering::Relaxed),
+        1,
+        "series 2 forgotten"
+    );
+}

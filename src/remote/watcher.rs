@@ -109,7 +109,11 @@ pub fn wire_labels(
 
 struct Run {
     w: Watcher,
-    series: HashMap<u64, Option<WireLabels>>,
+    /// Series by reference: the segment (or checkpoint) that last listed it, and its
+    /// labels as sent (`None`: dropped by relabelling).
+    series: HashMap<u64, (u32, Option<WireLabels>)>,
+    /// Number of the newest checkpoint read.
+    checkpoint: Option<u32>,
     enqueued: Vec<u64>,
     /// Samples before this key are not sent (they predate the queue).
     start: Key,
@@ -159,6 +163,7 @@ impl Watcher {
         }
         let mut run = Run {
             series: HashMap::new(),
+            checkpoint: None,
             enqueued: vec![0; n],
             start,
             resume,
@@ -168,8 +173,8 @@ impl Watcher {
             disconnected: false,
             w: self,
         };
-        if let Some((_, dir)) = newest_checkpoint(&run.w.wal_dir) {
-            run.load_checkpoint(&dir);
+        if let Some((n, dir)) = newest_checkpoint(&run.w.wal_dir) {
+            run.load_checkpoint(n, &dir);
         }
         run.main_loop();
         run.save();
@@ -177,7 +182,8 @@ impl Watcher {
 }
 
 impl Run {
-    fn load_checkpoint(&mut self, dir: &Path) {
+    fn load_checkpoint(&mut self, n: u32, dir: &Path) {
+        self.checkpoint = Some(n);
         let mut found = Vec::new();
         let res = crate::wal::read_dir(dir, |rec| {
             if let Record::Series(s) = rec {
@@ -188,13 +194,26 @@ impl Run {
             log::warn!(target: "aion::remote", "reading checkpoint {}: {e}", dir.display());
         }
         for s in found {
-            self.add_series(s);
+            self.add_series(s, n);
         }
     }
 
-    fn add_series(&mut self, s: RefSeries) {
+    fn add_series(&mut self, s: RefSeries, segment: u32) {
         let wire = wire_labels(&s.labels, &self.w.external, &self.w.relabel);
-        self.series.insert(s.series_ref, wire);
+        self.series.insert(s.series_ref, (segment, wire));
+    }
+
+    /// Forgets the series a new checkpoint no longer lists once the reader is past it:
+    /// they left the head, and a series that comes back gets a new reference.
+    fn collect_garbage(&mut self) {
+        let Some((n, dir)) = newest_checkpoint(&self.w.wal_dir) else {
+            return;
+        };
+        if self.checkpoint.is_some_and(|c| c >= n) || self.segment < n {
+            return;
+        }
+        self.load_checkpoint(n, &dir);
+        self.series.retain(|_, (seg, _)| *seg >= n);
     }
 
     fn main_loop(&mut self) {
@@ -202,6 +221,7 @@ impl Run {
         while !self.w.stop.load(Ordering::Acquire) && !self.disconnected {
             let progressed = self.step();
             if last_save.elapsed() >= SAVE_EVERY {
+                self.collect_garbage();
                 self.save();
                 last_save = Instant::now();
             }
@@ -231,8 +251,8 @@ impl Run {
                             .segments_lost
                             .fetch_add(lost, Ordering::Relaxed);
                         log::warn!(target: "aion::remote", "queue {}: WAL segments {:08}..{:08} were deleted before they were sent", self.w.identity, self.segment, next);
-                        if let Some((_, dir)) = newest_checkpoint(&self.w.wal_dir) {
-                            self.load_checkpoint(&dir);
+                        if let Some((n, dir)) = newest_checkpoint(&self.w.wal_dir) {
+                            self.load_checkpoint(n, &dir);
                         }
                     }
                     self.segment = next;
@@ -281,8 +301,9 @@ impl Run {
     fn handle(&mut self, offset: u64, rec: Record) {
         match rec {
             Record::Series(list) => {
+                let seg = self.segment;
                 for s in list {
-                    self.add_series(s);
+                    self.add_series(s, seg);
                 }
             }
             Record::Samples(list) => self.samples(offset, list),
@@ -308,7 +329,8 @@ impl Run {
                 .is_some_and(|p| p.done(s.series_ref, key));
             let too_old = self.w.age_limit_ms > 0
                 && s.t < crate::db::system_clock_ms().saturating_sub(self.w.age_limit_ms);
-            let Some(Some(labels)) = self.series.get(&s.series_ref).filter(|_| !too_old) else {
+            let Some((_, Some(labels))) = self.series.get(&s.series_ref).filter(|_| !too_old)
+            else {
                 // Unknown series, dropped by relabelling, or older than the age limit.
                 self.w
                     .metrics
