@@ -662,3 +662,68 @@ async fn notifier_posts_to_an_https_alertmanager_with_basic_auth() {
     assert!(reqs[0].body.contains("TlsAlert"), "{}", reqs[0].body);
     assert_eq!(n.stats.sent.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_write_posts_over_https_with_the_shared_client() {
+    use aion::remote::client::{RemoteClient, SendError};
+    let pki = Pki::new();
+    let got = Arc::new(Mutex::new(Vec::<Req>::new()));
+    let g = got.clone();
+    let rx = server(
+        Some(pki.server_config(true)),
+        Arc::new(move |r: &Req| {
+            g.lock().unwrap().push(r.clone());
+            // "rw:pw"
+            if r.headers.get("authorization").map(String::as_str) == Some("Basic cnc6cHc=") {
+                (204, "text/plain".into(), String::new())
+            } else {
+                (401, "text/plain".into(), "unauthorized".into())
+            }
+        }),
+    )
+    .await;
+    let yaml = format!(
+        "remote_write:\n  - url: https://{rx}/api/v1/write\n    headers: {{X-Scope-OrgID: t1}}\n    basic_auth: {{username: rw, password: pw}}\n    tls_config: {{ca_file: {}, cert_file: {}, key_file: {}}}\n",
+        pki.path("ca.pem"),
+        pki.path("client.pem"),
+        pki.path("client.key")
+    );
+    let cfg = Config::parse(&yaml, Path::new("prometheus.yml")).unwrap();
+    let w = &cfg.remote_write[0];
+    let mut c = RemoteClient::new(
+        &w.url,
+        w.http_client(),
+        w.headers.clone(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    c.post(b"body".to_vec(), "write").await.unwrap();
+    let reqs = got.lock().unwrap().clone();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    let h = &reqs[0].headers;
+    assert_eq!(reqs[0].method, "POST");
+    assert_eq!(reqs[0].target, "/api/v1/write");
+    assert_eq!(h["content-encoding"], "snappy");
+    assert_eq!(h["content-type"], "application/x-protobuf");
+    assert_eq!(h["x-prometheus-remote-write-version"], "0.1.0");
+    assert_eq!(h["x-scope-orgid"], "t1");
+    assert_eq!(reqs[0].body, "body");
+
+    // Without the client certificate the handshake fails: a network error, retried.
+    let yaml = format!(
+        "remote_write:\n  - url: https://{rx}/api/v1/write\n    tls_config: {{ca_file: {}}}\n",
+        pki.path("ca.pem")
+    );
+    let cfg = Config::parse(&yaml, Path::new("prometheus.yml")).unwrap();
+    let w = &cfg.remote_write[0];
+    let mut c = RemoteClient::new(
+        &w.url,
+        w.http_client(),
+        w.headers.clone(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let e = c.post(b"body".to_vec(), "write").await.unwrap_err();
+    assert!(matches!(e, SendError::Network(_)), "{e:?}");
+    assert_eq!(got.lock().unwrap().len(), 1);
+}

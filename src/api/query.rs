@@ -17,7 +17,9 @@ use crate::db::Db;
 use crate::promql::annotations::{Annotation, AnnotationKind};
 use crate::promql::engine::{CancelToken, Engine, EngineOptions, QueryError, QueryOutput};
 use crate::promql::value::Value;
+use crate::remote::fanout::local_start_time;
 use crate::server::metrics::LATENCY_BUCKETS;
+use crate::storage::Queryable;
 
 /// Most points a range query may return per series, as Prometheus enforces.
 const MAX_POINTS_PER_SERIES: i64 = 11_000;
@@ -85,7 +87,9 @@ async fn run<F>(
     f: F,
 ) -> Result<QueryOutput, ApiError>
 where
-    F: FnOnce(&Engine, &Db, &CancelToken) -> Result<QueryOutput, QueryError> + Send + 'static,
+    F: FnOnce(&Engine, &dyn Queryable, &CancelToken) -> Result<QueryOutput, QueryError>
+        + Send
+        + 'static,
 {
     let permit = st
         .query_slots
@@ -96,11 +100,27 @@ where
     let token = CancelToken::new();
     let guard = CancelOnDrop(token.clone());
     let metrics = st.metrics.clone();
+    let remote = st.remote_read.get().filter(|r| !r.is_empty()).cloned();
     let handle = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let start = Instant::now();
         let engine = Engine::new(opts);
-        let out = f(&engine, &db, &token);
+        let out = match remote {
+            // Remote read endpoints are merged in; their failures become warnings.
+            Some(rr) => {
+                let merged = rr.queryable(&*db, local_start_time(&db));
+                let out = f(&engine, &merged, &token);
+                out.map(|mut o| {
+                    o.annotations
+                        .extend(merged.take_warnings().into_iter().map(|text| Annotation {
+                            kind: AnnotationKind::Warning,
+                            text,
+                        }));
+                    o
+                })
+            }
+            None => f(&engine, &*db, &token),
+        };
         metrics.observe(
             "prometheus_engine_query_duration_seconds",
             "Query timings.",

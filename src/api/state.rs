@@ -64,6 +64,10 @@ pub struct ApiState {
     pub rules: OnceLock<Arc<crate::rules::RuleManager>>,
     /// The alert notifier, once started.
     pub notifier: OnceLock<Arc<crate::notifier::Notifier>>,
+    /// The remote read endpoints queries also read from.
+    pub remote_read: OnceLock<Arc<crate::remote::fanout::RemoteRead>>,
+    /// The remote write queues, once started.
+    pub remote_write: OnceLock<Arc<crate::remote::write::RemoteWrite>>,
 }
 
 impl ApiState {
@@ -87,6 +91,8 @@ impl ApiState {
             scrape: OnceLock::new(),
             rules: OnceLock::new(),
             notifier: OnceLock::new(),
+            remote_write: OnceLock::new(),
+            remote_read: OnceLock::new(),
         }
     }
 

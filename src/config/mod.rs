@@ -124,10 +124,10 @@ pub struct Config {
     pub scrape_configs: Vec<ScrapeConfig>,
     /// Further files of scrape configs (globs).
     pub scrape_config_files: Vec<String>,
-    /// Accepted and ignored (Aion has no remote write).
-    pub remote_write: Option<serde_yaml::Value>,
-    /// Accepted and ignored (Aion has no remote read).
-    pub remote_read: Option<serde_yaml::Value>,
+    /// Where samples are sent (see [`remote`]).
+    pub remote_write: Vec<RemoteWriteConfig>,
+    /// Where queries also read from (see [`remote`]).
+    pub remote_read: Vec<RemoteReadConfig>,
     /// Accepted and ignored.
     pub storage: Option<serde_yaml::Value>,
     /// Accepted and ignored.
@@ -606,6 +606,9 @@ macro_rules! http_fields_struct {
     };
 }
 
+pub mod remote;
+pub use remote::{MetadataConfig, QueueConfig, RemoteReadConfig, RemoteWriteConfig};
+
 http_fields_struct! {
     /// One `scrape_configs` entry.
     ScrapeConfig {
@@ -917,6 +920,11 @@ fn go_type_for_path(path: &str) -> &'static str {
         "tls_config" => "config.TLSConfig",
         "alerting" => "config.AlertingConfig",
         "alertmanagers" => "config.AlertmanagerConfig",
+        "remote_write" => "config.RemoteWriteConfig",
+        "remote_read" => "config.RemoteReadConfig",
+        "queue_config" => "config.QueueConfig",
+        "metadata_config" => "config.MetadataConfig",
+        "write_relabel_configs" => "relabel.Config",
         _ => "config.plain",
     }
 }
@@ -1122,6 +1130,7 @@ impl Config {
             check_relabel(&am.relabel_configs)?;
             check_relabel(&am.alert_relabel_configs)?;
         }
+        remote::validate(&self.remote_write, &self.remote_read)?;
         for rf in &self.rule_files {
             if rf.is_empty() {
                 return Err("invalid rule file path \"\"".into());

@@ -394,3 +394,91 @@ fn tls_proxy_oauth2_and_http_sd_errors() {
         assert!(e.starts_with("parsing YAML file prometheus.yml: "), "{e}");
     }
 }
+
+#[test]
+fn remote_write_and_read_defaults_and_fields() {
+    let text = "global:\n  external_labels: {dc: x}\nremote_write:\n  - url: http://r:9201/write\n    name: lts\n    headers: {X-Scope-OrgID: t1}\n    bearer_token_file: /tmp/tok\n    write_relabel_configs:\n      - source_labels: [__name__]\n        regex: up\n        action: keep\n    queue_config:\n      max_shards: 8\n      retry_on_http_429: true\n    metadata_config:\n      send: false\n  - url: https://other/api/v1/write\n    basic_auth: {username: u, password: p}\n    tls_config: {insecure_skip_verify: true}\nremote_read:\n  - url: http://r:9201/read\n    read_recent: true\n    required_matchers: {env: prod}\n";
+    let c = parse(text).unwrap();
+    assert_eq!(c.remote_write.len(), 2);
+    let w = &c.remote_write[0];
+    assert_eq!(w.name, "lts");
+    assert_eq!(w.remote_name(), "lts");
+    assert_eq!(w.remote_timeout, Duration(30_000));
+    assert_eq!(
+        w.headers.get("X-Scope-OrgID").map(String::as_str),
+        Some("t1")
+    );
+    let q = &w.queue_config;
+    assert_eq!(
+        (
+            q.capacity,
+            q.max_shards,
+            q.min_shards,
+            q.max_samples_per_send
+        ),
+        (10_000, 8, 1, 2_000)
+    );
+    assert_eq!(q.batch_send_deadline, Duration(5_000));
+    assert_eq!(
+        (q.min_backoff, q.max_backoff),
+        (Duration(30), Duration(5_000))
+    );
+    assert!(q.retry_on_http_429);
+    assert!(!w.metadata_config.send);
+    assert_eq!(w.metadata_config.send_interval, Duration(60_000));
+    let auth = w.http_client().authorization.unwrap();
+    assert_eq!(auth.credentials_file.as_deref(), Some("/tmp/tok"));
+    assert_eq!(w.write_relabel_configs.len(), 1);
+    let w2 = &c.remote_write[1];
+    assert!(w2.tls_config.insecure_skip_verify);
+    assert_eq!(w2.remote_name().len(), 6);
+    assert!(w2.metadata_config.send);
+    let r = &c.remote_read[0];
+    assert_eq!(r.remote_timeout, Duration(60_000));
+    assert!(r.read_recent);
+    assert!(r.filter_external_labels);
+    assert_eq!(
+        r.required_matchers.get("env").map(String::as_str),
+        Some("prod")
+    );
+}
+
+#[test]
+fn remote_config_errors() {
+    let bad = |t: &str| parse(t).unwrap_err().to_string();
+    let e = bad("remote_write:\n  - url: http://a/w\n    queue_confg: {}\n");
+    assert!(
+        e.contains("line 3: field queue_confg not found in type config.RemoteWriteConfig"),
+        "{e}"
+    );
+    let e = bad("remote_write:\n  - url: http://a/w\n    queue_config:\n      max_shard: 1\n");
+    assert!(
+        e.contains("field max_shard not found in type config.QueueConfig"),
+        "{e}"
+    );
+    let e = bad("remote_write:\n  - url: http://a/w\n  - url: http://a/w\n");
+    assert!(e.contains("duplicate remote write configs"), "{e}");
+    let e =
+        bad("remote_write:\n  - url: http://a/w\n    name: x\n  - url: http://b/w\n    name: x\n");
+    assert!(e.contains("multiple remote write configs"), "{e}");
+    let e = bad("remote_write:\n  - url: ftp://a/w\n");
+    assert!(e.contains("scheme"), "{e}");
+    let e = bad("remote_write:\n  - url: http://a/w\n    headers: {Content-Type: x}\n");
+    assert!(e.contains("reserved header"), "{e}");
+    let e =
+        bad("remote_write:\n  - url: http://a/w\n    bearer_token: a\n    bearer_token_file: b\n");
+    assert!(e.contains("at most one of bearer_token"), "{e}");
+    let e = bad(
+        "remote_write:\n  - url: http://a/w\n    queue_config: {min_shards: 5, max_shards: 2}\n",
+    );
+    assert!(e.contains("max_shards"), "{e}");
+    let e = bad("remote_read:\n  - url: http://a/r\n    read_recnt: true\n");
+    assert!(
+        e.contains("field read_recnt not found in type config.RemoteReadConfig"),
+        "{e}"
+    );
+    let e = bad(
+        "remote_write:\n  - url: http://a/w\n    write_relabel_configs:\n      - action: bogus\n",
+    );
+    assert!(e.contains("unknown relabel action"), "{e}");
+}

@@ -253,7 +253,7 @@ impl Inner {
                 remove_dir_atomic(&path).map_err(DbError::io(&path))?;
             }
         }
-        self.wal.truncate_before(seg)?;
+        self.wal.truncate_before(self.truncation_limit(seg))?;
         bump(&self.counters.checkpoints, 1);
         Ok(())
     }
@@ -328,6 +328,40 @@ impl Inner {
         }
         cp.close()?;
         Ok(())
+    }
+
+    /// The first WAL segment to keep after a checkpoint at `seg`: `seg`, or the oldest
+    /// segment a WAL reader holds, except that held segments last written before the
+    /// time retention are deleted anyway.
+    fn truncation_limit(&self, seg: u32) -> u32 {
+        let held = {
+            let mut holds = self.wal_holds.lock();
+            holds.retain(|w| w.strong_count() > 0);
+            holds
+                .iter()
+                .filter_map(std::sync::Weak::upgrade)
+                .map(|a| a.load(std::sync::atomic::Ordering::Acquire))
+                .min()
+                .unwrap_or(u32::MAX)
+        };
+        let mut limit = seg.min(held);
+        if limit < seg && self.opts.retention_time_ms > 0 {
+            let cutoff = (self.opts.clock)().saturating_sub(self.opts.retention_time_ms);
+            for s in self.wal.segments().unwrap_or_default() {
+                if s >= seg {
+                    break;
+                }
+                let old = std::fs::metadata(self.wal.dir().join(format!("{s:08}")))
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+                    .is_some_and(|d| (d.as_millis() as i64) < cutoff);
+                if old {
+                    limit = limit.max(s + 1);
+                }
+            }
+        }
+        limit
     }
 
     /// The time before which no new data arrives.

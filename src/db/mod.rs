@@ -34,7 +34,7 @@ mod status;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -372,6 +372,20 @@ struct Inner {
     /// Serialises maintenance, deletion and snapshots.
     maint: Mutex<()>,
     counters: Counters,
+    /// Readers of the WAL that need segments kept (see [`Db::wal_segment_hold`]).
+    wal_holds: Mutex<Vec<std::sync::Weak<AtomicU32>>>,
+}
+
+/// Keeps the WAL segments from a number on from being deleted by checkpoints, for a
+/// reader that follows the WAL (remote write). Dropping it releases them.
+#[derive(Debug)]
+pub struct WalSegmentHold(Arc<AtomicU32>);
+
+impl WalSegmentHold {
+    /// Segments numbered `segment` and up are still needed.
+    pub fn hold_from(&self, segment: u32) {
+        self.0.store(segment, Ordering::Release);
+    }
 }
 
 /// The background maintenance thread; stopped and joined when dropped.
@@ -496,6 +510,17 @@ impl Db {
     /// The blocks served now, sorted by time.
     pub fn blocks(&self) -> Arc<Vec<Block>> {
         Arc::clone(&self.inner.blocks.read())
+    }
+
+    /// A hold that keeps WAL segments from being deleted by checkpoints while a reader
+    /// still needs them. Held segments are deleted anyway once they are older (by
+    /// modification time) than the time retention.
+    pub fn wal_segment_hold(&self) -> WalSegmentHold {
+        let a = Arc::new(AtomicU32::new(u32::MAX));
+        let mut holds = self.inner.wal_holds.lock();
+        holds.retain(|w| w.strong_count() > 0);
+        holds.push(Arc::downgrade(&a));
+        WalSegmentHold(a)
     }
 
     /// Forces everything committed so far to stable storage, whatever the fsync policy.

@@ -49,23 +49,6 @@ pub(crate) fn list_checkpoints(wal_dir: &Path) -> Result<Vec<(u32, PathBuf)>, Db
     Ok(out)
 }
 
-/// Segment numbers in `wal_dir`.
-fn list_segments(wal_dir: &Path) -> Result<Vec<(u32, PathBuf)>, DbError> {
-    let mut out = Vec::new();
-    for e in fs::read_dir(wal_dir).map_err(DbError::io(wal_dir))? {
-        let e = e.map_err(DbError::io(wal_dir))?;
-        let name = e.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if name.len() == 8 && name.bytes().all(|b| b.is_ascii_digit()) {
-            if let Ok(n) = name.parse() {
-                out.push((n, e.path()));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
 /// Moves a damaged block out of the way as `<dir>.corrupted` (replacing an older one).
 pub(crate) fn set_aside(dir: &Path) {
     let mut name = dir.as_os_str().to_owned();
@@ -176,20 +159,9 @@ pub(super) fn open(dir: &Path, opts: DbOptions) -> Result<Inner, DbError> {
     for (_, old) in &checkpoints {
         remove_dir_atomic(old).map_err(DbError::io(old))?;
     }
-    if let Some((n, _)) = &newest {
-        // Segments before the checkpoint are condensed in it (a checkpoint was written
-        // but the process stopped before the segments were removed).
-        let mut removed = false;
-        for (s, p) in list_segments(&wal_dir)? {
-            if s < *n {
-                fs::remove_file(&p).map_err(DbError::io(&p))?;
-                removed = true;
-            }
-        }
-        if removed {
-            fsync_dir(&wal_dir).map_err(DbError::io(&wal_dir))?;
-        }
-    }
+    // Segments before the checkpoint are condensed in it: they are not replayed, and are
+    // left for the next checkpoint to delete (a remote write queue may still need them).
+    let first_segment = newest.as_ref().map_or(0, |(n, _)| *n);
 
     let mut replay = Replay::new(opts.replay_workers);
     let mut tombstones = HeadTombstones::new();
@@ -231,7 +203,8 @@ pub(super) fn open(dir: &Path, opts: DbOptions) -> Result<Inner, DbError> {
         }
         None => None,
     };
-    let (wal, wal_stats) = Wal::open(&wal_dir, opts.wal.clone(), &mut on_record)?;
+    let (wal, wal_stats) =
+        Wal::open_from(&wal_dir, opts.wal.clone(), first_segment, &mut on_record)?;
     let (head, outcome) = replay.finish(HeadOptions {
         block_range_ms: opts.block_range_ms,
         max_series: opts.max_head_series,
@@ -266,5 +239,6 @@ pub(super) fn open(dir: &Path, opts: DbOptions) -> Result<Inner, DbError> {
         bad_blocks: Mutex::new(HashSet::new()),
         maint: Mutex::new(()),
         counters,
+        wal_holds: Mutex::new(Vec::new()),
     })
 }

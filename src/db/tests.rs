@@ -196,3 +196,45 @@ fn concurrent_writers_and_readers_agree_after_reopen() {
         db.close().unwrap();
     }
 }
+
+/// A WAL segment hold keeps checkpoints from deleting the segments a reader still
+/// needs, across a reopen too; releasing it lets the next checkpoint delete them.
+#[test]
+fn wal_segment_hold_keeps_segments_until_released() {
+    let dir = tmp();
+    let o = opts()
+        .block_range_ms(1000)
+        .retention_time_ms(0)
+        .maintenance_interval(None);
+    let db = Db::open(dir.path(), o.clone()).unwrap();
+    let hold = db.wal_segment_hold();
+    hold.hold_from(0);
+    let l = Labels::from_pairs(&[("__name__", "x")]);
+    for t in 0..40 {
+        let mut app = db.appender();
+        app.append(&l, t * 100, t as f64).unwrap();
+        app.commit().unwrap();
+        if t % 10 == 9 {
+            db.compact().unwrap();
+        }
+    }
+    assert!(db.db_stats().checkpoints >= 2);
+    let segs = db.inner.wal.segments().unwrap();
+    assert_eq!(segs.first(), Some(&0), "held segment 0 kept: {segs:?}");
+    db.close().unwrap();
+    // Reopening replays from the checkpoint and leaves the older segments alone.
+    let db = Db::open(dir.path(), o).unwrap();
+    assert_eq!(db.inner.wal.segments().unwrap().first(), Some(&0));
+    let all = db.querier(0, 10_000).unwrap().select(&[]).unwrap();
+    let ts: Vec<i64> = all[0].samples().iter().map(|s| s.t).collect();
+    assert_eq!(ts, (0..40).map(|t| t * 100).collect::<Vec<_>>());
+    drop(hold);
+    let mut app = db.appender();
+    for t in 40..60 {
+        app.append(&l, t * 100, t as f64).unwrap();
+    }
+    app.commit().unwrap();
+    db.compact().unwrap();
+    let segs = db.inner.wal.segments().unwrap();
+    assert_ne!(segs.first(), Some(&0), "released: {segs:?}");
+}

@@ -115,6 +115,13 @@ pub struct Connection {
     http_proxy: Option<Option<String>>,
 }
 
+impl Connection {
+    /// Whether the connection can still carry a request (the server has not closed it).
+    pub fn is_open(&self) -> bool {
+        !self.send.is_closed()
+    }
+}
+
 /// An HTTP answer with its body read (and decompressed when gzip).
 #[derive(Debug)]
 pub struct Response {

@@ -111,6 +111,17 @@ fn load_config(f: &ServerFlags) -> Result<(Option<PathBuf>, String), ServerError
 pub fn refresh_metrics(st: &ApiState) {
     let reg = &st.metrics;
     metrics::update_process_metrics(reg, st.start_ms as f64 / 1000.0);
+    if let Some(rw) = st.remote_write.get() {
+        for m in rw.metrics() {
+            let labels: Vec<(&str, &str)> =
+                m.labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            if m.counter {
+                reg.counter_set(m.name, m.help, &labels, m.value);
+            } else {
+                reg.gauge_set(m.name, m.help, &labels, m.value);
+            }
+        }
+    }
     if let Some(db) = st.db.get() {
         let s = db.stats();
         reg.gauge_set(
@@ -406,6 +417,23 @@ async fn serve(
         Err(e) => return Err(ServerError::Runtime(e.to_string())),
     };
 
+    // Remote write follows the WAL; started before scraping so a new queue sends
+    // everything scraped from now on.
+    let hold_db = db.clone();
+    let remote_write = crate::remote::write::RemoteWrite::new(
+        f.tsdb_path.clone(),
+        f.tsdb_path.join("wal"),
+        Arc::new(move || {
+            Some(Box::new(hold_db.wal_segment_hold())
+                as Box<dyn crate::remote::watcher::SegmentHold>)
+        }),
+    );
+    remote_write.apply_config(&config).await;
+    let _ = st.remote_write.set(remote_write.clone());
+    let remote_read = crate::remote::fanout::RemoteRead::new(tokio::runtime::Handle::current());
+    remote_read.apply_config(&config);
+    let _ = st.remote_read.set(remote_read.clone());
+
     // Scraping (the built-in configuration scrapes Aion's own /metrics as job="aion").
     let scrape = ScrapeManager::new(db.clone());
     let _ = st.scrape.set(scrape.clone());
@@ -426,6 +454,7 @@ async fn serve(
     let _ = st.notifier.set(rules_svc.notifier.clone());
     let _ = rules_svc.apply_config(&config);
     let rules_reload = rules_svc.clone();
+    let remote_reload = remote_write.clone();
     let scrape_reload = scrape.clone();
     let st_reload = st.clone();
     let mut reload_rx = st.reload_rx.lock().take();
@@ -441,6 +470,8 @@ async fn serve(
             };
             let outcome = match reload_config(&st_reload, config_path.as_ref()) {
                 Ok(Some(cfg)) => {
+                    remote_reload.apply_config(&cfg).await;
+                    remote_read.apply_config(&cfg);
                     scrape_reload.apply_config(&cfg).await;
                     match rules_reload.apply_config(&cfg) {
                         Ok(()) => Ok(()),
@@ -469,6 +500,9 @@ async fn serve(
     drop(rules_svc);
     scrape.stop().await;
     drop(scrape);
+    // Every scraped sample is in the WAL now; the queues save how far they got.
+    remote_write.stop().await;
+    drop(remote_write);
     let _ = stop_tx.send(true);
     match server.await {
         Ok(Ok(())) => {}

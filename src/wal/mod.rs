@@ -10,6 +10,7 @@
 
 mod reader;
 mod record;
+mod tail;
 
 use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
@@ -25,6 +26,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 use crate::model::Labels;
 use reader::{io_err, list_segments, segment_path, MAX_SEGMENT};
 use record::{encode_record, SEGMENT_HEADER_LEN, SEGMENT_MAGIC};
+pub use tail::{read_segment_from, segment_numbers, TailRead, TailRecord};
 
 /// When appended data is forced to stable storage.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -280,6 +282,18 @@ impl Wal {
         opts: WalOptions,
         on_record: impl FnMut(Record),
     ) -> Result<(Wal, ReplayStats), WalError> {
+        Self::open_from(dir, opts, 0, on_record)
+    }
+
+    /// Like [`Wal::open`], but replays (and repairs) only the segments numbered `first` and
+    /// up; older segments are left as they are (kept for a reader such as remote write
+    /// until [`Wal::truncate_before`] removes them).
+    pub fn open_from(
+        dir: &Path,
+        opts: WalOptions,
+        first: u32,
+        on_record: impl FnMut(Record),
+    ) -> Result<(Wal, ReplayStats), WalError> {
         if opts.segment_size <= SEGMENT_HEADER_LEN as u64 {
             return Err(WalError::InvalidOptions(format!(
                 "segment_size must exceed {SEGMENT_HEADER_LEN} bytes"
@@ -298,7 +312,7 @@ impl Wal {
                 _ => sync_dir(Path::new("."))?,
             }
         }
-        let (stats, damage) = reader::replay(dir, on_record)?;
+        let (stats, damage) = reader::replay_from(dir, first, on_record)?;
         if let (Some(d), Some(info)) = (damage, &stats.corrupted) {
             Self::repair(dir, &d)?;
             log::warn!(
@@ -315,7 +329,7 @@ impl Wal {
         }
         // What was replayed may still sit only in the page cache (a previous process was killed
         // before syncing): make it durable before anything is built on it.
-        for seg in list_segments(dir)? {
+        for seg in list_segments(dir)?.into_iter().filter(|&s| s >= first) {
             let p = segment_path(dir, seg);
             File::open(&p)
                 .and_then(|f| f.sync_data())
@@ -535,6 +549,12 @@ impl Wal {
     /// Total seconds spent in the fsyncs counted by [`Self::fsync_count`].
     pub fn fsync_seconds(&self) -> f64 {
         self.inner.fsync_nanos.load(Ordering::Relaxed) as f64 / 1e9
+    }
+
+    /// Test hook: the framed encoding of `rec`, as [`Wal::log`] writes it.
+    #[cfg(test)]
+    pub(crate) fn encode_for_tests(rec: &Record, buf: &mut Vec<u8>) {
+        let _ = encode_record(rec, buf);
     }
 
     /// Test hook: makes every sync take at least `d` longer, to exercise group commit.

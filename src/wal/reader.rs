@@ -185,9 +185,20 @@ fn scan_segment(
 /// Returns the statistics and, when something was damaged, where.
 pub(crate) fn replay(
     dir: &Path,
+    on_record: impl FnMut(Record),
+) -> Result<(ReplayStats, Option<Damage>), WalError> {
+    replay_from(dir, 0, on_record)
+}
+
+/// Like [`replay`], for the segments numbered `first` and up only (older segments are
+/// neither read nor repaired).
+pub(crate) fn replay_from(
+    dir: &Path,
+    first: u32,
     mut on_record: impl FnMut(Record),
 ) -> Result<(ReplayStats, Option<Damage>), WalError> {
-    let segs = list_sequential_segments(dir)?;
+    let mut segs = list_sequential_segments(dir)?;
+    segs.retain(|&s| s >= first);
     let mut stats = ReplayStats::default();
     let mut buf = Vec::new();
     for (i, &seg) in segs.iter().enumerate() {

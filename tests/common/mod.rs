@@ -30,7 +30,12 @@ pub fn free_port() -> u16 {
 impl Server {
     /// Starts `aion` with `args` on a free port with data in `dir`, and waits until ready.
     pub fn start(dir: &Path, args: &[&str]) -> Server {
-        let addr = format!("127.0.0.1:{}", free_port());
+        Self::start_on(dir, &format!("127.0.0.1:{}", free_port()), args)
+    }
+
+    /// Like [`Server::start`] on a given `host:port`.
+    pub fn start_on(dir: &Path, addr: &str, args: &[&str]) -> Server {
+        let addr = addr.to_string();
         let child = Command::new(env!("CARGO_BIN_EXE_aion"))
             .arg(format!("--web.listen-address={addr}"))
             .arg(format!("--storage.tsdb.path={}", dir.display()))
