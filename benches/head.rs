@@ -116,17 +116,51 @@ fn append_commit(c: &mut Criterion) {
     g.finish();
 }
 
+/// Bytes of all files under `dir`.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let p = e.path();
+        n += if p.is_dir() {
+            dir_bytes(&p)
+        } else {
+            e.metadata().map(|m| m.len()).unwrap_or(0)
+        };
+    }
+    n
+}
+
+/// Replay of a whole `Db::open`: sample-heavy (10k series × 300 samples) and
+/// series-heavy (100k series × 10 samples, like a restart after a few scrapes).
 fn replay(c: &mut Criterion) {
+    for (name, n_series, per_series) in [
+        (
+            "3M_samples_10k_series",
+            REPLAY_SERIES,
+            REPLAY_SAMPLES_PER_SERIES,
+        ),
+        ("1M_samples_100k_series", 100_000, 10),
+    ] {
+        replay_one(c, name, n_series, per_series);
+    }
+}
+
+fn replay_one(c: &mut Criterion, name: &str, n_series: usize, per_series: usize) {
     let dir = tempfile::tempdir().expect("temp dir");
     {
         let db = Db::open(dir.path(), DbOptions::with_fsync(FsyncPolicy::Never)).expect("open");
-        let mut refs = Vec::with_capacity(REPLAY_SERIES);
-        for step in 0..REPLAY_SAMPLES_PER_SERIES {
+        let mut refs = Vec::with_capacity(n_series);
+        for step in 0..per_series {
             let t = step as i64 * 15_000;
-            for chunk in (0..REPLAY_SERIES).collect::<Vec<_>>().chunks(BATCH) {
+            for chunk in (0..n_series).collect::<Vec<_>>().chunks(BATCH) {
                 let mut app = db.appender();
                 for &i in chunk {
-                    let v = (i * 7 + step) as f64 * 0.25;
+                    // a mix of integer counters and fractional gauges
+                    let v = if i % 3 == 0 {
+                        (i * 7 + step) as f64 * 0.1
+                    } else {
+                        ((i * 7 + step) * 13) as f64
+                    };
                     if step == 0 {
                         refs.push(app.append(&labels(i), t, v).expect("append"));
                     } else {
@@ -138,13 +172,14 @@ fn replay(c: &mut Criterion) {
         }
         db.close().expect("close");
     }
-    let total = (REPLAY_SERIES * REPLAY_SAMPLES_PER_SERIES) as u64;
+    let total = (n_series * per_series) as u64;
+    let wal_bytes = dir_bytes(&dir.path().join("wal"));
     let mut g = c.benchmark_group("db_open_replay");
     g.sample_size(10);
     g.throughput(Throughput::Elements(total));
     let mut spent = Duration::ZERO;
     let mut runs = 0u32;
-    g.bench_function("3M_samples_10k_series", |b| {
+    g.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let mut d = Duration::ZERO;
             for _ in 0..iters {
@@ -165,9 +200,11 @@ fn replay(c: &mut Criterion) {
         return;
     }
     println!(
-        "db open replay: {total} samples in {:.1} ms per open, {:.1} M samples/s",
+        "db open replay {name}: {total} samples in {:.1} ms per open, {:.1} M samples/s; \
+         WAL {wal_bytes} bytes, {:.2} bytes/sample",
         spent.as_secs_f64() * 1e3 / f64::from(runs),
-        total as f64 * f64::from(runs) / spent.as_secs_f64() / 1e6
+        total as f64 * f64::from(runs) / spent.as_secs_f64() / 1e6,
+        wal_bytes as f64 / total as f64
     );
 }
 

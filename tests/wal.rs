@@ -360,7 +360,7 @@ fn segment_lens(dir: &Path, segs: &[u32]) -> Vec<u64> {
 fn segments_roll_over_and_damage_drops_later_segments() {
     let pristine = tempfile::tempdir().unwrap();
     let o = WalOptions {
-        segment_size: 200,
+        segment_size: 100,
         fsync: FsyncPolicy::Never,
     };
     let (w, _, _) = open_collect(pristine.path(), o.clone());
@@ -374,7 +374,7 @@ fn segments_roll_over_and_damage_drops_later_segments() {
     assert!(segs.len() >= 10, "{segs:?}");
     assert_eq!(segs, (0..segs.len() as u32).collect::<Vec<_>>());
     for (s, len) in segs.iter().zip(segment_lens(pristine.path(), &segs)) {
-        assert!(len <= 200, "segment {s} has {len} bytes");
+        assert!(len <= 100, "segment {s} has {len} bytes");
         assert!(len > 8, "segment {s} is empty");
     }
     let all: Vec<Key> = (0..n).flat_map(|i| keys(&numbered_commit(i))).collect();

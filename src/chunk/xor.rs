@@ -102,7 +102,9 @@ impl XorChunk {
     }
 
     fn with_encoding(int_mode: bool) -> Self {
-        let mut w = BitWriter::with_capacity(160);
+        // Small at first and grown by doubling: most open chunks of a large head hold few
+        // samples (new or short-lived series), and full chunks are copied out exactly.
+        let mut w = BitWriter::with_capacity(32);
         let enc = if int_mode { ENCODING_INT } else { ENCODING_XOR };
         w.write_bytes(&[enc, 0, 0]);
         XorChunk {

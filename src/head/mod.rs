@@ -187,6 +187,62 @@ impl Hasher for U64Hasher {
 /// `HashMap` keyed by `u64` with [`U64Hasher`].
 pub(crate) type U64Map<V> = HashMap<u64, V, BuildHasherDefault<U64Hasher>>;
 
+const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// Folds `bytes` into `h` eight bytes at a time.
+#[inline]
+fn mix_bytes(mut h: u64, bytes: &[u8]) -> u64 {
+    let mut words = bytes.chunks_exact(8);
+    for w in words.by_ref() {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(w);
+        h = (h.rotate_left(23) ^ u64::from_le_bytes(a)).wrapping_mul(MIX);
+    }
+    let rest = words.remainder();
+    let mut a = [0u8; 8];
+    if let Some(dst) = a.get_mut(..rest.len()) {
+        dst.copy_from_slice(rest);
+    }
+    // the length separates "ab" + "c" from "a" + "bc"
+    let tail = u64::from_le_bytes(a) ^ ((bytes.len() as u64) << 56);
+    (h.rotate_left(23) ^ tail).wrapping_mul(MIX)
+}
+
+/// The head's hash of a label set, for its label-hash shards: word-at-a-time, much
+/// cheaper than [`Labels::stable_hash`]'s byte-wise FNV on long label sets. Only ever
+/// compared within one process.
+#[inline]
+pub(crate) fn label_hash(labels: &Labels) -> u64 {
+    let mut h = 0u64;
+    for l in labels.iter() {
+        h = mix_bytes(h, l.name.as_bytes());
+        h = mix_bytes(h, l.value.as_bytes());
+    }
+    h ^= h >> 29;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^ (h >> 32)
+}
+
+/// A hasher for string keys (postings) built on the same mixing.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct StrHasher(u64);
+
+impl Hasher for StrHasher {
+    fn finish(&self) -> u64 {
+        let h = self.0 ^ (self.0 >> 29);
+        h.wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (h >> 32)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = mix_bytes(self.0, bytes);
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.0 = (self.0.rotate_left(23) ^ u64::from(b)).wrapping_mul(MIX);
+    }
+}
+
+/// `HashMap` keyed by strings with [`StrHasher`].
+pub(crate) type StrMap<K, V> = HashMap<K, V, BuildHasherDefault<StrHasher>>;
+
 #[derive(Default)]
 struct Counters {
     samples_appended: AtomicU64,
@@ -200,7 +256,57 @@ struct Counters {
 /// References are dense, so a vector beats a hash map (one cache miss per lookup).
 type RefShard = RwLock<Vec<Option<Arc<MemSeries>>>>;
 /// One shard of the label hash → series map (a hash may collide).
-type HashShard = RwLock<U64Map<Vec<Arc<MemSeries>>>>;
+type HashShard = RwLock<U64Map<HashBucket>>;
+
+/// The series sharing one label hash: almost always exactly one, held without an
+/// allocation of its own.
+enum HashBucket {
+    One(Arc<MemSeries>),
+    Many(Vec<Arc<MemSeries>>),
+}
+
+impl Default for HashBucket {
+    fn default() -> Self {
+        HashBucket::Many(Vec::new())
+    }
+}
+
+impl HashBucket {
+    fn iter(&self) -> std::slice::Iter<'_, Arc<MemSeries>> {
+        match self {
+            HashBucket::One(s) => std::slice::from_ref(s).iter(),
+            HashBucket::Many(v) => v.iter(),
+        }
+    }
+
+    fn push(&mut self, s: Arc<MemSeries>) {
+        match self {
+            HashBucket::Many(v) if v.is_empty() => *self = HashBucket::One(s),
+            HashBucket::Many(v) => v.push(s),
+            HashBucket::One(a) => *self = HashBucket::Many(vec![Arc::clone(a), s]),
+        }
+    }
+
+    fn retain(&mut self, keep: impl FnMut(&Arc<MemSeries>) -> bool) {
+        let mut v = match std::mem::take(self) {
+            HashBucket::One(s) => vec![s],
+            HashBucket::Many(v) => v,
+        };
+        v.retain(keep);
+        *self = match v.pop() {
+            Some(s) if v.is_empty() => HashBucket::One(s),
+            Some(s) => {
+                v.push(s);
+                HashBucket::Many(v)
+            }
+            None => HashBucket::Many(v),
+        };
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!(self, HashBucket::Many(v) if v.is_empty())
+    }
+}
 
 /// The in-memory head block. `Send + Sync`; appenders and queriers borrow it.
 pub struct Head {
@@ -295,7 +401,7 @@ impl Head {
 
     /// The reference of the series with exactly these labels, if it exists.
     pub fn series_ref(&self, labels: &Labels) -> Option<SeriesRef> {
-        let hash = labels.stable_hash();
+        let hash = label_hash(labels);
         let map = shard(&self.by_hash, hash).read();
         map.get(&hash)?
             .iter()
@@ -305,7 +411,7 @@ impl Head {
 
     /// The series with exactly these labels, if it exists.
     pub(crate) fn lookup(&self, labels: &Labels) -> Option<Arc<MemSeries>> {
-        let hash = labels.stable_hash();
+        let hash = label_hash(labels);
         let map = shard(&self.by_hash, hash).read();
         map.get(&hash)?
             .iter()
@@ -325,7 +431,7 @@ impl Head {
         &self,
         labels: &Labels,
     ) -> Result<(Arc<MemSeries>, bool), AppendError> {
-        let hash = labels.stable_hash();
+        let hash = label_hash(labels);
         let lock = shard(&self.by_hash, hash);
         if let Some(s) = lock
             .read()
@@ -352,6 +458,35 @@ impl Head {
         self.insert(id, Arc::clone(&s));
         map.entry(hash).or_default().push(Arc::clone(&s));
         Ok((s, true))
+    }
+
+    /// Registers replayed series (unique labels and references, not yet in the head)
+    /// and their postings.
+    pub(crate) fn install_replayed(
+        &self,
+        series: Vec<(u64, Arc<MemSeries>)>,
+        postings: MemPostings,
+    ) {
+        let n = series.len() as u64;
+        for (hash, s) in series {
+            let r = s.series_ref;
+            if let Ok(slot) = usize::try_from(r / SHARDS as u64) {
+                let mut v = shard(&self.by_ref, r).write();
+                if v.len() <= slot {
+                    v.resize(slot + 1, None);
+                }
+                if let Some(x) = v.get_mut(slot) {
+                    *x = Some(Arc::clone(&s));
+                }
+            }
+            shard(&self.by_hash, hash)
+                .write()
+                .entry(hash)
+                .or_default()
+                .push(s);
+        }
+        self.postings.write().merge(postings);
+        self.num_series.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Registers `s` under its reference and in the postings. The caller holds the hash

@@ -4,11 +4,11 @@
 //! reference itself, which is why a head holds at most `u32::MAX` series over its life).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::convert::Infallible;
 
 use roaring::RoaringBitmap;
 
+use super::StrMap;
 use crate::index::PostingsSource;
 use crate::model::{Labels, Matcher};
 
@@ -16,7 +16,7 @@ use crate::model::{Labels, Matcher};
 /// plus the set of all series.
 #[derive(Debug, Default)]
 pub struct MemPostings {
-    by_name: HashMap<String, HashMap<String, RoaringBitmap>>,
+    by_name: StrMap<String, StrMap<String, RoaringBitmap>>,
     all: RoaringBitmap,
 }
 
@@ -45,6 +45,22 @@ impl MemPostings {
             }
         }
         self.all.insert(id);
+    }
+
+    /// Adds every series of `other` (built separately, e.g. by a replay worker).
+    pub(crate) fn merge(&mut self, other: MemPostings) {
+        for (name, values) in other.by_name {
+            let mine = self.by_name.entry(name).or_default();
+            for (value, bm) in values {
+                match mine.get_mut(value.as_str()) {
+                    Some(m) => *m |= bm,
+                    None => {
+                        mine.insert(value, bm);
+                    }
+                }
+            }
+        }
+        self.all |= other.all;
     }
 
     /// Removes series `id`, indexed under `labels`, dropping values and names left
@@ -208,6 +224,43 @@ mod tests {
         assert_eq!(sel(&p, &[(RegexMatch, "nolabel", ".*")]), vec![1, 2, 3, 4]);
         assert_eq!(sel(&p, &[(Equal, "nolabel", "")]), vec![1, 2, 3, 4]);
         assert_eq!(sel(&p, &[(NotEqual, "nolabel", "")]), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn merge_equals_adding_everything_to_one_index() {
+        let sets = [
+            (1, Labels::from_pairs(&[("__name__", "up"), ("job", "a")])),
+            (2, Labels::from_pairs(&[("__name__", "up"), ("job", "b")])),
+            (3, Labels::from_pairs(&[("__name__", "down"), ("job", "a")])),
+            (4, Labels::from_pairs(&[("__name__", "up"), ("zone", "z")])),
+        ];
+        let mut one = MemPostings::new();
+        let (mut even, mut odd) = (MemPostings::new(), MemPostings::new());
+        for (id, l) in &sets {
+            one.add(*id, l);
+            if id % 2 == 0 {
+                even.add(*id, l)
+            } else {
+                odd.add(*id, l)
+            }
+        }
+        even.merge(odd);
+        assert_eq!(even.all(), one.all());
+        for name in ["__name__", "job", "zone"] {
+            let a: Vec<_> = even
+                .values(name)
+                .map(|(v, b)| (v.to_string(), b.clone()))
+                .collect::<std::collections::BTreeMap<_, _>>()
+                .into_iter()
+                .collect();
+            let b: Vec<_> = one
+                .values(name)
+                .map(|(v, b)| (v.to_string(), b.clone()))
+                .collect::<std::collections::BTreeMap<_, _>>()
+                .into_iter()
+                .collect();
+            assert_eq!(a, b, "{name}");
+        }
     }
 
     #[test]

@@ -13,8 +13,9 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use super::postings::MemPostings;
 use super::series::{classify, MemSeries, Order, SeriesData};
-use super::{shard, Head, HeadError, HeadOptions, U64Map};
+use super::{label_hash, Head, HeadError, HeadOptions, U64Map};
 use crate::model::{Labels, Timestamp};
 use crate::wal::{Record, RefSample, RefSeries};
 
@@ -38,14 +39,32 @@ const NONE: u32 = u32::MAX;
 
 struct ReplaySeries {
     series_ref: u64,
+    hash: u64,
     labels: Labels,
     data: SeriesData,
 }
 
+/// A new series for a worker, with its label hash.
+struct NewSeries {
+    series_ref: u64,
+    hash: u64,
+    labels: Labels,
+}
+
 /// Work for one replay worker.
 enum Msg {
-    Series(Vec<RefSeries>),
+    Series(Vec<NewSeries>),
     Samples(Vec<RefSample>),
+}
+
+/// A worker's series, ready to be registered in the head: (id, label hash, series)
+/// and the postings of exactly those series.
+struct Prepared {
+    series: Vec<(u64, Arc<MemSeries>)>,
+    postings: MemPostings,
+    mint: Timestamp,
+    maxt: Timestamp,
+    outcome: ReplayOutcome,
 }
 
 /// Records in flight per worker before the reader waits.
@@ -58,15 +77,17 @@ enum Target {
     Inline(Box<Replayer>),
     Workers {
         txs: Vec<SyncSender<Msg>>,
-        handles: Vec<JoinHandle<Replayer>>,
+        handles: Vec<JoinHandle<Prepared>>,
     },
 }
 
 /// Routes WAL records to the series they belong to; [`Replay::finish`] builds the
 /// head.
 pub(crate) struct Replay {
-    /// First reference seen for each label set.
-    by_labels: HashMap<Labels, u64>,
+    /// First label set and reference seen for each label hash.
+    by_hash: U64Map<(Labels, u64)>,
+    /// Label sets whose hash collides with another's (rare): first reference.
+    collided: HashMap<Labels, u64>,
     /// References that name an already known label set → the first reference.
     aliases: U64Map<u64>,
     max_ref: u64,
@@ -101,13 +122,14 @@ impl Replay {
                             Msg::Samples(samples) => r.add_samples(samples),
                         }
                     }
-                    r
+                    r.prepare()
                 }));
             }
             Target::Workers { txs, handles }
         };
         Replay {
-            by_labels: HashMap::new(),
+            by_hash: U64Map::default(),
+            collided: HashMap::new(),
             aliases: U64Map::default(),
             max_ref: 0,
             invalid_refs: 0,
@@ -124,7 +146,7 @@ impl Replay {
                     Target::Inline(r) => r.add_series_list(list),
                     Target::Workers { txs, .. } => {
                         let n = txs.len() as u64;
-                        let mut parts: Vec<Vec<RefSeries>> =
+                        let mut parts: Vec<Vec<NewSeries>> =
                             txs.iter().map(|_| Vec::new()).collect();
                         for s in list {
                             if let Some(p) = parts.get_mut((s.series_ref % n) as usize) {
@@ -174,9 +196,9 @@ impl Replay {
         }
     }
 
-    /// Drops invalid references and turns a label set logged under a second
-    /// reference into an alias of the first.
-    fn resolve_series(&mut self, list: Vec<RefSeries>) -> Vec<RefSeries> {
+    /// Drops invalid references, turns a label set logged under a second reference
+    /// into an alias of the first, and hashes each label set once.
+    fn resolve_series(&mut self, list: Vec<RefSeries>) -> Vec<NewSeries> {
         let mut out = Vec::with_capacity(list.len());
         for s in list {
             if s.series_ref == 0 || u32::try_from(s.series_ref).is_err() {
@@ -184,16 +206,36 @@ impl Replay {
                 continue;
             }
             self.max_ref = self.max_ref.max(s.series_ref);
-            match self.by_labels.get(&s.labels) {
+            let hash = label_hash(&s.labels);
+            let first = match self.by_hash.entry(hash) {
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert((s.labels.clone(), s.series_ref));
+                    None
+                }
+                std::collections::hash_map::Entry::Occupied(e) if e.get().0 == s.labels => {
+                    Some(e.get().1)
+                }
+                std::collections::hash_map::Entry::Occupied(_) => {
+                    match self.collided.get(&s.labels) {
+                        Some(&r) => Some(r),
+                        None => {
+                            self.collided.insert(s.labels.clone(), s.series_ref);
+                            None
+                        }
+                    }
+                }
+            };
+            match first {
                 // logged again (by a later commit): nothing new
-                Some(&r) if r == s.series_ref => {}
-                Some(&r) => {
+                Some(r) if r == s.series_ref => {}
+                Some(r) => {
                     self.aliases.insert(s.series_ref, r);
                 }
-                None => {
-                    self.by_labels.insert(s.labels.clone(), s.series_ref);
-                    out.push(s);
-                }
+                None => out.push(NewSeries {
+                    series_ref: s.series_ref,
+                    hash,
+                    labels: s.labels,
+                }),
             }
         }
         out
@@ -201,8 +243,8 @@ impl Replay {
 
     /// The head holding everything replayed. Series without samples are dropped.
     pub(crate) fn finish(self, opts: HeadOptions) -> Result<(Head, ReplayOutcome), HeadError> {
-        let replayers = match self.target {
-            Target::Inline(r) => vec![*r],
+        let prepared = match self.target {
+            Target::Inline(r) => vec![r.prepare()],
             Target::Workers { txs, handles } => {
                 drop(txs);
                 let mut out = Vec::with_capacity(handles.len());
@@ -219,13 +261,14 @@ impl Replay {
         };
         let mut mint = i64::MAX;
         let mut maxt = i64::MIN;
-        for r in replayers {
-            outcome.samples += r.outcome.samples;
-            outcome.unknown_refs += r.outcome.unknown_refs;
-            outcome.out_of_order += r.outcome.out_of_order;
-            mint = mint.min(r.mint);
-            maxt = maxt.max(r.maxt);
-            outcome.series += r.install(&head);
+        for p in prepared {
+            outcome.samples += p.outcome.samples;
+            outcome.unknown_refs += p.outcome.unknown_refs;
+            outcome.out_of_order += p.outcome.out_of_order;
+            outcome.series += p.series.len() as u64;
+            mint = mint.min(p.mint);
+            maxt = maxt.max(p.maxt);
+            head.install_replayed(p.series, p.postings);
         }
         head.next_ref.store(
             self.max_ref.saturating_add(1),
@@ -261,9 +304,10 @@ impl Replayer {
         }
     }
 
-    fn add_series_list(&mut self, list: Vec<RefSeries>) {
+    fn add_series_list(&mut self, list: Vec<NewSeries>) {
+        self.series.reserve(list.len());
         for s in list {
-            self.add_series(s.series_ref, s.labels);
+            self.add_series(s);
         }
     }
 
@@ -324,25 +368,28 @@ impl Replayer {
     }
 
     /// Adds a series (the router has checked the reference and resolved aliases).
-    fn add_series(&mut self, series_ref: u64, labels: Labels) {
-        if self.position(series_ref) != NONE {
+    fn add_series(&mut self, s: NewSeries) {
+        if self.position(s.series_ref) != NONE {
             return;
         }
         let pos = self.series.len() as u32;
-        self.set_position(series_ref, pos);
+        self.set_position(s.series_ref, pos);
         let mut data = SeriesData::new();
         // its series record is in the WAL
         data.logged = true;
         self.series.push(ReplaySeries {
-            series_ref,
-            labels,
+            series_ref: s.series_ref,
+            hash: s.hash,
+            labels: s.labels,
             data,
         });
     }
 
-    /// Moves the series holding samples into `head`; returns how many.
-    fn install(self, head: &Head) -> u64 {
-        let mut n = 0;
+    /// Builds the series holding samples and their postings, ready for the head (on the
+    /// worker's thread, so workers do this in parallel).
+    fn prepare(self) -> Prepared {
+        let mut series = Vec::with_capacity(self.series.len());
+        let mut postings = MemPostings::new();
         for rs in self.series {
             if rs.data.last().is_none() {
                 continue;
@@ -350,16 +397,16 @@ impl Replayer {
             let Ok(id) = u32::try_from(rs.series_ref) else {
                 continue;
             };
-            let hash = rs.labels.stable_hash();
+            postings.add(id, &rs.labels);
             let s = Arc::new(MemSeries::with_data(rs.series_ref, rs.labels, rs.data));
-            shard(&head.by_hash, hash)
-                .write()
-                .entry(hash)
-                .or_default()
-                .push(Arc::clone(&s));
-            head.insert(id, s);
-            n += 1;
+            series.push((rs.hash, s));
         }
-        n
+        Prepared {
+            series,
+            postings,
+            mint: self.mint,
+            maxt: self.maxt,
+            outcome: self.outcome,
+        }
     }
 }

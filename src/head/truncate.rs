@@ -48,7 +48,7 @@ impl Head {
             }
         }
         for s in empty {
-            let hash = s.labels.stable_hash();
+            let hash = super::label_hash(&s.labels);
             let mut by_hash = shard(&self.by_hash, hash).write();
             let mut by_ref = shard(&self.by_ref, s.series_ref).write();
             // Held by the two maps and by `s`: nobody else can reach it now.

@@ -8,6 +8,7 @@
 //! cut off exactly at the first bad record. The byte layout is documented in the "WAL" section of
 //! `storage-format.md`.
 
+mod compact;
 mod reader;
 mod record;
 mod tail;

@@ -23,6 +23,10 @@ pub(crate) const TYPE_SERIES: u8 = 1;
 pub(crate) const TYPE_SAMPLES: u8 = 2;
 /// Record type byte of a tombstones record.
 pub(crate) const TYPE_TOMBSTONES: u8 = 3;
+/// Record type byte of a compact series record (string back-references, ref deltas).
+pub(crate) const TYPE_SERIES_V2: u8 = 4;
+/// Record type byte of a compact samples record (per-sample value kinds, time deltas).
+pub(crate) const TYPE_SAMPLES_V2: u8 = 5;
 
 /// Smallest possible encoding of one sample: 1-byte ref delta, 1-byte time delta, 8-byte value.
 const MIN_SAMPLE_LEN: usize = 10;
@@ -35,7 +39,7 @@ const MIN_LABEL_LEN: usize = 2;
 pub(crate) type DecodeError = &'static str;
 
 #[inline]
-fn put_uvarint(buf: &mut Vec<u8>, mut x: u64) {
+pub(super) fn put_uvarint(buf: &mut Vec<u8>, mut x: u64) {
     while x >= 0x80 {
         buf.push((x as u8) | 0x80);
         x >>= 7;
@@ -44,18 +48,18 @@ fn put_uvarint(buf: &mut Vec<u8>, mut x: u64) {
 }
 
 #[inline]
-fn zigzag(x: i64) -> u64 {
+pub(super) fn zigzag(x: i64) -> u64 {
     ((x << 1) ^ (x >> 63)) as u64
 }
 
 #[inline]
-fn unzigzag(x: u64) -> i64 {
+pub(super) fn unzigzag(x: u64) -> i64 {
     ((x >> 1) as i64) ^ -((x & 1) as i64)
 }
 
 /// Reads an unsigned LEB128 varint (at most 10 bytes) and advances `b`.
 #[inline(always)]
-fn uvarint(b: &mut &[u8]) -> Result<u64, DecodeError> {
+pub(super) fn uvarint(b: &mut &[u8]) -> Result<u64, DecodeError> {
     let s = *b;
     match s.split_first() {
         Some((&first, rest)) if first < 0x80 => {
@@ -82,7 +86,7 @@ fn uvarint(b: &mut &[u8]) -> Result<u64, DecodeError> {
 }
 
 #[inline(always)]
-fn take_bytes<'a>(b: &mut &'a [u8], n: usize) -> Result<&'a [u8], DecodeError> {
+pub(super) fn take_bytes<'a>(b: &mut &'a [u8], n: usize) -> Result<&'a [u8], DecodeError> {
     let s = *b;
     match (s.get(..n), s.get(n..)) {
         (Some(head), Some(rest)) => {
@@ -95,7 +99,7 @@ fn take_bytes<'a>(b: &mut &'a [u8], n: usize) -> Result<&'a [u8], DecodeError> {
 
 /// Reads a varint count and checks that `count * min_len` bytes can still follow.
 #[inline]
-fn count(b: &mut &[u8], min_len: usize) -> Result<usize, DecodeError> {
+pub(super) fn count(b: &mut &[u8], min_len: usize) -> Result<usize, DecodeError> {
     let n = uvarint(b)?;
     match usize::try_from(n) {
         Ok(n) if n <= b.len() / min_len => Ok(n),
@@ -121,15 +125,15 @@ fn take_str(b: &mut &[u8]) -> Result<String, DecodeError> {
 pub(crate) fn encode_record(rec: &Record, buf: &mut Vec<u8>) -> Result<(), WalError> {
     let start = buf.len();
     let typ = match rec {
-        Record::Series(_) => TYPE_SERIES,
-        Record::Samples(_) => TYPE_SAMPLES,
+        Record::Series(_) => TYPE_SERIES_V2,
+        Record::Samples(_) => TYPE_SAMPLES_V2,
         Record::Tombstones(_) => TYPE_TOMBSTONES,
     };
     buf.push(typ);
     buf.extend_from_slice(&[0; 4]);
     match rec {
-        Record::Series(series) => encode_series(series, buf),
-        Record::Samples(samples) => encode_samples(samples, buf),
+        Record::Series(series) => super::compact::encode_series(series, buf),
+        Record::Samples(samples) => super::compact::encode_samples(samples, buf),
         Record::Tombstones(t) => encode_tombstones(t, buf),
     }
     let payload_len = buf.len() - start - FRAME_PREFIX_LEN;
@@ -145,6 +149,8 @@ pub(crate) fn encode_record(rec: &Record, buf: &mut Vec<u8>) -> Result<(), WalEr
     Ok(())
 }
 
+/// Type 1 payload (no longer written; kept to test that old WALs still decode).
+#[cfg(test)]
 fn encode_series(series: &[RefSeries], buf: &mut Vec<u8>) {
     put_uvarint(buf, series.len() as u64);
     for s in series {
@@ -157,6 +163,8 @@ fn encode_series(series: &[RefSeries], buf: &mut Vec<u8>) {
     }
 }
 
+/// Type 2 payload (no longer written; kept to test that old WALs still decode).
+#[cfg(test)]
 fn encode_samples(samples: &[RefSample], buf: &mut Vec<u8>) {
     put_uvarint(buf, samples.len() as u64);
     let Some(first) = samples.first() else {
@@ -259,7 +267,10 @@ pub(crate) fn next_frame(buf: &[u8]) -> Result<Frame<'_>, (DecodeError, Option<u
     if crc32fast::hash(covered) != stored {
         return Err(("checksum mismatch", Some(total_len)));
     }
-    if !matches!(typ, TYPE_SERIES | TYPE_SAMPLES | TYPE_TOMBSTONES) {
+    if !matches!(
+        typ,
+        TYPE_SERIES | TYPE_SAMPLES | TYPE_TOMBSTONES | TYPE_SERIES_V2 | TYPE_SAMPLES_V2
+    ) {
         return Err(("unknown record type", Some(total_len)));
     }
     Ok(Frame {
@@ -275,6 +286,8 @@ pub(crate) fn decode_frame(frame: &Frame<'_>) -> Result<Record, DecodeError> {
         TYPE_SERIES => decode_series(frame.payload).map(Record::Series),
         TYPE_SAMPLES => decode_samples(frame.payload).map(Record::Samples),
         TYPE_TOMBSTONES => decode_tombstones(frame.payload).map(Record::Tombstones),
+        TYPE_SERIES_V2 => super::compact::decode_series(frame.payload).map(Record::Series),
+        TYPE_SAMPLES_V2 => super::compact::decode_samples(frame.payload).map(Record::Samples),
         _ => Err("unknown record type"),
     }
 }
@@ -452,6 +465,44 @@ mod tests {
     }
 
     #[test]
+    fn records_of_the_first_format_still_decode() {
+        let series = vec![RefSeries {
+            series_ref: 7,
+            labels: Labels::from_pairs(&[("__name__", "up"), ("job", "a")]),
+        }];
+        let samples = vec![
+            RefSample {
+                series_ref: 7,
+                t: 1000,
+                v: 1.0,
+            },
+            RefSample {
+                series_ref: 7,
+                t: 2000,
+                v: f64::from_bits(0x7ff0_0000_0000_0002),
+            },
+        ];
+        let mut p = Vec::new();
+        encode_series(&series, &mut p);
+        let buf = frame_of(TYPE_SERIES, &p);
+        let frame = next_frame(&buf).ok().unwrap();
+        assert_eq!(decode_frame(&frame).unwrap(), Record::Series(series));
+        let mut p = Vec::new();
+        encode_samples(&samples, &mut p);
+        let buf = frame_of(TYPE_SAMPLES, &p);
+        let frame = next_frame(&buf).ok().unwrap();
+        let Ok(Record::Samples(got)) = decode_frame(&frame) else {
+            panic!("samples did not decode")
+        };
+        let bits = |s: &[RefSample]| -> Vec<(u64, i64, u64)> {
+            s.iter()
+                .map(|x| (x.series_ref, x.t, x.v.to_bits()))
+                .collect()
+        };
+        assert_eq!(bits(&got), bits(&samples));
+    }
+
+    #[test]
     fn frame_rejects_bad_type_even_with_valid_crc() {
         let mut buf = vec![9u8, 0, 0, 0, 0];
         let crc = crc32fast::hash(&buf);
@@ -474,13 +525,13 @@ mod tests {
         /// or decode, never panic, and never return more items than the bytes could hold.
         #[test]
         fn garbage_payloads_never_panic(
-            typ in 1u8..=3,
+            typ in 1u8..=5,
             payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
         ) {
             let buf = frame_of(typ, &payload);
             let frame = next_frame(&buf).unwrap();
             match decode_frame(&frame) {
-                Ok(Record::Samples(s)) => proptest::prop_assert!(s.len() * MIN_SAMPLE_LEN <= payload.len()),
+                Ok(Record::Samples(s)) => proptest::prop_assert!(s.len() * 2 <= payload.len()),
                 Ok(Record::Series(s)) => proptest::prop_assert!(s.len() * MIN_SERIES_LEN <= payload.len()),
                 Ok(Record::Tombstones(t)) => proptest::prop_assert!(t.len() * MIN_TOMBSTONE_LEN <= payload.len()),
                 Err(_) => {}
