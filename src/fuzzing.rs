@@ -286,8 +286,10 @@ pub fn wal_reader(data: &[u8]) {
     };
     let mut opened = Vec::new();
     let (wal, stats2) = Wal::open(&dir, opts.clone(), |r| opened.push(r)).expect("open");
+    // Debug text compares NaN sample values as equal, unlike PartialEq.
     assert_eq!(
-        read, opened,
+        format!("{read:?}"),
+        format!("{opened:?}"),
         "open replays other records than a read-only pass"
     );
     assert_eq!(stats, stats2);
@@ -375,8 +377,8 @@ pub fn chunk_decoder(data: &[u8]) {
 /// The block index reader, on the bytes as given and on a copy whose magic, section
 /// lengths, CRCs and table of contents are made consistent (so the fuzzer reaches the
 /// section decoders). An index that opens must answer every query without error:
-/// every series decodes, label names and values are sorted, and each label pair's
-/// postings hold exactly the series carrying it.
+/// every series decodes, series, symbols, label names and values are sorted, and
+/// postings hold only existing series.
 pub fn index_reader(data: &[u8]) {
     index_reader_on(data);
     index_reader_on(&fix_index_framing(data));
@@ -446,10 +448,9 @@ fn index_reader_on(data: &[u8]) {
         for value in values.iter().take(8) {
             let got = postings_for_matchers(&ix, &[Matcher::equal(name, value)])
                 .expect("postings of a validated index");
-            let want: Vec<u32> = (0..n)
-                .filter(|&id| all_labels[id as usize].get(name) == Some(value.as_str()))
-                .collect();
-            assert_eq!(got.iter().collect::<Vec<u32>>(), want, "{name}={value:?}");
+            // Postings are not cross-checked against the series at open (nor are they
+            // in Prometheus), so only their range is an invariant.
+            assert!(got.iter().all(|id| id < n), "{name}={value:?}");
         }
     }
 }
