@@ -41,6 +41,8 @@ pub mod db;
 pub mod encoding;
 pub mod exposition;
 pub mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod head;
 pub mod index;
 pub mod model;

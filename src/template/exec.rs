@@ -157,6 +157,29 @@ fn title(s: &str) -> String {
     out
 }
 
+/// Largest width or precision `fmt` reads before giving up on a number, as in Go.
+const PRINTF_NUMBER_LIMIT: usize = 1_000_000;
+
+/// Reads the digits of a printf width or precision: `Ok(None)` without digits,
+/// `Err(())` for a number Go's `fmt` refuses (over [`PRINTF_NUMBER_LIMIT`] before its
+/// last digit). Go then consumes the rest of the format and prints `%!(NOVERB)`, which
+/// also keeps a template from padding to gigabytes.
+fn printf_number(
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+) -> Result<Option<usize>, ()> {
+    let mut n: Option<usize> = None;
+    while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+        let v = n.unwrap_or(0);
+        if v > PRINTF_NUMBER_LIMIT {
+            chars.for_each(drop);
+            return Err(());
+        }
+        n = Some(v * 10 + d as usize);
+        chars.next();
+    }
+    Ok(n)
+}
+
 /// Go's `fmt.Sprintf` for the verbs templates use.
 pub fn sprintf(fmt: &str, args: &[Value]) -> String {
     let mut out = String::new();
@@ -182,25 +205,18 @@ pub fn sprintf(fmt: &str, args: &[Value]) -> String {
             }
             chars.next();
         }
-        let mut width: Option<usize> = None;
-        while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
-            width = Some(
-                width
-                    .unwrap_or(0)
-                    .saturating_mul(10)
-                    .saturating_add(d as usize),
-            );
-            chars.next();
-        }
+        let Ok(width) = printf_number(&mut chars) else {
+            out.push_str("%!(NOVERB)");
+            break;
+        };
         let mut prec: Option<usize> = None;
         if chars.peek() == Some(&'.') {
             chars.next();
-            let mut p = 0usize;
-            while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
-                p = p.saturating_mul(10).saturating_add(d as usize);
-                chars.next();
-            }
-            prec = Some(p.min(100));
+            let Ok(p) = printf_number(&mut chars) else {
+                out.push_str("%!(NOVERB)");
+                break;
+            };
+            prec = Some(p.unwrap_or(0).min(100));
         }
         let Some(verb) = chars.next() else {
             out.push_str("%!(NOVERB)");

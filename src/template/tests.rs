@@ -164,3 +164,22 @@ fn errors_never_panic() {
         assert!(expand("t", bad, &d).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn printf_refuses_huge_width_and_precision_as_go_does() {
+    // Found by fuzzing: a width of hundreds of millions padded the output to that many
+    // bytes. Go's fmt gives up on such numbers: `%!(NOVERB)`, the rest of the format
+    // ignored, unused arguments reported as EXTRA.
+    let d = data(&[], 0.0);
+    assert_eq!(
+        run("{{ printf \"a%444444442fb\" 2.25 }}", &d),
+        "a%!(NOVERB)%!(EXTRA float64=2.25)"
+    );
+    assert_eq!(
+        run("{{ printf \"%2.444444444444444444444f|\" 2.25 }}", &d),
+        "%!(NOVERB)%!(EXTRA float64=2.25)"
+    );
+    // Numbers up to Go's limit still work.
+    assert_eq!(run("{{ printf \"%12d|\" 7 }}", &d).len(), 13);
+    assert_eq!(run("{{ printf \"%1000000s\" \"x\" }}", &d).len(), 1_000_000);
+}
