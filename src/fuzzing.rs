@@ -147,6 +147,7 @@ pub fn config_loader(data: &[u8]) {
                 targets: s.targets.clone(),
                 labels: s.labels.clone(),
                 source: "static".into(),
+                per_target: Vec::new(),
             })
             .collect();
         let _ = targets_from_groups(sc, &groups);

@@ -132,7 +132,7 @@ fn follows_the_wal_and_resumes_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let opts = WalOptions {
         fsync: FsyncPolicy::Never,
-        segment_size: 256,
+        segment_size: 96,
     };
     let (wal, _) = Wal::open(&dir.path().join("wal"), opts, |_| {}).unwrap();
     let up = |j: &str| Labels::from_pairs(&[("__name__", "up"), ("job", j)]);
