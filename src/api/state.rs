@@ -27,6 +27,9 @@ pub struct ApiOptions {
     pub storage_retention: String,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// Whether `POST /api/v1/write` accepts remote write requests
+    /// (`--web.enable-remote-write-receiver`).
+    pub enable_remote_write_receiver: bool,
 }
 
 /// State shared by all handlers.
@@ -59,6 +62,10 @@ pub struct ApiState {
     pub rules: OnceLock<Arc<crate::rules::RuleManager>>,
     /// The alert notifier, once started.
     pub notifier: OnceLock<Arc<crate::notifier::Notifier>>,
+    /// The configuration's `global.external_labels`, for remote read and federation.
+    pub external_labels: parking_lot::RwLock<crate::model::Labels>,
+    /// Metric metadata received by remote write, for `/api/v1/metadata`.
+    pub remote_metadata: crate::remote::receive::MetadataStore,
 }
 
 impl ApiState {
@@ -80,6 +87,8 @@ impl ApiState {
             scrape: OnceLock::new(),
             rules: OnceLock::new(),
             notifier: OnceLock::new(),
+            external_labels: parking_lot::RwLock::new(crate::model::Labels::empty()),
+            remote_metadata: crate::remote::receive::MetadataStore::new(),
         }
     }
 
