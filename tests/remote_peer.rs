@@ -442,7 +442,7 @@ fn receiver_http_errors_and_limits() {
     assert_eq!(r.status, 204, "{}", r.text());
     assert_eq!(result(&aion.addr, &q).len(), 1);
 
-    // Remote read with SAMPLES; a client accepting only chunked streams gets 400.
+    // Remote read with SAMPLES.
     let rr = ReadRequest {
         queries: vec![Query {
             start_timestamp_ms: t - 1000,
@@ -474,13 +474,41 @@ fn receiver_http_errors_and_limits() {
     let names: Vec<&str> = ts[0].labels.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, ["__name__", "job", "site"]);
     assert_eq!(ts[0].samples[0].timestamp, t);
-    let mut only_streamed = rr.clone();
-    only_streamed.accepted_response_types = vec![1];
+    // A client accepting only chunked streams gets frames of XOR chunks.
+    let mut streamed = rr.clone();
+    streamed.accepted_response_types = vec![1];
     let r = request(
         &aion.addr,
         "POST",
         "/api/v1/read",
-        Some(&codec::encode(&only_streamed)),
+        Some(&codec::encode(&streamed)),
+        &[("Accept-Encoding", "gzip")],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse")
+    );
+    let body = &r.body;
+    let (len, n) = (body[0] as usize, 1); // one-byte uvarint: a small frame
+    assert!(len < 0x80);
+    let crc = u32::from_be_bytes(body[n..n + 4].try_into().unwrap());
+    let msg = &body[n + 4..];
+    assert_eq!(msg.len(), len);
+    assert_eq!(crc, aion::remote::chunked::crc32c(msg));
+    let frame: aion::remote::chunked::ChunkedReadResponse = prost::Message::decode(msg).unwrap();
+    let cs = &frame.chunked_series[0];
+    assert_eq!(cs.labels.len(), 3);
+    assert_eq!(cs.chunks[0].min_time_ms, t);
+    assert_eq!(cs.chunks[0].r#type, 1);
+    // An unknown response type only: 400.
+    let mut unknown = rr.clone();
+    unknown.accepted_response_types = vec![9];
+    let r = request(
+        &aion.addr,
+        "POST",
+        "/api/v1/read",
+        Some(&codec::encode(&unknown)),
         &[],
     );
     assert_eq!(r.status, 400);

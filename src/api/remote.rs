@@ -1,5 +1,6 @@
 //! `POST /api/v1/write` (the remote write 1.0 receiver, behind
-//! `--web.enable-remote-write-receiver`) and `POST /api/v1/read` (remote read).
+//! `--web.enable-remote-write-receiver`) and `POST /api/v1/read` (remote read, with
+//! `SAMPLES` or `STREAMED_XOR_CHUNKS` responses).
 //! The protocol work is in [`crate::remote`]; this module handles HTTP: headers, body
 //! limits, status codes, and running the storage work on a blocking thread.
 
@@ -155,15 +156,13 @@ pub async fn write(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Respo
             StatusCode::NO_CONTENT.into_response()
         }
         Err(e) => {
-            if let ReceiveError::InvalidLabels { .. } = e {
-                st.metrics.counter_add(
-                    "prometheus_api_remote_write_invalid_labels_samples_total",
-                    "Remote write requests refused because a series had invalid labels.",
-                    &[],
-                    1.0,
-                );
-            }
             let code = e.status();
+            st.metrics.counter_add(
+                "aion_remote_write_refused_requests_total",
+                "Remote write requests refused, by HTTP status.",
+                &[("code", &code.to_string())],
+                1.0,
+            );
             if code >= 500 {
                 log::error!(target: "aion::remote", "error while remote writing the request err={e}");
             } else {
@@ -174,7 +173,7 @@ pub async fn write(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Respo
     }
 }
 
-/// `POST /api/v1/read`: answers with the `SAMPLES` response type.
+/// `POST /api/v1/read`: answers with the first response type the client accepts.
 pub async fn read(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Response {
     let db = match respond::db(&st) {
         Ok(db) => db,
@@ -196,11 +195,10 @@ pub async fn read(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Respon
             return text_error(e.status(), &e.to_string());
         }
     };
-    match read::negotiate(&rr.accepted_response_types) {
-        Ok(ResponseType::Samples) => {}
-        Ok(other) => return text_error(400, &format!("unsupported response type {other:?}")),
+    let kind = match read::negotiate(&rr.accepted_response_types) {
+        Ok(k) => k,
         Err(e) => return text_error(e.status(), &e.to_string()),
-    }
+    };
     let permit = match st.query_slots.clone().acquire_owned().await {
         Ok(p) => p,
         Err(_) => return text_error(500, "query queue closed"),
@@ -209,15 +207,37 @@ pub async fn read(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Respon
     let max_samples = st.opts.engine.max_samples;
     let res = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        read::answer_samples(&db, &rr, &external, max_samples).map(|r| codec::encode(&r))
+        match kind {
+            ResponseType::Samples => {
+                read::answer_samples(&db, &rr, &external, max_samples).map(|r| codec::encode(&r))
+            }
+            ResponseType::StreamedXorChunks => {
+                read::answer_streamed(&db, &rr, &external, max_samples)
+            }
+        }
     })
     .await;
     match res {
         Ok(Ok(bytes)) => {
             let mut r = (StatusCode::OK, bytes).into_response();
             let h = r.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROTOBUF));
-            h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("snappy"));
+            match kind {
+                ResponseType::Samples => {
+                    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROTOBUF));
+                    h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("snappy"));
+                }
+                ResponseType::StreamedXorChunks => {
+                    h.insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static(crate::remote::chunked::CONTENT_TYPE),
+                    );
+                    // Already framed: no gzip on top.
+                    h.insert(
+                        header::CONTENT_ENCODING,
+                        HeaderValue::from_static("identity"),
+                    );
+                }
+            }
             r
         }
         Ok(Err(e)) => text_error(e.status(), &e.to_string()),

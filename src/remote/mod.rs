@@ -5,6 +5,7 @@
 //! (see [`codec`]), sent over HTTP POST. [`receive`] applies received writes
 //! to the database and [`read`] answers remote read queries from it.
 
+pub mod chunked;
 pub mod codec;
 pub mod pb;
 pub mod proto;

@@ -21,8 +21,7 @@ pub fn negotiate(accepted: &[i32]) -> Result<ResponseType, ReceiveError> {
     }
     accepted
         .iter()
-        .find(|&&t| t == ResponseType::Samples as i32)
-        .map(|_| ResponseType::Samples)
+        .find_map(|&t| ResponseType::try_from(t).ok())
         .ok_or_else(|| ReceiveError::ResponseType(accepted.to_vec()))
 }
 
@@ -87,37 +86,30 @@ fn merge_external(series: &Labels, external: &Labels) -> Vec<PLabel> {
     out
 }
 
-fn run_query(
+/// A selected series: labels with the external ones merged in, and its samples.
+type SelectedSeries = (Vec<PLabel>, Vec<crate::model::Sample>);
+
+/// The series of one query with their samples, counting against `max_samples`.
+fn select(
     db: &Db,
     q: &Query,
     external: &Labels,
     max_samples: usize,
-) -> Result<QueryResult, ReceiveError> {
+) -> Result<Vec<SelectedSeries>, ReceiveError> {
     let ms = matchers(&q.matchers, external)?;
     let querier = db.querier(q.start_timestamp_ms, q.end_timestamp_ms)?;
     let series = querier.select(&ms)?;
     let mut total = 0usize;
-    let mut buf = Vec::new();
     let mut out = Vec::with_capacity(series.len());
     for s in series {
-        s.samples_into(&mut buf);
-        total += buf.len();
+        let samples = s.samples();
+        total += samples.len();
         if max_samples > 0 && total > max_samples {
             return Err(ReceiveError::SampleLimit(max_samples));
         }
-        out.push(TimeSeries {
-            labels: merge_external(&s.labels, external),
-            samples: buf
-                .iter()
-                .map(|x| PSample {
-                    value: x.v,
-                    timestamp: x.t,
-                })
-                .collect(),
-            exemplars: vec![],
-        });
+        out.push((merge_external(&s.labels, external), samples));
     }
-    Ok(QueryResult { timeseries: out })
+    Ok(out)
 }
 
 /// Answers every query of `req` in order with raw samples. `max_samples` (0 = no
@@ -128,12 +120,42 @@ pub fn answer_samples(
     external: &Labels,
     max_samples: usize,
 ) -> Result<ReadResponse, ReceiveError> {
-    let results = req
-        .queries
-        .iter()
-        .map(|q| run_query(db, q, external, max_samples))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut results = Vec::with_capacity(req.queries.len());
+    for q in &req.queries {
+        let timeseries = select(db, q, external, max_samples)?
+            .into_iter()
+            .map(|(labels, samples)| TimeSeries {
+                labels,
+                samples: samples
+                    .iter()
+                    .map(|x| PSample {
+                        value: x.v,
+                        timestamp: x.t,
+                    })
+                    .collect(),
+                exemplars: vec![],
+            })
+            .collect();
+        results.push(QueryResult { timeseries });
+    }
     Ok(ReadResponse { results })
+}
+
+/// Answers every query of `req` as a `STREAMED_XOR_CHUNKS` body: frames of
+/// `ChunkedReadResponse`, series sorted by labels within each query.
+pub fn answer_streamed(
+    db: &Db,
+    req: &ReadRequest,
+    external: &Labels,
+    max_samples: usize,
+) -> Result<Vec<u8>, ReceiveError> {
+    let mut out = Vec::new();
+    for (i, q) in req.queries.iter().enumerate() {
+        for (labels, samples) in select(db, q, external, max_samples)? {
+            super::chunked::push_series(&mut out, i as i64, labels, &samples);
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -230,7 +252,8 @@ mod tests {
     #[test]
     fn negotiation() {
         assert_eq!(negotiate(&[]).unwrap(), ResponseType::Samples);
-        assert_eq!(negotiate(&[1, 0]).unwrap(), ResponseType::Samples);
-        assert_eq!(negotiate(&[1]).unwrap_err().status(), 400);
+        assert_eq!(negotiate(&[1, 0]).unwrap(), ResponseType::StreamedXorChunks);
+        assert_eq!(negotiate(&[7, 0]).unwrap(), ResponseType::Samples);
+        assert_eq!(negotiate(&[7]).unwrap_err().status(), 400);
     }
 }
