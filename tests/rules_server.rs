@@ -111,9 +111,22 @@ fn rules_api_filters_and_reload() {
         "groups:\n  - name: rec\n    rules:\n      - record: x:one\n        expr: vector(\n",
     )
     .unwrap();
-    assert_eq!(s.post_form("/-/reload", "").status, 200);
-    std::thread::sleep(Duration::from_secs(2));
+    // The reload fails as in Prometheus: 500 with the reason, and the reload
+    // status says so.
+    let r = s.post_form("/-/reload", "");
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert!(
+        r.text().starts_with("failed to reload config:"),
+        "{}",
+        r.text()
+    );
     assert_eq!(groups(&s, "").len(), 2);
+    let info = s.get("/api/v1/status/runtimeinfo").json();
+    assert_eq!(info["data"]["reloadConfigSuccess"], false);
+    assert!(s
+        .get("/metrics")
+        .text()
+        .contains("prometheus_config_last_reload_successful 0"));
     s.terminate();
 }
 
@@ -171,4 +184,32 @@ fn for_state_is_restored_after_restart() {
     let restored = restored.unwrap();
     assert!(restored >= first, "restored {restored} < original {first}");
     s.terminate();
+}
+
+#[test]
+fn broken_rule_file_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let rf = dir.path().join("r.yml");
+    std::fs::write(
+        &rf,
+        "groups:\n  - name: g\n    rules:\n      - record: 'bad name'\n        expr: vector(1)\n",
+    )
+    .unwrap();
+    let cfg = write_config(dir.path(), &rf);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aion"))
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!(
+            "--web.listen-address=127.0.0.1:{}",
+            common::free_port()
+        ))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("error loading rule files"), "{stderr}");
+    assert!(stderr.contains("bad name"), "{stderr}");
 }

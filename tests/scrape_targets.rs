@@ -300,7 +300,9 @@ fn python_app_and_node_exporter_are_scraped_as_prometheus_would() {
 
     // An invalid configuration keeps the running one and reports the failure.
     write_config(dir.path(), &format!("{base}    bogus_field: 1\n"));
-    assert_eq!(s.post_form("/-/reload", "").status, 200);
+    let r = s.post_form("/-/reload", "");
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert!(r.text().contains("bogus_field"), "{}", r.text());
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let m = s.get("/metrics").text();

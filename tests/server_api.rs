@@ -157,6 +157,7 @@ fn grafana_request_shapes() {
     ] {
         assert!(text.contains(name), "{name} missing from /metrics");
     }
+    assert!(text.contains("# TYPE prometheus_tsdb_wal_fsync_duration_seconds summary\n"));
     assert_eq!(
         common::request(&s.addr, "OPTIONS", "/api/v1/query", None, &[]).status,
         204

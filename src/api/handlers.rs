@@ -32,8 +32,20 @@ pub async fn reload(State(st): State<Arc<ApiState>>) -> Response {
     if !st.opts.enable_lifecycle {
         return (StatusCode::FORBIDDEN, "Lifecycle API is not enabled.").into_response();
     }
-    st.reload.notify_one();
-    StatusCode::OK.into_response()
+    // As in Prometheus, the request waits for the reload and reports its outcome.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    if st.reload.send(tx).await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "server is shutting down").into_response();
+    }
+    match rx.await {
+        Ok(Ok(())) => StatusCode::OK.into_response(),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {e}"),
+        )
+            .into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "server is shutting down").into_response(),
+    }
 }
 
 /// `POST /-/quit` (with `--web.enable-lifecycle`).

@@ -32,6 +32,9 @@ pub struct ApiOptions {
     pub enable_remote_write_receiver: bool,
 }
 
+/// Where the reload loop reports the outcome of a requested reload.
+pub type ReloadReply = tokio::sync::oneshot::Sender<Result<(), String>>;
+
 /// State shared by all handlers.
 pub struct ApiState {
     /// Options.
@@ -44,8 +47,10 @@ pub struct ApiState {
     pub query_slots: Arc<Semaphore>,
     /// Signalled by `POST /-/quit`.
     pub quit: Arc<Notify>,
-    /// Signalled by `POST /-/reload`.
-    pub reload: Arc<Notify>,
+    /// `POST /-/reload` sends a reply channel here and waits for the outcome.
+    pub reload: tokio::sync::mpsc::Sender<ReloadReply>,
+    /// The receiving end, taken once by the server's reload loop.
+    pub reload_rx: parking_lot::Mutex<Option<tokio::sync::mpsc::Receiver<ReloadReply>>>,
     /// The configuration file's text, for `/api/v1/status/config`.
     pub config_yaml: parking_lot::RwLock<String>,
     /// Whether the last configuration (re)load succeeded.
@@ -72,13 +77,15 @@ impl ApiState {
     /// New state with no database yet.
     pub fn new(opts: ApiOptions, metrics: Arc<Registry>, start_ms: i64) -> Self {
         let slots = opts.max_concurrency.max(1);
+        let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(8);
         ApiState {
             opts,
             db: OnceLock::new(),
             metrics,
             query_slots: Arc::new(Semaphore::new(slots)),
             quit: Arc::new(Notify::new()),
-            reload: Arc::new(Notify::new()),
+            reload: reload_tx,
+            reload_rx: parking_lot::Mutex::new(Some(reload_rx)),
             config_yaml: parking_lot::RwLock::new(String::new()),
             config_ok: AtomicBool::new(true),
             config_loaded_ms: std::sync::atomic::AtomicI64::new(start_ms),

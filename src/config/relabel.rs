@@ -8,8 +8,9 @@ use std::fmt;
 use regex::Regex;
 use serde::{Deserialize, Deserializer};
 
+use crate::model::goregex::compile_anchored;
 use crate::model::{Labels, LabelsBuilder};
-use crate::promql::functions::label::{expand, translate_go_regex};
+use crate::promql::functions::label::expand;
 
 /// A relabelling action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -93,8 +94,7 @@ pub struct RelabelRegex {
 impl RelabelRegex {
     /// Compiles `src` anchored (`^(?s:src)$`).
     pub fn new(src: &str) -> Result<Self, String> {
-        let re = Regex::new(&format!("^(?s:{})$", translate_go_regex(src)))
-            .map_err(|e| format!("error parsing regexp: {e}"))?;
+        let re = compile_anchored(src).map_err(|e| format!("error parsing regexp: {e}"))?;
         Ok(RelabelRegex {
             src: src.to_string(),
             re,

@@ -252,6 +252,31 @@ pub fn stable_hash_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) ->
     h
 }
 
+impl Labels {
+    /// Prometheus's `labels.Labels.Hash()` in its default (string-packed) build:
+    /// xxHash64 (seed 0) over each name and value, each preceded by its length as
+    /// one byte when under 255, otherwise `0xff` and three little-endian bytes. Used
+    /// where Prometheus's choice of series depends on the hash, such as
+    /// `limit_ratio`, so that Aion picks the same series.
+    pub fn prometheus_hash(&self) -> u64 {
+        let mut h = xxhash_rust::xxh64::Xxh64::new(0);
+        let mut put = |s: &str| {
+            let n = s.len();
+            if n < 255 {
+                h.update(&[n as u8]);
+            } else {
+                h.update(&[0xff, n as u8, (n >> 8) as u8, (n >> 16) as u8]);
+            }
+            h.update(s.as_bytes());
+        };
+        for l in self.0.iter() {
+            put(&l.name);
+            put(&l.value);
+        }
+        h.digest()
+    }
+}
+
 impl fmt::Debug for Labels {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
@@ -381,6 +406,23 @@ impl From<&Labels> for LabelsBuilder {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn prometheus_hash_matches_the_string_packed_layout() {
+        // Reference values: xxHash64 of the length-prefixed encoding, computed
+        // independently.
+        let l = |p: &[(&str, &str)]| Labels::from_pairs(p);
+        assert_eq!(
+            l(&[("__name__", "up"), ("job", "node")]).prometheus_hash(),
+            0x169f_7118_f893_6ba5
+        );
+        let long = "x".repeat(300);
+        assert_eq!(
+            l(&[("a", long.as_str())]).prometheus_hash(),
+            0x7334_729f_4d20_ea0b
+        );
+        assert_eq!(Labels::default().prometheus_hash(), 0xef46_db37_51d8_e999);
+    }
+
     use super::*;
 
     #[test]

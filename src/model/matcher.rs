@@ -6,10 +6,6 @@ use regex::Regex;
 
 use super::labels::quote;
 
-/// Largest compiled regex program accepted (bytes), so a hostile matcher cannot exhaust
-/// memory.
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
-
 /// The matching operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MatchOp {
@@ -129,13 +125,10 @@ impl Matcher {
 }
 
 fn compile_anchored(pattern: &str) -> Result<Regex, MatcherError> {
-    regex::RegexBuilder::new(&format!("^(?s:{pattern})$"))
-        .size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map_err(|e| MatcherError::InvalidRegex {
-            pattern: pattern.to_string(),
-            reason: e.to_string(),
-        })
+    super::goregex::compile_anchored(pattern).map_err(|e| MatcherError::InvalidRegex {
+        pattern: pattern.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 impl PartialEq for Matcher {
@@ -170,6 +163,18 @@ mod tests {
         assert!(!m.matches("foox"));
         let dot = Matcher::new(MatchOp::RegexMatch, "a", "a.b").unwrap();
         assert!(dot.matches("a\nb"));
+    }
+
+    #[test]
+    fn regex_uses_go_semantics() {
+        // Go's \d and \w are ASCII-only, and a brace that is no repetition is literal.
+        let d = Matcher::new(MatchOp::RegexMatch, "a", r"\d+").unwrap();
+        assert!(d.matches("42"));
+        assert!(!d.matches("\u{661}\u{662}"));
+        let w = Matcher::new(MatchOp::RegexNoMatch, "a", r"\w+").unwrap();
+        assert!(w.matches("straße"));
+        let b = Matcher::new(MatchOp::RegexMatch, "a", "x{").unwrap();
+        assert!(b.matches("x{"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Shared vocabulary of the engine: labels, matchers and samples. No I/O.
 
+pub mod goregex;
 mod labels;
 mod matcher;
 mod sample;

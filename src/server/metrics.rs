@@ -58,6 +58,8 @@ enum Kind {
     Counter,
     Gauge,
     Histogram,
+    /// A summary without quantiles: `_sum` and `_count` only.
+    Summary,
 }
 
 #[derive(Debug)]
@@ -148,6 +150,27 @@ impl Registry {
         });
     }
 
+    /// Sets a summary (without quantiles) to a sum and count taken from elsewhere.
+    pub fn summary_set(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&str, &str)],
+        sum: f64,
+        count: u64,
+    ) {
+        self.with_family(name, help, Kind::Summary, &[], |f| {
+            f.histograms.insert(
+                key(labels),
+                Histogram {
+                    buckets: Vec::new(),
+                    count,
+                    sum,
+                },
+            );
+        });
+    }
+
     /// Records an observation in a histogram with the given bucket bounds.
     pub fn observe(
         &self,
@@ -208,10 +231,12 @@ impl Registry {
                         *c as f64,
                     ));
                 }
-                out.push((
-                    mk("_bucket", k, Some(("le", "+Inf".into()))),
-                    h.count as f64,
-                ));
+                if fam.kind == Kind::Histogram {
+                    out.push((
+                        mk("_bucket", k, Some(("le", "+Inf".into()))),
+                        h.count as f64,
+                    ));
+                }
                 out.push((mk("_sum", k, None), h.sum));
                 out.push((mk("_count", k, None), h.count as f64));
             }
@@ -228,6 +253,7 @@ impl Registry {
                 Kind::Counter => "counter",
                 Kind::Gauge => "gauge",
                 Kind::Histogram => "histogram",
+                Kind::Summary => "summary",
             };
             let _ = writeln!(out, "# HELP {name} {}", fam.help);
             let _ = writeln!(out, "# TYPE {name} {kind}");
@@ -244,12 +270,14 @@ impl Registry {
                     let le = crate::api::json::format_float(*b);
                     let _ = writeln!(out, "{name}_bucket{} {c}", render_labels(k, Some(&le)));
                 }
-                let _ = writeln!(
-                    out,
-                    "{name}_bucket{} {}",
-                    render_labels(k, Some("+Inf")),
-                    h.count
-                );
+                if fam.kind == Kind::Histogram {
+                    let _ = writeln!(
+                        out,
+                        "{name}_bucket{} {}",
+                        render_labels(k, Some("+Inf")),
+                        h.count
+                    );
+                }
                 let _ = writeln!(
                     out,
                     "{name}_sum{} {}",
@@ -344,6 +372,17 @@ pub fn update_process_metrics(reg: &Registry, start_time_secs: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn summary_renders_sum_and_count_only() {
+        let r = Registry::new();
+        r.summary_set("x_seconds", "X.", &[], 1.5, 3);
+        assert_eq!(
+            r.render(),
+            "# HELP x_seconds X.\n# TYPE x_seconds summary\nx_seconds_sum 1.5\nx_seconds_count 3\n"
+        );
+        assert_eq!(r.samples().len(), 2);
+    }
 
     #[test]
     fn renders_exposition() {

@@ -153,18 +153,13 @@ pub fn refresh_metrics(st: &ApiState) {
             &[],
             db.wal_fsync_count() as f64,
         );
-        // Prometheus exposes this as a summary; Aion gives its sum and count.
-        reg.counter_set(
-            "prometheus_tsdb_wal_fsync_duration_seconds_sum",
-            "Total duration of WAL fsyncs in seconds.",
+        // A summary as in Prometheus, with its sum and count (no quantiles).
+        reg.summary_set(
+            "prometheus_tsdb_wal_fsync_duration_seconds",
+            "Duration of write log fsync.",
             &[],
             db.wal_fsync_seconds(),
-        );
-        reg.counter_set(
-            "prometheus_tsdb_wal_fsync_duration_seconds_count",
-            "Number of WAL fsyncs.",
-            &[],
-            db.wal_fsync_count() as f64,
+            db.wal_fsync_count(),
         );
         let d = db.db_stats();
         let c = |name, help, v: u64| reg.counter_set(name, help, &[], v as f64);
@@ -227,6 +222,7 @@ pub fn run(f: ServerFlags) -> Result<(), ServerError> {
     logging::init(&f.log_level, format).map_err(ServerError::Config)?;
     let (config_path, config_text) = load_config(&f)?;
     let config = parse_config(config_path.as_deref(), &config_text)?;
+    check_rule_files(&config)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("aion-http")
@@ -239,6 +235,27 @@ pub fn run(f: ServerFlags) -> Result<(), ServerError> {
 fn parse_config(path: Option<&std::path::Path>, text: &str) -> Result<Config, ServerError> {
     let name = path.unwrap_or(std::path::Path::new("prometheus.yml"));
     Config::parse(text, name).map_err(|e| ServerError::Config(e.to_string()))
+}
+
+/// Loads every rule file the configuration names, as Prometheus does before it
+/// starts: a missing or invalid rule file stops start-up with all its errors.
+fn check_rule_files(config: &Config) -> Result<(), ServerError> {
+    let files = crate::rules::file::expand_globs(&config.base_dir, &config.rule_files)
+        .map_err(ServerError::Config)?;
+    let mut errors = Vec::new();
+    for file in &files {
+        if let Err(errs) = crate::rules::file::load_rule_file(file) {
+            errors.extend(errs.iter().map(|e| e.to_string()));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ServerError::Config(format!(
+            "error loading rule files: {}",
+            errors.join("; ")
+        )))
+    }
 }
 
 /// Checks configuration files as `promtool check config` does; returns whether all
@@ -363,19 +380,36 @@ async fn serve(
     let rules_reload = rules_svc.clone();
     let scrape_reload = scrape.clone();
     let st_reload = st.clone();
+    let mut reload_rx = st.reload_rx.lock().take();
     let reloader = tokio::spawn(async move {
         let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
             Ok(s) => s,
             Err(_) => return,
         };
         loop {
-            tokio::select! {
-                _ = hup.recv() => {},
-                _ = st_reload.reload.notified() => {},
-            }
-            if let Some(cfg) = reload_config(&st_reload, config_path.as_ref()) {
-                scrape_reload.apply_config(&cfg).await;
-                let _ = rules_reload.apply_config(&cfg);
+            let reply = tokio::select! {
+                _ = hup.recv() => None,
+                Some(r) = async { match reload_rx.as_mut() { Some(rx) => rx.recv().await, None => std::future::pending().await } } => Some(r),
+            };
+            let outcome = match reload_config(&st_reload, config_path.as_ref()) {
+                Ok(Some(cfg)) => {
+                    scrape_reload.apply_config(&cfg).await;
+                    match rules_reload.apply_config(&cfg) {
+                        Ok(()) => Ok(()),
+                        Err(errs) => {
+                            // As in Prometheus, a rule file that fails to load fails the
+                            // reload; the rule manager keeps the previous groups running.
+                            mark_reload_failed(&st_reload);
+                            let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+                            Err(format!("one or more errors occurred while applying the new configuration: {}", msgs.join("; ")))
+                        }
+                    }
+                }
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            };
+            if let Some(reply) = reply {
+                let _ = reply.send(outcome);
             }
         }
     });
@@ -432,10 +466,10 @@ fn rule_service_options(
 
 /// Re-reads and checks the configuration file; on success returns it for the
 /// subsystems to apply. An invalid file leaves the running configuration in place.
-fn reload_config(st: &ApiState, path: Option<&PathBuf>) -> Option<Config> {
+fn reload_config(st: &ApiState, path: Option<&PathBuf>) -> Result<Option<Config>, String> {
     let Some(path) = path else {
         log::info!(target: "aion::config", "reload requested; running the built-in configuration, nothing to reload");
-        return None;
+        return Ok(None);
     };
     let gauge = |v: f64| {
         st.metrics.gauge_set(
@@ -458,15 +492,27 @@ fn reload_config(st: &ApiState, path: Option<&PathBuf>) -> Option<Config> {
             *st.external_labels.write() = cfg.global.external_labels();
             gauge(1.0);
             log::info!(target: "aion::config", "completed loading of configuration file {}", path.display());
-            Some(cfg)
+            Ok(Some(cfg))
         }
         Err(e) => {
             st.set_config(None, false, now_ms());
             gauge(0.0);
             log::error!(target: "aion::config", "error reloading config file {}, keeping the running configuration err={e:?}", path.display());
-            None
+            Err(e)
         }
     }
+}
+
+/// Records a reload that failed after the configuration file itself parsed.
+fn mark_reload_failed(st: &ApiState) {
+    st.set_config(None, false, now_ms());
+    st.metrics.gauge_set(
+        "prometheus_config_last_reload_successful",
+        "Whether the last configuration reload attempt was successful.",
+        &[],
+        0.0,
+    );
+    log::error!(target: "aion::config", "error reloading configuration: one or more rule files failed to load, keeping the running rule groups");
 }
 
 async fn wait_for_shutdown(quit: Arc<tokio::sync::Notify>) {

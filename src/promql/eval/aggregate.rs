@@ -195,9 +195,10 @@ fn bottomk_less(a: &Sv, b: &Sv) -> bool {
     a.v.is_nan() || a.v > b.v
 }
 
-/// The fraction in `[0, 1)` that decides whether `limit_ratio` keeps a series.
+/// The fraction in `[0, 1)` that decides whether `limit_ratio` keeps a series: the
+/// label set's Prometheus hash, so the same series are sampled as in Prometheus.
 fn ratio_offset(l: &Labels) -> f64 {
-    l.stable_hash() as f64 / u64::MAX as f64
+    l.prometheus_hash() as f64 / u64::MAX as f64
 }
 
 fn keep_ratio(r: f64, l: &Labels) -> bool {

@@ -28,7 +28,7 @@
 //!   [`histogram::parse_le`].
 //! - [`label`]: [`label::LabelReplace`] / [`label::label_replace`] and
 //!   [`label::LabelJoin`] / [`label::label_join`], with Go's `$1`/`${name}` expansion;
-//!   [`label::translate_go_regex`] rewrites Go (RE2) regex syntax for Rust's `regex`.
+//!   [`crate::model::goregex::translate_go_regex`] rewrites Go (RE2) regex syntax for Rust's `regex`.
 //! - [`aggr`]: [`aggr::kahan_sum_inc`], [`aggr::KahanSum`] (`sum`),
 //!   [`aggr::AvgAggregator`] (`avg`), [`aggr::VarianceAggregator`] (`stddev`,
 //!   `stdvar`), [`aggr::quantile`] (`quantile`, `quantile_over_time`),
