@@ -150,6 +150,7 @@ fn bodies(o: &Opts, conn: usize, requests: usize, start_ms: i64) -> Vec<Vec<u8>>
                         labels: labels.clone(),
                         samples,
                         exemplars: vec![],
+                        histograms: vec![],
                     }
                 })
                 .collect();

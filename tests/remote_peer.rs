@@ -178,6 +178,7 @@ fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
             .map(|&(timestamp, value)| Sample { value, timestamp })
             .collect(),
         exemplars: vec![],
+        histograms: vec![],
     }
 }
 

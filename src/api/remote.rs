@@ -13,10 +13,10 @@ use axum::response::{IntoResponse, Response};
 
 use super::respond;
 use super::state::ApiState;
-use crate::remote::codec::{self, CodecError};
-use crate::remote::proto::{ReadRequest, ResponseType};
+use crate::remote::codec;
+use crate::remote::proto::{ReadRequest, ResponseType, WriteRequest};
 use crate::remote::read;
-use crate::remote::receive::{apply_write, ReceiveError};
+use crate::remote::receive::{apply_request, ReceiveError};
 
 /// Largest compressed write body accepted.
 pub const MAX_WRITE_BODY: usize = 32 << 20;
@@ -82,15 +82,6 @@ fn check_write_content_type(ct: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Decompresses a snappy block body, refusing to allocate more than `limit` bytes.
-fn decompress(body: &[u8], limit: usize) -> Result<Vec<u8>, CodecError> {
-    let size = snap::raw::decompress_len(body)?;
-    if size > limit {
-        return Err(CodecError::TooLarge { size, limit });
-    }
-    Ok(snap::raw::Decoder::new().decompress_vec(body)?)
-}
-
 fn now_ms() -> i64 {
     crate::db::system_clock_ms()
 }
@@ -129,8 +120,9 @@ pub async fn write(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Respo
     };
     let st2 = st.clone();
     let res = tokio::task::spawn_blocking(move || {
-        let raw = decompress(&body, MAX_WRITE_DECODED).map_err(ReceiveError::from)?;
-        apply_write(&db, &raw, now_ms(), &st2.remote_metadata)
+        let req: WriteRequest =
+            codec::decode(&body, MAX_WRITE_DECODED).map_err(ReceiveError::from)?;
+        apply_request(&db, req, now_ms(), &st2.remote_metadata)
     })
     .await;
     let res = match res {

@@ -169,8 +169,7 @@ fn frames_carry_length_checksum_and_message() {
     }];
     push_series(&mut out, 3, labels.clone(), &samples);
     // one frame: uvarint length, big-endian CRC-32C, message
-    let mut r = super::super::pb::Reader::new(&out);
-    let len = r.varint().unwrap() as usize;
+    let len = prost::encoding::decode_varint(&mut out.as_slice()).unwrap() as usize;
     let head = out.len() - len - 4;
     let crc = u32::from_be_bytes(out[head..head + 4].try_into().unwrap());
     let msg = &out[head + 4..];

@@ -67,6 +67,7 @@ mod tests {
                     timestamp: 1_700_000_000_000,
                 }],
                 exemplars: vec![],
+                histograms: vec![],
             }],
             metadata: vec![],
         };
@@ -90,6 +91,7 @@ mod tests {
                 }],
                 samples: vec![],
                 exemplars: vec![],
+                histograms: vec![],
             }],
             metadata: vec![],
         });

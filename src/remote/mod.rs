@@ -7,7 +7,6 @@
 
 pub mod chunked;
 pub mod codec;
-pub mod pb;
 pub mod proto;
 pub mod read;
 pub mod receive;

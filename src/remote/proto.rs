@@ -2,8 +2,8 @@
 //! protocols (`prompb`), declared with `prost`'s derive macros.
 //!
 //! Field numbers and types follow the published `.proto` files
-//! (`types.proto`, `remote.proto`). Fields this crate does not use
-//! (native histograms, chunked read responses) are left out: protobuf
+//! (`types.proto`, `remote.proto`). Fields this crate does not use (the
+//! contents of native histograms, exemplar-free details) are left out: protobuf
 //! decoders skip unknown fields, so messages that carry them still decode.
 
 /// `prometheus.WriteRequest`: the body of a remote write.
@@ -29,7 +29,15 @@ pub struct TimeSeries {
     /// Exemplars attached to the series.
     #[prost(message, repeated, tag = "3")]
     pub exemplars: Vec<Exemplar>,
+    /// Native histogram samples, which Aion does not store: only counted.
+    #[prost(message, repeated, tag = "4")]
+    pub histograms: Vec<Histogram>,
 }
+
+/// `prometheus.Histogram`, with none of its fields decoded: the receiver only
+/// counts native histogram samples, and a decoder skips the fields it does not know.
+#[derive(Clone, Copy, PartialEq, ::prost::Message)]
+pub struct Histogram {}
 
 /// `prometheus.Label`.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

@@ -134,6 +134,7 @@ pub fn answer_samples(
                     })
                     .collect(),
                 exemplars: vec![],
+                histograms: vec![],
             })
             .collect();
         results.push(QueryResult { timeseries });

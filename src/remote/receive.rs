@@ -1,11 +1,10 @@
-//! The remote write 1.0 receiver: applies a decompressed `WriteRequest` to the
+//! The remote write 1.0 receiver: applies a decoded `WriteRequest` to the
 //! database as one transaction.
 //!
-//! The body is read with the zero-copy [`super::pb`] reader: label names and values are
-//! borrowed from the body, an existing series is found by the hash of the borrowed
-//! labels ([`Head::series_ref_by_hash`]) and its samples go to [`Appender::append_ref`],
-//! so a steady stream of known series allocates nothing per sample or per label. Only a
-//! new series builds a [`Labels`].
+//! The request is decoded by `prost` ([`super::codec::decode`]). An existing series is
+//! found by the hash of its decoded label pairs ([`Head::series_ref_by_hash`]) and its
+//! samples go to [`Appender::append_ref`], so a steady stream of known series builds no
+//! [`Labels`] and does no index lookup by name. Only a new series builds a [`Labels`].
 //!
 //! A request is applied entirely or not at all: every series is checked (labels sorted,
 //! unique and non-empty names, a metric name, valid names) and every sample appended to
@@ -15,8 +14,10 @@ use std::collections::BTreeMap;
 
 use parking_lot::RwLock;
 
+use prost::Message;
+
 use super::codec::CodecError;
-use super::pb::{expect, PbError, Reader, FIXED64, LEN, VARINT};
+use super::proto::{MetricMetadata, TimeSeries, WriteRequest};
 use crate::db::{Db, DbError};
 use crate::head::{AppendError, Appender, Head, SeriesRef};
 use crate::model::{stable_hash_pairs, Label, Labels, Timestamp, METRIC_NAME};
@@ -36,9 +37,6 @@ pub enum ReceiveError {
     /// The body is not snappy-compressed protobuf, or too large once decompressed.
     #[error("{0}")]
     Codec(#[from] CodecError),
-    /// The protobuf message is malformed.
-    #[error("{0}")]
-    Protobuf(#[from] PbError),
     /// A series' labels are invalid.
     #[error("invalid labels {labels}: {reason}")]
     InvalidLabels {
@@ -160,7 +158,7 @@ impl MetadataStore {
     }
 }
 
-fn type_name(t: u64) -> &'static str {
+fn type_name(t: i32) -> &'static str {
     match t {
         1 => "counter",
         2 => "gauge",
@@ -224,74 +222,15 @@ fn check_labels(pairs: &[(&str, &str)]) -> Result<(), ReceiveError> {
     Ok(())
 }
 
-fn read_label(buf: &[u8]) -> Result<(&str, &str), PbError> {
-    let (mut name, mut value) = ("", "");
-    let mut r = Reader::new(buf);
-    while let Some((f, wt)) = r.key()? {
-        match f {
-            1 => {
-                expect(f, wt, LEN)?;
-                name = r.str(f)?;
-            }
-            2 => {
-                expect(f, wt, LEN)?;
-                value = r.str(f)?;
-            }
-            _ => r.skip(wt)?,
-        }
-    }
-    Ok((name, value))
-}
-
-fn read_sample(buf: &[u8]) -> Result<(Timestamp, f64), PbError> {
-    let (mut t, mut v) = (0i64, 0f64);
-    let mut r = Reader::new(buf);
-    while let Some((f, wt)) = r.key()? {
-        match f {
-            1 => {
-                expect(f, wt, FIXED64)?;
-                v = f64::from_bits(r.fixed64()?);
-            }
-            2 => {
-                expect(f, wt, VARINT)?;
-                t = r.varint()? as i64;
-            }
-            _ => r.skip(wt)?,
-        }
-    }
-    Ok((t, v))
-}
-
-fn read_metadata(buf: &[u8]) -> Result<(String, MetricMeta), PbError> {
-    let mut kind = 0;
-    let (mut name, mut help, mut unit) = ("", "", "");
-    let mut r = Reader::new(buf);
-    while let Some((f, wt)) = r.key()? {
-        match f {
-            1 => {
-                expect(f, wt, VARINT)?;
-                kind = r.varint()?;
-            }
-            2 | 4 | 5 => {
-                expect(f, wt, LEN)?;
-                let s = r.str(f)?;
-                match f {
-                    2 => name = s,
-                    4 => help = s,
-                    _ => unit = s,
-                }
-            }
-            _ => r.skip(wt)?,
-        }
-    }
-    Ok((
-        name.to_string(),
+fn metadata_entry(m: MetricMetadata) -> (String, MetricMeta) {
+    (
+        m.metric_family_name,
         MetricMeta {
-            kind: type_name(kind),
-            help: help.to_string(),
-            unit: unit.to_string(),
+            kind: type_name(m.r#type),
+            help: m.help,
+            unit: m.unit,
         },
-    ))
+    )
 }
 
 /// Per-request working state.
@@ -304,40 +243,21 @@ struct Batch<'h, 'a> {
 }
 
 impl<'a> Batch<'_, 'a> {
-    fn series(&mut self, buf: &'a [u8]) -> Result<(), ReceiveError> {
+    fn series(&mut self, ts: &'a TimeSeries) -> Result<(), ReceiveError> {
         self.stats.series += 1;
+        self.stats.exemplars_skipped += ts.exemplars.len() as u64;
+        self.stats.histograms_skipped += ts.histograms.len() as u64;
         self.labels.clear();
-        let mut samples = 0u64;
-        let mut r = Reader::new(buf);
-        while let Some((f, wt)) = r.key()? {
-            match f {
-                1 => {
-                    expect(f, wt, LEN)?;
-                    self.labels.push(read_label(r.bytes()?)?);
-                }
-                2 => {
-                    expect(f, wt, LEN)?;
-                    r.bytes()?;
-                    samples += 1;
-                }
-                3 => {
-                    expect(f, wt, LEN)?;
-                    r.bytes()?;
-                    self.stats.exemplars_skipped += 1;
-                }
-                4 => {
-                    expect(f, wt, LEN)?;
-                    r.bytes()?;
-                    self.stats.histograms_skipped += 1;
-                }
-                _ => r.skip(wt)?,
-            }
-        }
+        self.labels.extend(
+            ts.labels
+                .iter()
+                .map(|l| (l.name.as_str(), l.value.as_str())),
+        );
         check_labels(&self.labels)?;
-        if samples == 0 {
+        if ts.samples.is_empty() {
             return Ok(());
         }
-        self.stats.samples += samples;
+        self.stats.samples += ts.samples.len() as u64;
         // Aion, like Prometheus's scrape path, treats an empty value as an absent label.
         self.labels.retain(|(_, v)| !v.is_empty());
         let hash = stable_hash_pairs(self.labels.iter().copied());
@@ -345,13 +265,8 @@ impl<'a> Batch<'_, 'a> {
         let mut sref: Option<SeriesRef> = self
             .head
             .series_ref_by_hash(hash, |l| same_labels(l, pairs));
-        let mut r = Reader::new(buf);
-        while let Some((f, wt)) = r.key()? {
-            if f != 2 {
-                r.skip(wt)?;
-                continue;
-            }
-            let (t, v) = read_sample(r.bytes()?)?;
+        for sample in &ts.samples {
+            let (t, v) = (sample.timestamp, sample.value);
             if t > self.max_t {
                 return Err(ReceiveError::TooFarAhead {
                     labels: show(&self.labels),
@@ -396,15 +311,31 @@ impl<'a> Batch<'_, 'a> {
     }
 }
 
-/// Applies a decompressed remote write 1.0 `WriteRequest` to `db` in one commit, with
-/// `now_ms` as the current time; its metadata goes to `meta` once the samples are
-/// committed. On error nothing of the request is stored.
+/// Applies a decompressed, still encoded remote write 1.0 `WriteRequest` to `db`; see
+/// [`apply_request`].
 pub fn apply_write(
     db: &Db,
     body: &[u8],
     now_ms: Timestamp,
     meta: &MetadataStore,
 ) -> Result<WriteStats, ReceiveError> {
+    let req = WriteRequest::decode(body).map_err(CodecError::from)?;
+    apply_request(db, req, now_ms, meta)
+}
+
+/// Applies a remote write 1.0 `WriteRequest` to `db` in one commit, with `now_ms` as
+/// the current time; its metadata goes to `meta` once the samples are committed. On
+/// error nothing of the request is stored.
+pub fn apply_request(
+    db: &Db,
+    req: WriteRequest,
+    now_ms: Timestamp,
+    meta: &MetadataStore,
+) -> Result<WriteStats, ReceiveError> {
+    let WriteRequest {
+        timeseries,
+        metadata,
+    } = req;
     let mut batch = Batch {
         app: db.appender(),
         head: db.head(),
@@ -412,26 +343,14 @@ pub fn apply_write(
         max_t: now_ms.saturating_add(MAX_AHEAD_MS),
         stats: WriteStats::default(),
     };
-    let mut metadata = Vec::new();
-    let mut r = Reader::new(body);
-    while let Some((f, wt)) = r.key()? {
-        match f {
-            1 => {
-                expect(f, wt, LEN)?;
-                batch.series(r.bytes()?)?;
-            }
-            3 => {
-                expect(f, wt, LEN)?;
-                metadata.push(read_metadata(r.bytes()?)?);
-            }
-            _ => r.skip(wt)?,
-        }
+    for ts in &timeseries {
+        batch.series(ts)?;
     }
     let mut stats = batch.stats;
     let committed = batch.app.commit()?;
     stats.appended = committed.samples_appended;
     stats.metadata = metadata.len() as u64;
-    meta.set_all(metadata);
+    meta.set_all(metadata.into_iter().map(metadata_entry).collect());
     Ok(stats)
 }
 

@@ -23,6 +23,7 @@ fn ts(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
             .map(|&(timestamp, value)| PSample { value, timestamp })
             .collect(),
         exemplars: vec![],
+        histograms: vec![],
     }
 }
 
@@ -194,4 +195,21 @@ fn bad_requests_are_400_and_nothing_is_applied() {
     .encode_to_vec();
     assert!(apply_write(&db, &b, NOW, &meta).is_err());
     assert!(meta.snapshot().is_empty());
+}
+
+#[test]
+fn histograms_and_exemplars_are_counted_not_stored() {
+    let (_d, db) = open();
+    let meta = MetadataStore::new();
+    let mut s = ts(&[("__name__", "h")], &[(NOW, 1.0)]);
+    s.histograms = vec![crate::remote::proto::Histogram {}; 2];
+    s.exemplars = vec![crate::remote::proto::Exemplar {
+        labels: vec![],
+        value: 1.0,
+        timestamp: NOW,
+    }];
+    let st = apply_write(&db, &body(vec![s]), NOW, &meta).unwrap();
+    assert_eq!(st.histograms_skipped, 2);
+    assert_eq!(st.exemplars_skipped, 1);
+    assert_eq!(st.appended, 1);
 }
