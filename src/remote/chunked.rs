@@ -4,10 +4,13 @@
 //! Prometheus's chunk encoding (which differs from Aion's own on-disk chunks, so the
 //! samples are re-encoded here).
 
+use prost::encoding::encode_varint;
+
 use crate::encoding::BitWriter;
 use crate::model::Sample;
 
 use super::proto::Label;
+pub use super::proto::{Chunk, ChunkEncoding, ChunkedReadResponse, ChunkedSeries};
 
 /// Content type of a streamed chunked read response.
 pub const CONTENT_TYPE: &str =
@@ -16,93 +19,15 @@ pub const CONTENT_TYPE: &str =
 /// Samples per chunk, as Prometheus cuts them.
 const SAMPLES_PER_CHUNK: usize = 120;
 
-/// `prometheus.ChunkedReadResponse`.
-#[derive(Clone, PartialEq, ::prost::Message)]
-pub struct ChunkedReadResponse {
-    /// Series of this frame (one per frame, as Prometheus sends them).
-    #[prost(message, repeated, tag = "1")]
-    pub chunked_series: Vec<ChunkedSeries>,
-    /// Index of the query in the request.
-    #[prost(int64, tag = "2")]
-    pub query_index: i64,
-}
-
-/// `prometheus.ChunkedSeries`.
-#[derive(Clone, PartialEq, ::prost::Message)]
-pub struct ChunkedSeries {
-    /// Labels, sorted.
-    #[prost(message, repeated, tag = "1")]
-    pub labels: Vec<Label>,
-    /// Chunks in time order.
-    #[prost(message, repeated, tag = "2")]
-    pub chunks: Vec<Chunk>,
-}
-
-/// `prometheus.Chunk`.
-#[derive(Clone, PartialEq, ::prost::Message)]
-pub struct Chunk {
-    /// Time of the first sample.
-    #[prost(int64, tag = "1")]
-    pub min_time_ms: i64,
-    /// Time of the last sample.
-    #[prost(int64, tag = "2")]
-    pub max_time_ms: i64,
-    /// Encoding: 1 = XOR.
-    #[prost(int32, tag = "3")]
-    pub r#type: i32,
-    /// The chunk bytes.
-    #[prost(bytes = "vec", tag = "4")]
-    pub data: Vec<u8>,
-}
-
-/// The `XOR` value of `prometheus.Chunk.Encoding`.
-pub const ENCODING_XOR: i32 = 1;
-
-// `i` stays below 256: the indexing cannot fail, and `get_mut` is not usable in a const fn.
-#[allow(clippy::indexing_slicing)]
-const fn castagnoli_table() -> [u32; 256] {
-    let mut t = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                0x82f6_3b78 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-}
-
-static CRC32C: [u32; 256] = castagnoli_table();
-
-/// CRC-32 with the Castagnoli polynomial, as Go's `crc32.MakeTable(crc32.Castagnoli)`.
+/// CRC-32 with the Castagnoli polynomial (Go's `crc32.MakeTable(crc32.Castagnoli)`),
+/// the checksum of each frame.
 pub fn crc32c(data: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for &b in data {
-        let t = CRC32C.get(((c ^ u32::from(b)) & 0xff) as usize).copied();
-        c = t.unwrap_or(0) ^ (c >> 8);
-    }
-    !c
-}
-
-fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
+    ::crc32c::crc32c(data)
 }
 
 /// Appends one frame holding `msg`.
 pub fn push_frame(out: &mut Vec<u8>, msg: &[u8]) {
-    put_uvarint(out, msg.len() as u64);
+    encode_varint(msg.len() as u64, out);
     out.extend_from_slice(&crc32c(msg).to_be_bytes());
     out.extend_from_slice(msg);
 }
@@ -124,7 +49,7 @@ pub fn xor_chunk(samples: &[Sample]) -> Vec<u8> {
         match i {
             0 => {
                 buf.clear();
-                put_uvarint(&mut buf, ((s.t << 1) ^ (s.t >> 63)) as u64);
+                encode_varint(((s.t << 1) ^ (s.t >> 63)) as u64, &mut buf);
                 w.write_bytes(&buf);
                 w.write_bits(bits, 64);
             }
@@ -132,7 +57,7 @@ pub fn xor_chunk(samples: &[Sample]) -> Vec<u8> {
                 let delta = s.t.wrapping_sub(t_prev);
                 if i == 1 {
                     buf.clear();
-                    put_uvarint(&mut buf, delta as u64);
+                    encode_varint(delta as u64, &mut buf);
                     w.write_bytes(&buf);
                 } else {
                     let dod = delta.wrapping_sub(delta_prev);
@@ -210,7 +135,7 @@ pub fn push_series(out: &mut Vec<u8>, query_index: i64, labels: Vec<Label>, samp
         chunks.push(Chunk {
             min_time_ms: first.t,
             max_time_ms: last.t,
-            r#type: ENCODING_XOR,
+            r#type: ChunkEncoding::Xor as i32,
             data,
         });
         if used >= budget || parts.peek().is_none() {

@@ -221,3 +221,56 @@ pub struct ReadHints {
     #[prost(int64, tag = "7")]
     pub range_ms: i64,
 }
+
+/// `prometheus.ChunkedReadResponse`: one frame of a `STREAMED_XOR_CHUNKS` response.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ChunkedReadResponse {
+    /// Series of this frame (one per frame, as Prometheus sends them).
+    #[prost(message, repeated, tag = "1")]
+    pub chunked_series: Vec<ChunkedSeries>,
+    /// Index of the query in the request.
+    #[prost(int64, tag = "2")]
+    pub query_index: i64,
+}
+
+/// `prometheus.ChunkedSeries`.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ChunkedSeries {
+    /// Labels, sorted.
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<Label>,
+    /// Chunks in time order.
+    #[prost(message, repeated, tag = "2")]
+    pub chunks: Vec<Chunk>,
+}
+
+/// `prometheus.Chunk`.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Chunk {
+    /// Time of the first sample.
+    #[prost(int64, tag = "1")]
+    pub min_time_ms: i64,
+    /// Time of the last sample.
+    #[prost(int64, tag = "2")]
+    pub max_time_ms: i64,
+    /// How `data` is encoded.
+    #[prost(enumeration = "ChunkEncoding", tag = "3")]
+    pub r#type: i32,
+    /// The chunk bytes.
+    #[prost(bytes = "vec", tag = "4")]
+    pub data: Vec<u8>,
+}
+
+/// `prometheus.Chunk.Encoding`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum ChunkEncoding {
+    /// Unknown encoding.
+    Unknown = 0,
+    /// Prometheus's XOR float chunk.
+    Xor = 1,
+    /// Native histogram chunk.
+    Histogram = 2,
+    /// Float native histogram chunk.
+    FloatHistogram = 3,
+}
