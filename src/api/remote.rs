@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use super::respond;
 use super::state::ApiState;
 use crate::remote::codec;
-use crate::remote::proto::{ReadRequest, ResponseType, WriteRequest};
+use crate::remote::proto::{RawWriteRequest, ReadRequest, ResponseType};
 use crate::remote::read;
 use crate::remote::receive::{apply_request, ReceiveError};
 
@@ -120,7 +120,7 @@ pub async fn write(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Respo
     };
     let st2 = st.clone();
     let res = tokio::task::spawn_blocking(move || {
-        let req: WriteRequest =
+        let req: RawWriteRequest =
             codec::decode(&body, MAX_WRITE_DECODED).map_err(ReceiveError::from)?;
         apply_request(&db, req, now_ms(), &st2.remote_metadata)
     })

@@ -6,6 +6,8 @@
 //! contents of native histograms, exemplar-free details) are left out: protobuf
 //! decoders skip unknown fields, so messages that carry them still decode.
 
+use prost::bytes::Bytes;
+
 /// `prometheus.WriteRequest`: the body of a remote write.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct WriteRequest {
@@ -15,6 +17,48 @@ pub struct WriteRequest {
     /// Metric metadata (type, help, unit) sent alongside.
     #[prost(message, repeated, tag = "3")]
     pub metadata: Vec<MetricMetadata>,
+}
+
+/// `prometheus.WriteRequest` as the write receiver decodes it: the same wire format as
+/// [`WriteRequest`], but label names and values are [`Bytes`] slices of the decoded body
+/// (decoding from a `Bytes` buffer shares it instead of copying each string), and
+/// exemplars and histograms are only counted. The receiver checks the UTF-8 itself.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct RawWriteRequest {
+    /// The series with their samples.
+    #[prost(message, repeated, tag = "1")]
+    pub timeseries: Vec<RawTimeSeries>,
+    /// Metric metadata (type, help, unit) sent alongside.
+    #[prost(message, repeated, tag = "3")]
+    pub metadata: Vec<MetricMetadata>,
+}
+
+/// `prometheus.TimeSeries` as the write receiver decodes it (see [`RawWriteRequest`]).
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct RawTimeSeries {
+    /// Labels, sorted by name (senders are expected to sort them).
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<RawLabel>,
+    /// Samples in timestamp order.
+    #[prost(message, repeated, tag = "2")]
+    pub samples: Vec<Sample>,
+    /// Exemplars, only counted.
+    #[prost(message, repeated, tag = "3")]
+    pub exemplars: Vec<Histogram>,
+    /// Native histogram samples, only counted.
+    #[prost(message, repeated, tag = "4")]
+    pub histograms: Vec<Histogram>,
+}
+
+/// `prometheus.Label` with its strings left as bytes (UTF-8 not yet checked).
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RawLabel {
+    /// Label name.
+    #[prost(bytes = "bytes", tag = "1")]
+    pub name: Bytes,
+    /// Label value.
+    #[prost(bytes = "bytes", tag = "2")]
+    pub value: Bytes,
 }
 
 /// `prometheus.TimeSeries`: one label set and its samples.
@@ -34,8 +78,8 @@ pub struct TimeSeries {
     pub histograms: Vec<Histogram>,
 }
 
-/// `prometheus.Histogram`, with none of its fields decoded: the receiver only
-/// counts native histogram samples, and a decoder skips the fields it does not know.
+/// `prometheus.Histogram` (or any message the receiver only counts), with none of its
+/// fields decoded: a decoder skips the fields it does not know.
 #[derive(Clone, Copy, PartialEq, ::prost::Message)]
 pub struct Histogram {}
 

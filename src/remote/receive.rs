@@ -1,8 +1,10 @@
 //! The remote write 1.0 receiver: applies a decoded `WriteRequest` to the
 //! database as one transaction.
 //!
-//! The request is decoded by `prost` ([`super::codec::decode`]). An existing series is
-//! found by the hash of its decoded label pairs ([`Head::series_ref_by_hash`]) and its
+//! The request is decoded by `prost` ([`super::codec::decode`]) as a
+//! [`RawWriteRequest`], whose label names and values share the decompressed body rather
+//! than being copied into a `String` each. An existing series is found by the hash of
+//! its label pairs ([`Head::series_ref_by_hash`]) and its
 //! samples go to [`Appender::append_ref`], so a steady stream of known series builds no
 //! [`Labels`] and does no index lookup by name. Only a new series builds a [`Labels`].
 //!
@@ -17,7 +19,7 @@ use parking_lot::RwLock;
 use prost::Message;
 
 use super::codec::CodecError;
-use super::proto::{MetricMetadata, TimeSeries, WriteRequest};
+use super::proto::{MetricMetadata, RawTimeSeries, RawWriteRequest};
 use crate::db::{Db, DbError};
 use crate::head::{AppendError, Appender, Head, SeriesRef};
 use crate::model::{stable_hash_pairs, Label, Labels, Timestamp, METRIC_NAME};
@@ -37,6 +39,12 @@ pub enum ReceiveError {
     /// The body is not snappy-compressed protobuf, or too large once decompressed.
     #[error("{0}")]
     Codec(#[from] CodecError),
+    /// A label name or value is not valid UTF-8.
+    #[error("protobuf: label of series {series} is not valid UTF-8")]
+    Utf8 {
+        /// Position of the series in the request, from 0.
+        series: u64,
+    },
     /// A series' labels are invalid.
     #[error("invalid labels {labels}: {reason}")]
     InvalidLabels {
@@ -243,16 +251,20 @@ struct Batch<'h, 'a> {
 }
 
 impl<'a> Batch<'_, 'a> {
-    fn series(&mut self, ts: &'a TimeSeries) -> Result<(), ReceiveError> {
+    fn series(&mut self, ts: &'a RawTimeSeries) -> Result<(), ReceiveError> {
+        let utf8 = ReceiveError::Utf8 {
+            series: self.stats.series,
+        };
         self.stats.series += 1;
         self.stats.exemplars_skipped += ts.exemplars.len() as u64;
         self.stats.histograms_skipped += ts.histograms.len() as u64;
         self.labels.clear();
-        self.labels.extend(
-            ts.labels
-                .iter()
-                .map(|l| (l.name.as_str(), l.value.as_str())),
-        );
+        for l in &ts.labels {
+            match (std::str::from_utf8(&l.name), std::str::from_utf8(&l.value)) {
+                (Ok(n), Ok(v)) => self.labels.push((n, v)),
+                _ => return Err(utf8),
+            }
+        }
         check_labels(&self.labels)?;
         if ts.samples.is_empty() {
             return Ok(());
@@ -319,20 +331,20 @@ pub fn apply_write(
     now_ms: Timestamp,
     meta: &MetadataStore,
 ) -> Result<WriteStats, ReceiveError> {
-    let req = WriteRequest::decode(body).map_err(CodecError::from)?;
+    let req = RawWriteRequest::decode(body).map_err(CodecError::from)?;
     apply_request(db, req, now_ms, meta)
 }
 
-/// Applies a remote write 1.0 `WriteRequest` to `db` in one commit, with `now_ms` as
+/// Applies a remote write 1.0 `WriteRequest` (decoded as a [`RawWriteRequest`]) to `db` in one commit, with `now_ms` as
 /// the current time; its metadata goes to `meta` once the samples are committed. On
 /// error nothing of the request is stored.
 pub fn apply_request(
     db: &Db,
-    req: WriteRequest,
+    req: RawWriteRequest,
     now_ms: Timestamp,
     meta: &MetadataStore,
 ) -> Result<WriteStats, ReceiveError> {
-    let WriteRequest {
+    let RawWriteRequest {
         timeseries,
         metadata,
     } = req;
