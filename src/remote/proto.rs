@@ -20,20 +20,23 @@ pub struct WriteRequest {
 }
 
 /// `prometheus.WriteRequest` as the write receiver decodes it: the same wire format as
-/// [`WriteRequest`], but label names and values are [`Bytes`] slices of the decoded body
-/// (decoding from a `Bytes` buffer shares it instead of copying each string), and
-/// exemplars and histograms are only counted. The receiver checks the UTF-8 itself.
+/// [`WriteRequest`], but each series is kept as its encoded bytes (a [`Bytes`] slice of
+/// the body when decoded from a `Bytes` buffer), to be decoded one at a time into a
+/// reused [`RawTimeSeries`] with [`prost::Message::merge`], so the per-series vectors
+/// are allocated once per request rather than once per series.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct RawWriteRequest {
-    /// The series with their samples.
-    #[prost(message, repeated, tag = "1")]
-    pub timeseries: Vec<RawTimeSeries>,
+    /// The encoded `prometheus.TimeSeries` messages.
+    #[prost(bytes = "bytes", repeated, tag = "1")]
+    pub timeseries: Vec<Bytes>,
     /// Metric metadata (type, help, unit) sent alongside.
     #[prost(message, repeated, tag = "3")]
     pub metadata: Vec<MetricMetadata>,
 }
 
-/// `prometheus.TimeSeries` as the write receiver decodes it (see [`RawWriteRequest`]).
+/// `prometheus.TimeSeries` as the write receiver decodes it (see [`RawWriteRequest`]):
+/// label names and values stay bytes sharing the body (the receiver checks their UTF-8),
+/// and exemplars and histograms are only counted.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct RawTimeSeries {
     /// Labels, sorted by name (senders are expected to sort them).

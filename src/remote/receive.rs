@@ -242,66 +242,64 @@ fn metadata_entry(m: MetricMetadata) -> (String, MetricMeta) {
 }
 
 /// Per-request working state.
-struct Batch<'h, 'a> {
+struct Batch<'h> {
     app: Appender<'h>,
     head: &'h Head,
-    labels: Vec<(&'a str, &'a str)>,
     max_t: Timestamp,
     stats: WriteStats,
 }
 
-impl<'a> Batch<'_, 'a> {
-    fn series(&mut self, ts: &'a RawTimeSeries) -> Result<(), ReceiveError> {
+impl Batch<'_> {
+    fn series(&mut self, ts: &RawTimeSeries) -> Result<(), ReceiveError> {
         let utf8 = ReceiveError::Utf8 {
             series: self.stats.series,
         };
         self.stats.series += 1;
         self.stats.exemplars_skipped += ts.exemplars.len() as u64;
         self.stats.histograms_skipped += ts.histograms.len() as u64;
-        self.labels.clear();
+        let mut labels: Vec<(&str, &str)> = Vec::with_capacity(ts.labels.len());
         for l in &ts.labels {
             match (std::str::from_utf8(&l.name), std::str::from_utf8(&l.value)) {
-                (Ok(n), Ok(v)) => self.labels.push((n, v)),
+                (Ok(n), Ok(v)) => labels.push((n, v)),
                 _ => return Err(utf8),
             }
         }
-        check_labels(&self.labels)?;
+        check_labels(&labels)?;
         if ts.samples.is_empty() {
             return Ok(());
         }
         self.stats.samples += ts.samples.len() as u64;
         // Aion, like Prometheus's scrape path, treats an empty value as an absent label.
-        self.labels.retain(|(_, v)| !v.is_empty());
-        let hash = stable_hash_pairs(self.labels.iter().copied());
-        let pairs = &self.labels;
+        labels.retain(|(_, v)| !v.is_empty());
+        let hash = stable_hash_pairs(labels.iter().copied());
         let mut sref: Option<SeriesRef> = self
             .head
-            .series_ref_by_hash(hash, |l| same_labels(l, pairs));
+            .series_ref_by_hash(hash, |l| same_labels(l, &labels));
         for sample in &ts.samples {
             let (t, v) = (sample.timestamp, sample.value);
             if t > self.max_t {
                 return Err(ReceiveError::TooFarAhead {
-                    labels: show(&self.labels),
+                    labels: show(&labels),
                     t,
                 });
             }
             let res = match sref {
                 Some(x) => match self.app.append_ref(x, t, v) {
-                    Err(AppendError::UnknownRef(_)) => self.append_new(t, v),
+                    Err(AppendError::UnknownRef(_)) => self.append_new(&labels, t, v),
                     other => other.map(|()| x),
                 },
-                None => self.append_new(t, v),
+                None => self.append_new(&labels, t, v),
             };
             match res {
                 Ok(x) => sref = Some(x),
                 Err(err) => {
                     return Err(match err {
                         AppendError::InvalidLabels(e) => ReceiveError::InvalidLabels {
-                            labels: show(&self.labels),
+                            labels: show(&labels),
                             reason: e.to_string(),
                         },
                         err => ReceiveError::Sample {
-                            labels: show(&self.labels),
+                            labels: show(&labels),
                             err,
                         },
                     })
@@ -312,12 +310,13 @@ impl<'a> Batch<'_, 'a> {
     }
 
     /// Appends to the series by its labels (creating it when new).
-    fn append_new(&mut self, t: Timestamp, v: f64) -> Result<SeriesRef, AppendError> {
-        let owned: Vec<Label> = self
-            .labels
-            .iter()
-            .map(|(n, v)| Label::new(*n, *v))
-            .collect();
+    fn append_new(
+        &mut self,
+        pairs: &[(&str, &str)],
+        t: Timestamp,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
+        let owned: Vec<Label> = pairs.iter().map(|(n, v)| Label::new(*n, *v)).collect();
         let labels = Labels::from_sorted(owned).unwrap_or_else(Labels::empty);
         self.app.append(&labels, t, v)
     }
@@ -351,12 +350,15 @@ pub fn apply_request(
     let mut batch = Batch {
         app: db.appender(),
         head: db.head(),
-        labels: Vec::with_capacity(16),
         max_t: now_ms.saturating_add(MAX_AHEAD_MS),
         stats: WriteStats::default(),
     };
-    for ts in &timeseries {
-        batch.series(ts)?;
+    // One decoded series at a time, reusing its vectors' capacity.
+    let mut ts = RawTimeSeries::default();
+    for encoded in timeseries {
+        ts.clear();
+        ts.merge(encoded).map_err(CodecError::from)?;
+        batch.series(&ts)?;
     }
     let mut stats = batch.stats;
     let committed = batch.app.commit()?;
