@@ -11,9 +11,11 @@ pub mod json;
 pub mod params;
 
 mod admin;
+mod federate;
 mod handlers;
 mod metadata;
 mod query;
+mod remote;
 mod respond;
 mod rules;
 mod state;
@@ -50,7 +52,9 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/status/buildinfo", get(status::buildinfo))
         .route("/status/tsdb", get(status::tsdb))
         .route("/status/walreplay", get(status::walreplay))
-        .route("/admin/tsdb/{action}", any(admin::admin));
+        .route("/admin/tsdb/{action}", any(admin::admin))
+        .route("/write", post(remote::write))
+        .route("/read", post(remote::read));
     Router::new()
         .nest("/api/v1", v1)
         .route("/-/healthy", any(handlers::healthy))
@@ -58,6 +62,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/-/reload", post(handlers::reload).put(handlers::reload))
         .route("/-/quit", post(handlers::quit).put(handlers::quit))
         .route("/metrics", get(handlers::metrics))
+        .route("/federate", get(federate::federate))
         .merge(crate::web::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -27,6 +27,9 @@ pub struct ApiOptions {
     pub storage_retention: String,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// Whether `POST /api/v1/write` accepts remote write requests
+    /// (`--web.enable-remote-write-receiver`).
+    pub enable_remote_write_receiver: bool,
 }
 
 /// Where the reload loop reports the outcome of a requested reload.
@@ -68,6 +71,10 @@ pub struct ApiState {
     pub remote_read: OnceLock<Arc<crate::remote::fanout::RemoteRead>>,
     /// The remote write queues, once started.
     pub remote_write: OnceLock<Arc<crate::remote::write::RemoteWrite>>,
+    /// The configuration's `global.external_labels`, for remote read and federation.
+    pub external_labels: parking_lot::RwLock<crate::model::Labels>,
+    /// Metric metadata received by remote write, for `/api/v1/metadata`.
+    pub remote_metadata: crate::remote::receive::MetadataStore,
 }
 
 impl ApiState {
@@ -93,6 +100,8 @@ impl ApiState {
             notifier: OnceLock::new(),
             remote_write: OnceLock::new(),
             remote_read: OnceLock::new(),
+            external_labels: parking_lot::RwLock::new(crate::model::Labels::empty()),
+            remote_metadata: crate::remote::receive::MetadataStore::new(),
         }
     }
 

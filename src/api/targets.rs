@@ -206,6 +206,16 @@ pub async fn metric_metadata(State(st): State<Arc<ApiState>>, req: Request<Body>
             }
         }
     }
+    for (name, m) in st.remote_metadata.snapshot() {
+        if metric.as_deref().is_some_and(|w| w != name) {
+            continue;
+        }
+        let e = (m.kind.to_string(), m.help, m.unit);
+        let v = all.entry(name).or_default();
+        if !v.contains(&e) {
+            v.push(e);
+        }
+    }
     let mut data = Map::new();
     for (name, v) in all {
         if limit > 0 && data.len() >= limit {

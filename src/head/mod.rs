@@ -409,6 +409,17 @@ impl Head {
             .map(|s| s.series_ref)
     }
 
+    /// The reference of the series whose [`Labels::stable_hash`] is `hash` and whose
+    /// labels satisfy `eq`, if it exists. Lets a decoder find a series from borrowed
+    /// label data without building a [`Labels`] first.
+    pub fn series_ref_by_hash(&self, hash: u64, eq: impl Fn(&Labels) -> bool) -> Option<SeriesRef> {
+        let map = shard(&self.by_hash, hash).read();
+        map.get(&hash)?
+            .iter()
+            .find(|s| eq(&s.labels))
+            .map(|s| s.series_ref)
+    }
+
     /// The series with exactly these labels, if it exists.
     pub(crate) fn lookup(&self, labels: &Labels) -> Option<Arc<MemSeries>> {
         let hash = label_hash(labels);

@@ -228,21 +228,28 @@ impl Labels {
     /// values with separators). Never persisted as an identity; used for sharding and
     /// grouping.
     pub fn stable_hash(&self) -> u64 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut feed = |bytes: &[u8]| {
-            for &b in bytes {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
-            }
-        };
-        for l in self.0.iter() {
-            feed(l.name.as_bytes());
-            feed(&[0xff]);
-            feed(l.value.as_bytes());
-            feed(&[0xff]);
-        }
-        h
+        stable_hash_pairs(self.0.iter().map(|l| (l.name.as_str(), l.value.as_str())))
     }
+}
+
+/// [`Labels::stable_hash`] of `(name, value)` pairs given in name order, without
+/// building a [`Labels`] (decoders use it to find an existing series without
+/// allocating).
+pub fn stable_hash_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for (name, value) in pairs {
+        feed(name.as_bytes());
+        feed(&[0xff]);
+        feed(value.as_bytes());
+        feed(&[0xff]);
+    }
+    h
 }
 
 impl Labels {

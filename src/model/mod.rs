@@ -6,7 +6,7 @@ mod matcher;
 mod sample;
 pub mod time;
 
-pub use labels::{is_valid_label_name, is_valid_metric_name, quote, LabelError};
+pub use labels::{is_valid_label_name, is_valid_metric_name, quote, stable_hash_pairs, LabelError};
 pub use labels::{
     validate_label_name, validate_metric_name, Label, Labels, LabelsBuilder, METRIC_NAME,
 };

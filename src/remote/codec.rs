@@ -35,7 +35,8 @@ pub fn decode<M: Message + Default>(body: &[u8], max_decoded: usize) -> Result<M
         });
     }
     let raw = snap::raw::Decoder::new().decompress_vec(body)?;
-    Ok(M::decode(raw.as_slice())?)
+    // Decoding from `Bytes` lets `Bytes` fields share the buffer instead of copying.
+    Ok(M::decode(prost::bytes::Bytes::from(raw))?)
 }
 
 /// Encodes a protobuf message and compresses it as a snappy block.
@@ -67,6 +68,7 @@ mod tests {
                     timestamp: 1_700_000_000_000,
                 }],
                 exemplars: vec![],
+                histograms: vec![],
             }],
             metadata: vec![],
         };
@@ -90,6 +92,7 @@ mod tests {
                 }],
                 samples: vec![],
                 exemplars: vec![],
+                histograms: vec![],
             }],
             metadata: vec![],
         });

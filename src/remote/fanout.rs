@@ -403,6 +403,7 @@ mod tests {
                         },
                     ],
                     exemplars: vec![],
+                    histograms: vec![],
                 }],
             }],
         };

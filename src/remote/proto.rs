@@ -2,9 +2,11 @@
 //! protocols (`prompb`), declared with `prost`'s derive macros.
 //!
 //! Field numbers and types follow the published `.proto` files
-//! (`types.proto`, `remote.proto`). Fields this crate does not use
-//! (native histograms, chunked read responses) are left out: protobuf
+//! (`types.proto`, `remote.proto`). Fields this crate does not use (the
+//! contents of native histograms, exemplar-free details) are left out: protobuf
 //! decoders skip unknown fields, so messages that carry them still decode.
+
+use prost::bytes::Bytes;
 
 /// `prometheus.WriteRequest`: the body of a remote write.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -15,6 +17,51 @@ pub struct WriteRequest {
     /// Metric metadata (type, help, unit) sent alongside.
     #[prost(message, repeated, tag = "3")]
     pub metadata: Vec<MetricMetadata>,
+}
+
+/// `prometheus.WriteRequest` as the write receiver decodes it: the same wire format as
+/// [`WriteRequest`], but each series is kept as its encoded bytes (a [`Bytes`] slice of
+/// the body when decoded from a `Bytes` buffer), to be decoded one at a time into a
+/// reused [`RawTimeSeries`] with [`prost::Message::merge`], so the per-series vectors
+/// are allocated once per request rather than once per series.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct RawWriteRequest {
+    /// The encoded `prometheus.TimeSeries` messages.
+    #[prost(bytes = "bytes", repeated, tag = "1")]
+    pub timeseries: Vec<Bytes>,
+    /// Metric metadata (type, help, unit) sent alongside.
+    #[prost(message, repeated, tag = "3")]
+    pub metadata: Vec<MetricMetadata>,
+}
+
+/// `prometheus.TimeSeries` as the write receiver decodes it (see [`RawWriteRequest`]):
+/// label names and values stay bytes sharing the body (the receiver checks their UTF-8),
+/// and exemplars and histograms are only counted.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct RawTimeSeries {
+    /// Labels, sorted by name (senders are expected to sort them).
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<RawLabel>,
+    /// Samples in timestamp order.
+    #[prost(message, repeated, tag = "2")]
+    pub samples: Vec<Sample>,
+    /// Exemplars, only counted.
+    #[prost(message, repeated, tag = "3")]
+    pub exemplars: Vec<Histogram>,
+    /// Native histogram samples, only counted.
+    #[prost(message, repeated, tag = "4")]
+    pub histograms: Vec<Histogram>,
+}
+
+/// `prometheus.Label` with its strings left as bytes (UTF-8 not yet checked).
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RawLabel {
+    /// Label name.
+    #[prost(bytes = "bytes", tag = "1")]
+    pub name: Bytes,
+    /// Label value.
+    #[prost(bytes = "bytes", tag = "2")]
+    pub value: Bytes,
 }
 
 /// `prometheus.TimeSeries`: one label set and its samples.
@@ -29,7 +76,15 @@ pub struct TimeSeries {
     /// Exemplars attached to the series.
     #[prost(message, repeated, tag = "3")]
     pub exemplars: Vec<Exemplar>,
+    /// Native histogram samples, which Aion does not store: only counted.
+    #[prost(message, repeated, tag = "4")]
+    pub histograms: Vec<Histogram>,
 }
+
+/// `prometheus.Histogram` (or any message the receiver only counts), with none of its
+/// fields decoded: a decoder skips the fields it does not know.
+#[derive(Clone, Copy, PartialEq, ::prost::Message)]
+pub struct Histogram {}
 
 /// `prometheus.Label`.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -212,4 +267,57 @@ pub struct ReadHints {
     /// Range of the selector in milliseconds.
     #[prost(int64, tag = "7")]
     pub range_ms: i64,
+}
+
+/// `prometheus.ChunkedReadResponse`: one frame of a `STREAMED_XOR_CHUNKS` response.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ChunkedReadResponse {
+    /// Series of this frame (one per frame, as Prometheus sends them).
+    #[prost(message, repeated, tag = "1")]
+    pub chunked_series: Vec<ChunkedSeries>,
+    /// Index of the query in the request.
+    #[prost(int64, tag = "2")]
+    pub query_index: i64,
+}
+
+/// `prometheus.ChunkedSeries`.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ChunkedSeries {
+    /// Labels, sorted.
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<Label>,
+    /// Chunks in time order.
+    #[prost(message, repeated, tag = "2")]
+    pub chunks: Vec<Chunk>,
+}
+
+/// `prometheus.Chunk`.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Chunk {
+    /// Time of the first sample.
+    #[prost(int64, tag = "1")]
+    pub min_time_ms: i64,
+    /// Time of the last sample.
+    #[prost(int64, tag = "2")]
+    pub max_time_ms: i64,
+    /// How `data` is encoded.
+    #[prost(enumeration = "ChunkEncoding", tag = "3")]
+    pub r#type: i32,
+    /// The chunk bytes.
+    #[prost(bytes = "vec", tag = "4")]
+    pub data: Vec<u8>,
+}
+
+/// `prometheus.Chunk.Encoding`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum ChunkEncoding {
+    /// Unknown encoding.
+    Unknown = 0,
+    /// Prometheus's XOR float chunk.
+    Xor = 1,
+    /// Native histogram chunk.
+    Histogram = 2,
+    /// Float native histogram chunk.
+    FloatHistogram = 3,
 }

@@ -109,6 +109,7 @@ pub fn build_request(batch: &[Item]) -> (proto::WriteRequest, usize, i64) {
                 labels: labels.as_ref().clone(),
                 samples: Vec::new(),
                 exemplars: Vec::new(),
+                histograms: Vec::new(),
             });
             series.len() - 1
         });

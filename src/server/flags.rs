@@ -106,6 +106,10 @@ pub struct ServerFlags {
     #[arg(long = "web.enable-admin-api")]
     pub enable_admin_api: bool,
 
+    /// Enable the remote write receiver at POST /api/v1/write.
+    #[arg(long = "web.enable-remote-write-receiver")]
+    pub enable_remote_write_receiver: bool,
+
     /// Base path for the database.
     #[arg(long = "storage.tsdb.path", default_value = "data/")]
     pub tsdb_path: PathBuf,
@@ -221,6 +225,10 @@ impl ServerFlags {
             (
                 "web.enable-admin-api".into(),
                 self.enable_admin_api.to_string(),
+            ),
+            (
+                "web.enable-remote-write-receiver".into(),
+                self.enable_remote_write_receiver.to_string(),
             ),
             (
                 "storage.tsdb.path".into(),

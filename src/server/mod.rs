@@ -355,9 +355,11 @@ async fn serve(
             f.retention_time.as_millis() as i64
         ),
         max_body_bytes: 32 << 20,
+        enable_remote_write_receiver: f.enable_remote_write_receiver,
     };
     let st = Arc::new(ApiState::new(opts, registry, start_ms));
     st.set_config(Some(config_text), true, start_ms);
+    *st.external_labels.write() = config.global.external_labels();
 
     let listener = tokio::net::TcpListener::bind(&f.listen_address)
         .await
@@ -573,6 +575,7 @@ fn reload_config(st: &ApiState, path: Option<&PathBuf>) -> Result<Option<Config>
     match loaded {
         Ok((text, cfg)) => {
             st.set_config(Some(text), true, now_ms());
+            *st.external_labels.write() = cfg.global.external_labels();
             gauge(1.0);
             log::info!(target: "aion::config", "completed loading of configuration file {}", path.display());
             Ok(Some(cfg))
