@@ -15,6 +15,7 @@ use common::{enc, free_port, request, try_request, Server};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, SanType,
 };
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// A CA that signs server and client certificates.
@@ -101,7 +102,7 @@ fn wait_until(what: &str, mut probe: impl FnMut() -> bool) {
 
 fn root_store(ca_pem: &str) -> rustls::RootCertStore {
     let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
+    for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(c.unwrap()).unwrap();
     }
     roots
@@ -120,12 +121,12 @@ fn client_config(
     .with_root_certificates(root_store(ca_pem));
     let cfg = match client {
         Some(p) => {
-            let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut p.cert.as_bytes())
-                .map(Result::unwrap)
-                .collect();
-            let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut p.key.as_bytes())
-                .unwrap()
-                .unwrap();
+            let chain: Vec<CertificateDer<'static>> =
+                CertificateDer::pem_slice_iter(p.cert.as_bytes())
+                    .map(Result::unwrap)
+                    .collect();
+            let key: PrivateKeyDer<'static> =
+                PrivateKeyDer::from_pem_slice(p.key.as_bytes()).unwrap();
             b.with_client_auth_cert(chain, key).unwrap()
         }
         None => b.with_no_client_auth(),

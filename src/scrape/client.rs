@@ -81,20 +81,8 @@ impl ScrapeUrl {
 
 /// Standard base64 (with padding), for basic authentication.
 pub fn base64(input: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for c in input.chunks(3) {
-        let b0 = u32::from(c.first().copied().unwrap_or(0));
-        let b1 = u32::from(c.get(1).copied().unwrap_or(0));
-        let b2 = u32::from(c.get(2).copied().unwrap_or(0));
-        let n = (b0 << 16) | (b1 << 8) | b2;
-        let ch = |i: u32| char::from(T.get(((n >> i) & 63) as usize).copied().unwrap_or(b'A'));
-        out.push(ch(18));
-        out.push(ch(12));
-        out.push(if c.len() > 1 { ch(6) } else { '=' });
-        out.push(if c.len() > 2 { ch(0) } else { '=' });
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(input)
 }
 
 pub(crate) fn read_secret_file(path: &str) -> Result<String, String> {

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
@@ -126,8 +127,7 @@ pub fn read_material(t: &TlsSettings) -> Result<TlsMaterial, WebConfigError> {
 }
 
 fn parse_certs(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, WebConfigError> {
-    let mut r = pem;
-    let certs = rustls_pemfile::certs(&mut r)
+    let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| invalid(format!("failed to load X509KeyPair: {what}: {e}")))?;
     if certs.is_empty() {
@@ -146,10 +146,12 @@ pub fn build_server_config(
 ) -> Result<rustls::ServerConfig, WebConfigError> {
     let provider = Arc::new(provider_for(t)?);
     let certs = parse_certs(&m.cert, "cert")?;
-    let mut kr = m.key.as_slice();
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut kr)
-        .map_err(|e| invalid(format!("failed to load X509KeyPair: key: {e}")))?
-        .ok_or_else(|| invalid("failed to load X509KeyPair: no PEM private key found".into()))?;
+    let key = PrivateKeyDer::from_pem_slice(&m.key).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => {
+            invalid("failed to load X509KeyPair: no PEM private key found".into())
+        }
+        e => invalid(format!("failed to load X509KeyPair: key: {e}")),
+    })?;
     let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
     if t.min_version <= TlsVersion::Tls12 && t.max_version >= TlsVersion::Tls12 {
         versions.push(&rustls::version::TLS12);
