@@ -479,22 +479,44 @@ impl Head {
         postings: MemPostings,
     ) {
         let n = series.len() as u64;
+        // Group by shard first, so each shard is locked and grown once.
+        let mut by_ref: Vec<Vec<Arc<MemSeries>>> = (0..SHARDS).map(|_| Vec::new()).collect();
+        let mut by_hash: Vec<Vec<(u64, Arc<MemSeries>)>> =
+            (0..SHARDS).map(|_| Vec::new()).collect();
         for (hash, s) in series {
-            let r = s.series_ref;
-            if let Ok(slot) = usize::try_from(r / SHARDS as u64) {
-                let mut v = shard(&self.by_ref, r).write();
-                if v.len() <= slot {
-                    v.resize(slot + 1, None);
-                }
-                if let Some(x) = v.get_mut(slot) {
-                    *x = Some(Arc::clone(&s));
+            if let Some(v) = by_ref.get_mut((s.series_ref as usize) & (SHARDS - 1)) {
+                v.push(Arc::clone(&s));
+            }
+            if let Some(v) = by_hash.get_mut((hash as usize) & (SHARDS - 1)) {
+                v.push((hash, s));
+            }
+        }
+        for (i, list) in by_ref.into_iter().enumerate() {
+            let Some(&last) = list.iter().map(|s| &s.series_ref).max() else {
+                continue;
+            };
+            let mut v = shard(&self.by_ref, i as u64).write();
+            if let Ok(top) = usize::try_from(last / SHARDS as u64) {
+                if v.len() <= top {
+                    v.resize(top + 1, None);
                 }
             }
-            shard(&self.by_hash, hash)
-                .write()
-                .entry(hash)
-                .or_default()
-                .push(s);
+            for s in list {
+                let slot = usize::try_from(s.series_ref / SHARDS as u64).ok();
+                if let Some(x) = slot.and_then(|slot| v.get_mut(slot)) {
+                    *x = Some(s);
+                }
+            }
+        }
+        for (i, list) in by_hash.into_iter().enumerate() {
+            if list.is_empty() {
+                continue;
+            }
+            let mut map = shard(&self.by_hash, i as u64).write();
+            map.reserve(list.len());
+            for (hash, s) in list {
+                map.entry(hash).or_default().push(s);
+            }
         }
         self.postings.write().merge(postings);
         self.num_series.fetch_add(n, Ordering::Relaxed);

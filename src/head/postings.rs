@@ -47,6 +47,28 @@ impl MemPostings {
         self.all.insert(id);
     }
 
+    /// Bulk form of [`Self::add`] for series not indexed yet: `pairs` maps each label
+    /// pair to the series carrying it, `all` is the set of those series.
+    pub(crate) fn add_bulk<'a>(
+        &mut self,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str, RoaringBitmap)>,
+        all: RoaringBitmap,
+    ) {
+        for (name, value, ids) in pairs {
+            let values = match self.by_name.get_mut(name) {
+                Some(v) => v,
+                None => self.by_name.entry(name.to_owned()).or_default(),
+            };
+            match values.get_mut(value) {
+                Some(bm) => *bm |= ids,
+                None => {
+                    values.insert(value.to_owned(), ids);
+                }
+            }
+        }
+        self.all |= all;
+    }
+
     /// Adds every series of `other` (built separately, e.g. by a replay worker).
     pub(crate) fn merge(&mut self, other: MemPostings) {
         for (name, values) in other.by_name {

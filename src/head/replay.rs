@@ -13,10 +13,12 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use roaring::RoaringBitmap;
+
 use super::postings::MemPostings;
 use super::series::{classify, MemSeries, Order, SeriesData};
-use super::{label_hash, Head, HeadError, HeadOptions, U64Map};
-use crate::model::{Labels, Timestamp};
+use super::{label_hash, Head, HeadError, HeadOptions, StrMap, U64Map};
+use crate::model::{Label, Labels, Timestamp};
 use crate::wal::{Record, RefSample, RefSeries};
 
 /// What a replay found beyond the samples it restored.
@@ -279,6 +281,67 @@ impl Replay {
     }
 }
 
+/// The postings of the series holding samples, built in bulk: one id list per label
+/// pair, then one bitmap per list. A pair equal to the one the previous series has at
+/// the same position (common: series arrive grouped by target and metric) is found
+/// without hashing.
+fn build_postings(series: &[ReplaySeries]) -> MemPostings {
+    let mut index: StrMap<&str, StrMap<&str, usize>> = StrMap::default();
+    let mut lists: Vec<(&str, &str, Vec<u32>)> = Vec::new();
+    let mut all = Vec::with_capacity(series.len());
+    // list of each label position of the previous series
+    let mut prev: Vec<usize> = Vec::new();
+    let mut prev_labels: &[Label] = &[];
+    for rs in series {
+        if rs.data.last().is_none() {
+            continue;
+        }
+        let Ok(id) = u32::try_from(rs.series_ref) else {
+            continue;
+        };
+        all.push(id);
+        let labels = rs.labels.as_slice();
+        if prev.len() < labels.len() {
+            prev.resize(labels.len(), usize::MAX);
+        }
+        for ((l, p), slot) in labels
+            .iter()
+            .zip(prev_labels.iter().map(Some).chain(std::iter::repeat(None)))
+            .zip(prev.iter_mut())
+        {
+            let same = p.is_some_and(|p| p.name == l.name && p.value == l.value);
+            if !same {
+                let values = index.entry(l.name.as_str()).or_default();
+                *slot = *values.entry(l.value.as_str()).or_insert_with(|| {
+                    lists.push((l.name.as_str(), l.value.as_str(), Vec::new()));
+                    lists.len() - 1
+                });
+            }
+            if let Some((_, _, ids)) = lists.get_mut(*slot) {
+                ids.push(id);
+            }
+        }
+        prev_labels = labels;
+    }
+    let mut postings = MemPostings::new();
+    postings.add_bulk(
+        lists
+            .into_iter()
+            .map(|(name, value, mut ids)| (name, value, sorted_bitmap(&mut ids))),
+        sorted_bitmap(&mut all),
+    );
+    postings
+}
+
+/// A bitmap of `ids` (sorted in place first when needed).
+fn sorted_bitmap(ids: &mut [u32]) -> RoaringBitmap {
+    if !ids.is_sorted() {
+        ids.sort_unstable();
+    }
+    RoaringBitmap::from_sorted_iter(ids.iter().copied())
+        .unwrap_or_else(|_| ids.iter().copied().collect())
+}
+
 /// Accumulates the records of the series one worker owns.
 struct Replayer {
     series: Vec<ReplaySeries>,
@@ -388,16 +451,12 @@ impl Replayer {
     /// Builds the series holding samples and their postings, ready for the head (on the
     /// worker's thread, so workers do this in parallel).
     fn prepare(self) -> Prepared {
+        let postings = build_postings(&self.series);
         let mut series = Vec::with_capacity(self.series.len());
-        let mut postings = MemPostings::new();
         for rs in self.series {
-            if rs.data.last().is_none() {
+            if rs.data.last().is_none() || u32::try_from(rs.series_ref).is_err() {
                 continue;
             }
-            let Ok(id) = u32::try_from(rs.series_ref) else {
-                continue;
-            };
-            postings.add(id, &rs.labels);
             let s = Arc::new(MemSeries::with_data(rs.series_ref, rs.labels, rs.data));
             series.push((rs.hash, s));
         }
