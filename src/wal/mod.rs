@@ -313,8 +313,36 @@ impl Wal {
                 _ => sync_dir(Path::new("."))?,
             }
         }
-        let (stats, damage) = reader::replay_from(dir, first, on_record)?;
+        // What is replayed may still sit only in the page cache (a previous process was killed
+        // before syncing): it is made durable before anything is built on it, by a thread that
+        // syncs the segments while they are replayed.
+        let to_sync: Vec<PathBuf> = list_segments(dir)?
+            .into_iter()
+            .filter(|&s| s >= first)
+            .map(|s| segment_path(dir, s))
+            .collect();
+        let syncer = std::thread::Builder::new()
+            .name("wal-open-sync".into())
+            .spawn(move || {
+                for p in &to_sync {
+                    File::open(p)
+                        .and_then(|f| f.sync_data())
+                        .map_err(io_err(p))?;
+                }
+                Ok::<(), WalError>(())
+            })
+            .map_err(io_err(dir))?;
+        let replayed = reader::replay_from(dir, first, on_record);
+        let synced = syncer.join().unwrap_or_else(|_| {
+            Err(WalError::Io {
+                path: dir.to_path_buf(),
+                source: std::io::Error::other("WAL sync thread panicked"),
+            })
+        });
+        let (stats, damage) = replayed?;
+        synced?;
         if let (Some(d), Some(info)) = (damage, &stats.corrupted) {
+            // truncates and syncs the damaged segment, removes the later ones
             Self::repair(dir, &d)?;
             log::warn!(
                 "WAL {}: {} in segment {:08} at offset {}; dropped {} records ({} bytes), \
@@ -327,14 +355,6 @@ impl Wal {
                 info.dropped_bytes,
                 d.later.len()
             );
-        }
-        // What was replayed may still sit only in the page cache (a previous process was killed
-        // before syncing): make it durable before anything is built on it.
-        for seg in list_segments(dir)?.into_iter().filter(|&s| s >= first) {
-            let p = segment_path(dir, seg);
-            File::open(&p)
-                .and_then(|f| f.sync_data())
-                .map_err(io_err(&p))?;
         }
         let writer = Self::open_writer(dir)?;
         let written = writer.seq;
