@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use parking_lot::MutexGuard;
 
-use super::series::{classify, MemSeries, Order, SeriesData};
+use super::series::{classify, MemSeries, Order, SeriesData, NO_SAMPLE};
 use super::{normalize_labels, AppendError, Head, SeriesRef, U64Map};
 use crate::db::DbError;
 use crate::model::{Labels, Timestamp};
@@ -54,7 +54,10 @@ pub struct Appender<'a> {
 struct Buffers {
     series: Vec<Arc<MemSeries>>,
     /// Newest (timestamp, value bits) per entry of `series`: committed or pending.
+    /// Where `exact` is false, only the timestamp is known, as a lower bound read
+    /// without the series lock; the value bits are then meaningless.
     last: Vec<Option<(Timestamp, u64)>>,
+    exact: Vec<bool>,
     index: U64Map<u32>,
     samples: Vec<Pending>,
     /// Commit scratch: per-series state when locked, and as samples are accepted.
@@ -71,6 +74,7 @@ impl Buffers {
     fn clear(&mut self) {
         self.series.clear();
         self.last.clear();
+        self.exact.clear();
         self.index.clear();
         self.samples.clear();
         self.base.clear();
@@ -186,9 +190,33 @@ impl<'a> Appender<'a> {
     fn add_series(&mut self, s: Arc<MemSeries>) -> u32 {
         let idx = self.b.series.len() as u32;
         self.b.index.insert(s.series_ref, idx);
-        self.b.last.push(s.data.lock().last());
+        // The lock is only taken when the timestamp alone cannot classify a sample
+        // (see `append_idx`).
+        match s.newest_hint() {
+            NO_SAMPLE => {
+                self.b.last.push(s.data.lock().last());
+                self.b.exact.push(true);
+            }
+            t => {
+                self.b.last.push(Some((t, 0)));
+                self.b.exact.push(false);
+            }
+        }
         self.b.series.push(s);
         idx
+    }
+
+    /// Replaces the lower bound of entry `i`'s newest sample with the exact one.
+    #[cold]
+    fn load_exact(&mut self, i: usize) {
+        if let (Some(s), Some(last), Some(exact)) = (
+            self.b.series.get(i),
+            self.b.last.get_mut(i),
+            self.b.exact.get_mut(i),
+        ) {
+            *last = s.data.lock().last();
+            *exact = true;
+        }
     }
 
     /// Rejects samples older than the appender's window. Checked before anything
@@ -214,13 +242,29 @@ impl<'a> Appender<'a> {
 
     #[inline]
     fn append_idx(&mut self, idx: u32, t: Timestamp, v: f64) -> Result<(), AppendError> {
-        let Some(last) = self.b.last.get_mut(idx as usize) else {
+        let i = idx as usize;
+        // A sample newer than the lower bound is newer than the series (as far as this
+        // appender can tell; the commit re-checks). Anything else needs the exact newest
+        // sample.
+        if self.b.exact.get(i) == Some(&false)
+            && self
+                .b
+                .last
+                .get(i)
+                .is_some_and(|l| l.is_some_and(|(lt, _)| t <= lt))
+        {
+            self.load_exact(i);
+        }
+        let Some(last) = self.b.last.get_mut(i) else {
             return Err(AppendError::UnknownRef(0));
         };
         let bits = v.to_bits();
         match classify(*last, t, bits) {
             Order::Newer => {
                 *last = Some((t, bits));
+                if let Some(e) = self.b.exact.get_mut(i) {
+                    *e = true;
+                }
                 self.b.samples.push(Pending { idx, t, v });
                 Ok(())
             }
@@ -365,8 +409,11 @@ impl<'a> Appender<'a> {
         let mut mint = i64::MAX;
         let mut maxt = i64::MIN;
         for p in &b.samples {
-            if let Some(Some(g)) = guards.get_mut(p.idx as usize) {
+            if let (Some(Some(g)), Some(s)) =
+                (guards.get_mut(p.idx as usize), b.series.get(p.idx as usize))
+            {
                 g.append(p.t, p.v);
+                s.publish_newest(p.t);
                 g.logged = true;
                 mint = mint.min(p.t);
                 maxt = maxt.max(p.t);

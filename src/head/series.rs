@@ -1,5 +1,7 @@
 //! One in-memory series: labels, frozen chunks and the open chunk.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use parking_lot::Mutex;
 
 use crate::chunk::{ChunkData, XorChunk, MAX_SAMPLES_PER_CHUNK};
@@ -11,8 +13,16 @@ use crate::storage::SeriesChunk;
 pub(crate) struct MemSeries {
     pub(crate) series_ref: u64,
     pub(crate) labels: Labels,
+    /// Timestamp of the newest sample, readable without the lock ([`NO_SAMPLE`] when
+    /// none). Written under the lock after `data` changed; it only grows, so a value
+    /// read without the lock is never newer than the series' newest sample.
+    last_t: AtomicI64,
     pub(crate) data: Mutex<SeriesData>,
 }
+
+/// [`MemSeries::newest_hint`] of a series without samples. A sample at this timestamp
+/// is possible, so the value only means "ask under the lock".
+pub(crate) const NO_SAMPLE: Timestamp = i64::MIN;
 
 impl MemSeries {
     pub(crate) fn new(series_ref: u64, labels: Labels) -> Self {
@@ -23,8 +33,22 @@ impl MemSeries {
         MemSeries {
             series_ref,
             labels,
+            last_t: AtomicI64::new(data.last().map_or(NO_SAMPLE, |l| l.0)),
             data: Mutex::new(data),
         }
+    }
+
+    /// The newest sample's timestamp as last published, read without the lock: a
+    /// lower bound of the true one ([`NO_SAMPLE`] means unknown).
+    #[inline]
+    pub(crate) fn newest_hint(&self) -> Timestamp {
+        self.last_t.load(Ordering::Acquire)
+    }
+
+    /// Publishes the newest timestamp; called with the data lock held, after appending.
+    #[inline]
+    pub(crate) fn publish_newest(&self, t: Timestamp) {
+        self.last_t.store(t, Ordering::Release);
     }
 }
 
