@@ -131,7 +131,9 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
 }
 
 /// Replay of a whole `Db::open`: sample-heavy (10k series × 300 samples) and
-/// series-heavy (100k series × 10 samples, like a restart after a few scrapes).
+/// series-heavy (100k series × 10 samples, like a restart after a few scrapes), each on
+/// one core (one replay worker: the records are applied on the reading thread) and
+/// with the default worker count.
 fn replay(c: &mut Criterion) {
     for (name, n_series, per_series) in [
         (
@@ -146,6 +148,20 @@ fn replay(c: &mut Criterion) {
 }
 
 fn replay_one(c: &mut Criterion, name: &str, n_series: usize, per_series: usize) {
+    let dir = write_replay_wal(n_series, per_series);
+    for (suffix, workers) in [("1core", 1), ("default_workers", 0)] {
+        replay_run(
+            c,
+            &format!("{name}_{suffix}"),
+            &dir,
+            workers,
+            n_series * per_series,
+        );
+    }
+}
+
+/// A data directory whose WAL holds `n_series` series with `per_series` samples each.
+fn write_replay_wal(n_series: usize, per_series: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     {
         let db = Db::open(dir.path(), DbOptions::with_fsync(FsyncPolicy::Never)).expect("open");
@@ -172,7 +188,17 @@ fn replay_one(c: &mut Criterion, name: &str, n_series: usize, per_series: usize)
         }
         db.close().expect("close");
     }
-    let total = (n_series * per_series) as u64;
+    dir
+}
+
+fn replay_run(
+    c: &mut Criterion,
+    name: &str,
+    dir: &tempfile::TempDir,
+    workers: usize,
+    total: usize,
+) {
+    let total = total as u64;
     let wal_bytes = dir_bytes(&dir.path().join("wal"));
     let mut g = c.benchmark_group("db_open_replay");
     g.sample_size(10);
@@ -184,8 +210,8 @@ fn replay_one(c: &mut Criterion, name: &str, n_series: usize, per_series: usize)
             let mut d = Duration::ZERO;
             for _ in 0..iters {
                 let start = Instant::now();
-                let db =
-                    Db::open(dir.path(), DbOptions::with_fsync(FsyncPolicy::Never)).expect("open");
+                let opts = DbOptions::with_fsync(FsyncPolicy::Never).replay_workers(workers);
+                let db = Db::open(dir.path(), opts).expect("open");
                 d += start.elapsed();
                 assert_eq!(db.stats().samples_appended, total);
                 db.close().expect("close");
