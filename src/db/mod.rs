@@ -127,8 +127,9 @@ pub struct DbOptions {
     /// `min-block-duration`). Samples older than the newest sample minus half of it
     /// are rejected as out of bounds.
     pub block_range_ms: i64,
-    /// Threads applying WAL records on open: 0 picks one per core (at most four),
-    /// 1 replays on the opening thread.
+    /// Threads applying WAL records on open: 0 picks one per core besides the
+    /// reading one (at most four; with two cores or fewer, none), 1 replays on the
+    /// opening thread.
     pub replay_workers: usize,
     /// Blocks whose data is entirely older than `now - retention_time_ms` are deleted
     /// (`--storage.tsdb.retention.time`, default 15 days; 0 turns it off).

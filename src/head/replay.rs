@@ -98,12 +98,14 @@ pub(crate) struct Replay {
 }
 
 impl Replay {
-    /// A replay using `workers` threads (0: one per available core, at most
-    /// four; 1: inline on the calling thread).
+    /// A replay using `workers` threads (0: one per available core besides the one
+    /// reading and decoding the WAL, at most four; 1: inline on the calling thread).
     pub(crate) fn new(workers: usize) -> Self {
         let n = match workers {
+            // With two cores, a worker would compete with the reader for the second
+            // one: applying records inline is faster.
             0 => std::thread::available_parallelism()
-                .map(|n| n.get())
+                .map(|n| n.get().saturating_sub(1))
                 .unwrap_or(1)
                 .min(MAX_AUTO_WORKERS),
             n => n,
