@@ -27,6 +27,8 @@ const DEAD: u8 = 1;
 const DROPPED: u8 = 2;
 const PREV_SEEN: u8 = 4;
 const TRACK: u8 = 8;
+/// Inserted from an OpenMetrics body.
+const OM: u8 = 16;
 
 /// Hash of a series text: FxHash over 8-byte words with a final avalanche, so both the
 /// low bits (bucket) and the high bits (tag) of the map's hash are well mixed.
@@ -191,6 +193,19 @@ impl SeriesCache {
             .unwrap_or(&[])
     }
 
+    /// The text expected for the next line (the entry at the cursor), if it was
+    /// inserted from a body of the same format (`om`: OpenMetrics); empty otherwise.
+    #[inline]
+    pub fn expected(&mut self, om: bool) -> &[u8] {
+        while self.slots.get(self.cursor).is_some_and(Slot::dead) {
+            self.cursor += 1;
+        }
+        match self.slots.get(self.cursor) {
+            Some(s) if s.has(OM) == om => self.key_of(s),
+            _ => &[],
+        }
+    }
+
     /// The live entry for `key`.
     #[inline]
     pub fn lookup(&mut self, key: &[u8]) -> Result<usize, Miss> {
@@ -241,7 +256,9 @@ impl SeriesCache {
     }
 
     /// Adds an entry for `key` (not in the cache: `miss` comes from its lookup).
-    /// `series` is `None` when the series is dropped.
+    /// `series` is `None` when the series is dropped; `om` says whether the text
+    /// comes from an OpenMetrics body.
+    #[allow(clippy::too_many_arguments)]
     pub fn insert(
         &mut self,
         key: &[u8],
@@ -250,6 +267,7 @@ impl SeriesCache {
         iter: u64,
         t: i64,
         track: bool,
+        om: bool,
     ) {
         let Ok(key_len) = u32::try_from(key.len()) else {
             // A series text of 4 GiB cannot be cached; it is looked up again.
@@ -270,6 +288,9 @@ impl SeriesCache {
         };
         if track {
             flags |= TRACK;
+        }
+        if om {
+            flags |= OM;
         }
         self.slots.push(Slot {
             key_off,
@@ -388,6 +409,7 @@ mod tests {
                 1,
                 0,
                 true,
+                false,
             );
         }
         assert_eq!(c.len(), 4);
@@ -433,6 +455,7 @@ mod tests {
                 1,
                 0,
                 true,
+                false,
             );
         }
         c.cursor = 5;

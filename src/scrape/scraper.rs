@@ -310,7 +310,8 @@ impl Scraper {
         let mut counts = ScrapeCounts::default();
         let mut parser = Parser::new(body, format);
         self.cache.begin();
-        while let Some(entry) = parser.next_entry() {
+        let om = format == Format::OpenMetrics;
+        while let Some(entry) = parser.next_entry_hinted(self.cache.expected(om)) {
             let entry = match entry {
                 Ok(e) => e,
                 Err(e) => return Err((counts, e.to_string())),
@@ -428,7 +429,7 @@ impl Scraper {
                     }
                 }
             };
-            self.cache.insert(key, miss, series, cur, ts, track);
+            self.cache.insert(key, miss, series, cur, ts, track, om);
         }
         // Series of the previous scrape that are gone now get a staleness marker;
         // series not seen for two scrapes leave the cache.
