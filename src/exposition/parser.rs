@@ -32,6 +32,8 @@ pub struct Parser<'a> {
     /// starts with the same text followed by whitespace has the same name and labels,
     /// so only its value and timestamp need parsing.
     prev: Option<PrevSeries<'a>>,
+    /// Whether the last sample line started with the hint it was given.
+    hint_matched: bool,
 }
 
 /// Name and labels of the previous sample line.
@@ -390,7 +392,14 @@ impl<'a> Parser<'a> {
             is_final,
             done: false,
             prev: None,
+            hint_matched: false,
         }
+    }
+
+    /// Whether the last sample line returned had the series text of the hint given
+    /// to [`Parser::next_entry_hinted`].
+    pub fn hint_matched(&self) -> bool {
+        self.hint_matched
     }
 
     /// The state to continue with on the next piece of the body.
@@ -651,9 +660,13 @@ impl<'a> Parser<'a> {
         };
         let mut repeat = self.prev.filter(|p| followed(p.series));
         let is_repeat = repeat.is_some();
-        if repeat.is_none() && hint.last() == Some(&b'}') && followed(hint) {
-            repeat = rest.get(..hint.len()).and_then(|t| hinted_head(t, om));
-            self.prev = repeat;
+        self.hint_matched = false;
+        if !hint.is_empty() && hint.last() == Some(&b'}') && followed(hint) {
+            self.hint_matched = true;
+            if repeat.is_none() {
+                repeat = rest.get(..hint.len()).and_then(|t| hinted_head(t, om));
+                self.prev = repeat;
+            }
         }
         let (series, name_raw, name_quoted, labels_raw, mut i) = match repeat {
             Some(p) => (

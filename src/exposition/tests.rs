@@ -354,7 +354,9 @@ fn hinted(body: &str, format: Format, shift: usize) -> Result<Vec<Entry<'_>>, Pa
             None => return Ok(out),
             Some(Err(e)) => return Err(e),
             Some(Ok(e)) => {
-                if matches!(e, Entry::Series(_)) {
+                if let Entry::Series(s) = &e {
+                    let same = s.series_text() == hint && hint.last() == Some(&b'}');
+                    assert_eq!(p.hint_matched(), same, "hint {hint:?}");
                     k += 1;
                 }
                 out.push(e);

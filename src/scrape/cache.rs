@@ -206,6 +206,19 @@ impl SeriesCache {
         }
     }
 
+    /// The entry at the cursor, when the line's series text is known to equal
+    /// [`Self::expected`]'s (a lookup without the comparison).
+    #[inline]
+    pub fn take_expected(&mut self) -> Option<usize> {
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        let i = self.cursor;
+        let s = self.slots.get_mut(i).filter(|s| !s.dead())?;
+        s.seq = seq;
+        self.cursor += 1;
+        Some(i)
+    }
+
     /// The live entry for `key`.
     #[inline]
     pub fn lookup(&mut self, key: &[u8]) -> Result<usize, Miss> {

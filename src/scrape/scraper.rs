@@ -360,7 +360,11 @@ impl Scraper {
             };
             let track = !explicit || self.opts.track_timestamps_staleness;
             let key = s.series_text();
-            let miss = match self.cache.lookup(key) {
+            let found = match parser.hint_matched().then(|| self.cache.take_expected()) {
+                Some(Some(i)) => Ok(i),
+                _ => self.cache.lookup(key),
+            };
+            let miss = match found {
                 Ok(i) => {
                     let Some((e, labels)) = self.cache.slot_and_labels(i) else {
                         continue;
