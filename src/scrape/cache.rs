@@ -472,7 +472,7 @@ mod tests {
             );
         }
         c.cursor = 5;
-        let mut find = |k: &str| {
+        let find = |k: &str| {
             let mut i = c.index.get(&7).copied().unwrap_or(NONE);
             while let Some(s) = c.slots.get(i as usize) {
                 if c.key_of(s) == k.as_bytes() {
