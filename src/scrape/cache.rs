@@ -166,6 +166,8 @@ pub(crate) struct SeriesCache {
     out_of_place: usize,
     /// Lines of this scrape so far.
     seq: u32,
+    /// Entries added in this scrape.
+    inserted: usize,
 }
 
 impl SeriesCache {
@@ -184,6 +186,7 @@ impl SeriesCache {
         self.cursor = 0;
         self.out_of_place = 0;
         self.seq = 0;
+        self.inserted = 0;
     }
 
     #[inline]
@@ -317,6 +320,7 @@ impl SeriesCache {
         });
         self.labels.push(labels);
         self.live += 1;
+        self.inserted += 1;
     }
 
     /// Visits every live entry with its label set.
@@ -346,6 +350,12 @@ impl SeriesCache {
         self.dead += died;
         if self.dead * 4 > self.slots.len() || self.out_of_place > 16 + self.live / 32 {
             self.rebuild();
+        } else if self.inserted * 2 > self.slots.len() {
+            // Mostly new (the first scrape of a target): give back the room the
+            // arrays grew by; later scrapes rarely add much.
+            self.slots.shrink_to_fit();
+            self.labels.shrink_to_fit();
+            self.keys.shrink_to_fit();
         }
     }
 
