@@ -32,6 +32,8 @@ pub struct Parser<'a> {
     /// starts with the same text followed by whitespace has the same name and labels,
     /// so only its value and timestamp need parsing.
     prev: Option<PrevSeries<'a>>,
+    /// Whether the last sample line started with the hint it was given.
+    hint_matched: bool,
 }
 
 /// Name and labels of the previous sample line.
@@ -390,7 +392,14 @@ impl<'a> Parser<'a> {
             is_final,
             done: false,
             prev: None,
+            hint_matched: false,
         }
+    }
+
+    /// Whether the last sample line returned had the series text of the hint given
+    /// to [`Parser::next_entry_hinted`].
+    pub fn hint_matched(&self) -> bool {
+        self.hint_matched
     }
 
     /// The state to continue with on the next piece of the body.
@@ -418,7 +427,17 @@ impl<'a> Parser<'a> {
     }
 
     /// The next entry, `None` at the end of the input (or after an error).
+    #[inline]
     pub fn next_entry(&mut self) -> Option<Result<Entry<'a>, ParseError>> {
+        self.next_entry_hinted(&[])
+    }
+
+    /// [`Parser::next_entry`] with a guess at the next sample line's series text:
+    /// `hint` must be the series text of an earlier sample line that this parser's
+    /// format accepted (the caller's cache key), ending with a label set. When the
+    /// line starts with it (followed by the separator), the label set is not scanned
+    /// again. The result is the same as without the hint.
+    pub fn next_entry_hinted(&mut self, hint: &[u8]) -> Option<Result<Entry<'a>, ParseError>> {
         loop {
             if self.done {
                 return None;
@@ -452,12 +471,12 @@ impl<'a> Parser<'a> {
                 )));
             }
             let res = match self.format {
-                Format::PrometheusText => match self.text_line(line, lineno) {
+                Format::PrometheusText => match self.text_line(line, lineno, hint) {
                     Ok(Some(e)) => Ok(e),
                     Ok(None) => continue,
                     Err(r) => Err(r),
                 },
-                Format::OpenMetrics => self.om_line(line, lineno, has_nl),
+                Format::OpenMetrics => self.om_line(line, lineno, has_nl, hint),
             };
             return Some(match res {
                 Ok(e) => {
@@ -474,7 +493,12 @@ impl<'a> Parser<'a> {
 
     // ---- Prometheus text format -------------------------------------------------
 
-    fn text_line(&mut self, line: &'a [u8], lineno: u64) -> Result<Option<Entry<'a>>, Reason> {
+    fn text_line(
+        &mut self,
+        line: &'a [u8],
+        lineno: u64,
+        hint: &[u8],
+    ) -> Result<Option<Entry<'a>>, Reason> {
         let mut i = 0;
         while line.get(i).is_some_and(|&b| is_ws(b)) {
             i += 1;
@@ -483,7 +507,7 @@ impl<'a> Parser<'a> {
             None => Ok(None),
             Some(b'#') => self.text_comment(line, i).map(Some),
             Some(_) => self
-                .series(line, i, lineno, Format::PrometheusText)
+                .series(line, i, lineno, Format::PrometheusText, hint)
                 .map(Some),
         }
     }
@@ -538,14 +562,20 @@ impl<'a> Parser<'a> {
 
     // ---- OpenMetrics ------------------------------------------------------------
 
-    fn om_line(&mut self, line: &'a [u8], lineno: u64, has_nl: bool) -> LineResult<'a> {
+    fn om_line(
+        &mut self,
+        line: &'a [u8],
+        lineno: u64,
+        has_nl: bool,
+        hint: &[u8],
+    ) -> LineResult<'a> {
         if line.first() == Some(&b'#') {
             return self.om_comment(line, has_nl);
         }
         if !has_nl {
             return Err("data does not end with # EOF".into());
         }
-        self.series(line, 0, lineno, Format::OpenMetrics)
+        self.series(line, 0, lineno, Format::OpenMetrics, hint)
     }
 
     fn om_comment(&mut self, line: &'a [u8], has_nl: bool) -> LineResult<'a> {
@@ -617,16 +647,27 @@ impl<'a> Parser<'a> {
         start: usize,
         lineno: u64,
         format: Format,
+        hint: &[u8],
     ) -> LineResult<'a> {
         let om = format == Format::OpenMetrics;
         let ws = !om;
         let rest = line.get(start..).unwrap_or(&[]);
-        let repeat = self.prev.filter(|p| {
-            rest.starts_with(p.series)
+        let followed = |text: &[u8]| {
+            rest.starts_with(text)
                 && rest
-                    .get(p.series.len())
+                    .get(text.len())
                     .is_some_and(|&b| is_ws(b) && (ws || b == b' '))
-        });
+        };
+        let mut repeat = self.prev.filter(|p| followed(p.series));
+        let is_repeat = repeat.is_some();
+        self.hint_matched = false;
+        if !hint.is_empty() && hint.last() == Some(&b'}') && followed(hint) {
+            self.hint_matched = true;
+            if repeat.is_none() {
+                repeat = rest.get(..hint.len()).and_then(|t| hinted_head(t, om));
+                self.prev = repeat;
+            }
+        }
         let (series, name_raw, name_quoted, labels_raw, mut i) = match repeat {
             Some(p) => (
                 p.series,
@@ -721,7 +762,7 @@ impl<'a> Parser<'a> {
             name_raw,
             name_quoted,
             labels_raw,
-            repeats_previous: repeat.is_some(),
+            repeats_previous: is_repeat,
             kind: self.state.kind,
             value,
             timestamp,
@@ -729,6 +770,31 @@ impl<'a> Parser<'a> {
             line: lineno,
         }))
     }
+}
+
+/// Name and label set of `series`, a series text known to be valid in the format
+/// (it equals an earlier accepted one) that starts with a plain metric name and ends
+/// with its label set; `None` for other shapes.
+fn hinted_head(series: &[u8], om: bool) -> Option<PrevSeries<'_>> {
+    if !is_name_start(*series.first()?) || series.last() != Some(&b'}') {
+        return None;
+    }
+    let name_end = skip_class(series, 1, 8);
+    let mut j = name_end;
+    if !om {
+        while series.get(j).is_some_and(|&b| is_ws(b)) {
+            j += 1;
+        }
+    }
+    if series.get(j) != Some(&b'{') {
+        return None;
+    }
+    Some(PrevSeries {
+        series,
+        name_raw: series.get(..name_end)?,
+        name_quoted: false,
+        labels_raw: series.get(j + 1..series.len() - 1)?,
+    })
 }
 
 /// Name and label set of a sample line starting at `start`: the series text, the raw

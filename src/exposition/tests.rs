@@ -335,3 +335,67 @@ fn repeated_series_text_is_recognised_and_parsed_the_same() {
 fn err_line(body: &str, format: Format) -> u64 {
     err(body, format).line()
 }
+
+/// Parses `body` giving, before each line, the series text of the sample line
+/// `shift` sample lines further on in an unhinted parse (a right or a wrong guess).
+fn hinted(body: &str, format: Format, shift: usize) -> Result<Vec<Entry<'_>>, ParseError> {
+    let texts: Vec<&[u8]> = Parser::new(body.as_bytes(), format)
+        .filter_map(|e| match e {
+            Ok(Entry::Series(s)) => Some(s.series_text()),
+            _ => None,
+        })
+        .collect();
+    let mut p = Parser::new(body.as_bytes(), format);
+    let mut out = Vec::new();
+    let mut k = 0usize;
+    loop {
+        let hint = texts.get(k + shift).copied().unwrap_or(&[]);
+        match p.next_entry_hinted(hint) {
+            None => return Ok(out),
+            Some(Err(e)) => return Err(e),
+            Some(Ok(e)) => {
+                if let Entry::Series(s) = &e {
+                    let same = s.series_text() == hint && hint.last() == Some(&b'}');
+                    assert_eq!(p.hint_matched(), same, "hint {hint:?}");
+                    k += 1;
+                }
+                out.push(e);
+            }
+        }
+    }
+}
+
+#[test]
+fn hints_do_not_change_results() {
+    let text = "# TYPE h histogram\n\
+                h_bucket{le=\"1\"} 1\n\
+                h_bucket{le=\"1\"} 2 5\n\
+                h_bucket {le=\"+Inf\" , a=\"x\\\"y\"}\t3\n\
+                plain 4\n\
+                plain {a=\"1\"} 5\n\
+                {\"quoted.name\",a=\"2\"} 6\n\
+                m{a=\"1\"}{ 7\n\
+                m{a=\"1\"}x 8\n";
+    let om = "# TYPE h histogram\n\
+              h_bucket{le=\"1\"} 1 # {id=\"a\"} 1 2\n\
+              h_bucket{le=\"2\"} 2 3.5\n\
+              h_count 3\n\
+              {\"q.n\",le=\"1\"} 4\n\
+              # EOF\n";
+    for (body, format) in [(text, Format::PrometheusText), (om, Format::OpenMetrics)] {
+        // Each prefix of lines, so erroneous lines end some of the runs.
+        let lines: Vec<&str> = body.split_inclusive('\n').collect();
+        for n in 1..=lines.len() {
+            let b: String = lines.iter().take(n).copied().collect();
+            let plain: Result<Vec<Entry<'_>>, ParseError> =
+                Parser::new(b.as_bytes(), format).collect();
+            for shift in 0..3 {
+                assert_eq!(
+                    hinted(&b, format, shift),
+                    plain,
+                    "{format:?} {n} lines, shift {shift}"
+                );
+            }
+        }
+    }
+}

@@ -401,12 +401,23 @@ fn split_host(authority: &str) -> &str {
     authority.rsplit_once(':').map_or(authority, |(h, _)| h)
 }
 
+/// The most a body's announced length reserves before any of it arrived.
+const MAX_PREALLOC: u64 = 64 << 20;
+
 async fn read_body(
     mut body: hyper::body::Incoming,
     gzip: bool,
     limit: u64,
 ) -> Result<Vec<u8>, String> {
-    let mut raw: Vec<u8> = Vec::new();
+    // Room for the announced length up front (bounded: the header is the server's
+    // word), so a large body is not copied again on every doubling.
+    let announced = hyper::body::Body::size_hint(&body).lower();
+    let cap = if limit > 0 {
+        limit.saturating_add(1)
+    } else {
+        MAX_PREALLOC
+    };
+    let mut raw: Vec<u8> = Vec::with_capacity(announced.min(cap).min(MAX_PREALLOC) as usize);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| e.to_string())?;
         if let Ok(data) = frame.into_data() {

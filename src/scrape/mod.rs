@@ -12,6 +12,7 @@
 //! * [`scraper`]: the synchronous per-target state: series cache, staleness, report.
 //! * [`manager`]: pools, loops, reloads, and the targets/metadata snapshot.
 
+mod cache;
 pub mod client;
 pub mod dns_sd;
 pub mod http_sd;

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
+use super::cache::SeriesCache;
 use crate::config::relabel::process;
 use crate::config::RelabelConfig;
 use crate::db::Db;
@@ -84,16 +85,6 @@ pub struct ScrapeOptions {
     pub metric_relabel: Arc<Vec<RelabelConfig>>,
 }
 
-#[derive(Debug)]
-struct CacheEntry {
-    /// `None` when dropped by metric relabelling.
-    series: Option<(SeriesRef, Labels)>,
-    last_iter: u64,
-    last_t: i64,
-    prev_seen: bool,
-    track: bool,
-}
-
 /// Metadata of a metric family from `# HELP`, `# TYPE` and `# UNIT`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MetricMeta {
@@ -146,7 +137,7 @@ pub const REPORT_NAMES: [&str; 5] = [
 pub struct Scraper {
     target_labels: Labels,
     opts: ScrapeOptions,
-    cache: FxMap<Box<[u8]>, CacheEntry>,
+    cache: SeriesCache,
     iter: u64,
     report: [Option<SeriesRef>; 5],
     metadata: FxMap<String, MetricMeta>,
@@ -161,7 +152,7 @@ impl Scraper {
         Scraper {
             target_labels,
             opts,
-            cache: FxMap::default(),
+            cache: SeriesCache::default(),
             iter: 2,
             report: [None; 5],
             metadata: FxMap::default(),
@@ -281,19 +272,25 @@ impl Scraper {
     /// Appends a series sample, repairing a reference the head no longer knows.
     fn append_cached(
         app: &mut Appender<'_>,
-        series: &mut (SeriesRef, Labels),
+        series_ref: &mut SeriesRef,
+        labels: Option<&mut Labels>,
         t: i64,
         v: f64,
     ) -> Result<(), String> {
-        match app.append_ref(series.0, t, v) {
+        match app.append_ref(*series_ref, t, v) {
             Ok(()) => Ok(()),
-            Err(AppendError::UnknownRef(_)) => match app.append(&series.1, t, v) {
-                Ok(r) => {
-                    series.0 = r;
-                    Ok(())
+            Err(AppendError::UnknownRef(_)) => {
+                let Some(labels) = labels else {
+                    return Ok(());
+                };
+                match app.append(labels, t, v) {
+                    Ok(r) => {
+                        *series_ref = r;
+                        Ok(())
+                    }
+                    Err(e) => ignorable(e),
                 }
-                Err(e) => ignorable(e),
-            },
+            }
             Err(e) => ignorable(e),
         }
     }
@@ -312,7 +309,9 @@ impl Scraper {
         let cur = self.iter;
         let mut counts = ScrapeCounts::default();
         let mut parser = Parser::new(body, format);
-        while let Some(entry) = parser.next_entry() {
+        self.cache.begin();
+        let om = format == Format::OpenMetrics;
+        while let Some(entry) = parser.next_entry_hinted(self.cache.expected(om)) {
             let entry = match entry {
                 Ok(e) => e,
                 Err(e) => return Err((counts, e.to_string())),
@@ -361,29 +360,41 @@ impl Scraper {
             };
             let track = !explicit || self.opts.track_timestamps_staleness;
             let key = s.series_text();
-            if let Some(e) = self.cache.get_mut(key) {
-                if e.last_iter == cur && e.last_t == ts {
-                    let name = String::from_utf8_lossy(key).into_owned();
-                    return Err((counts, format!("duplicate sample for timestamp: series {name} appears twice in the scrape")));
-                }
-                if e.last_iter != cur {
-                    e.prev_seen = e.last_iter == cur - 1;
-                }
-                e.last_iter = cur;
-                e.last_t = ts;
-                e.track = track;
-                let Some(series) = e.series.as_mut() else {
+            let found = match parser.hint_matched().then(|| self.cache.take_expected()) {
+                Some(Some(i)) => Ok(i),
+                _ => self.cache.lookup(key),
+            };
+            let miss = match found {
+                Ok(i) => {
+                    let Some((e, labels)) = self.cache.slot_and_labels(i) else {
+                        continue;
+                    };
+                    if e.last_iter == cur && e.last_t == ts {
+                        let name = String::from_utf8_lossy(key).into_owned();
+                        return Err((counts, format!("duplicate sample for timestamp: series {name} appears twice in the scrape")));
+                    }
+                    if e.last_iter != cur {
+                        e.set_prev_seen(e.last_iter == cur - 1);
+                    }
+                    e.last_iter = cur;
+                    e.last_t = ts;
+                    e.set_track(track);
+                    if e.dropped() {
+                        continue;
+                    }
+                    counts.post_relabel += 1;
+                    if self.opts.sample_limit > 0 && counts.post_relabel > self.opts.sample_limit {
+                        return Err((counts, "sample limit exceeded".into()));
+                    }
+                    if let Err(err) =
+                        Self::append_cached(app, &mut e.series_ref, labels, ts, s.value)
+                    {
+                        return Err((counts, err));
+                    }
                     continue;
-                };
-                counts.post_relabel += 1;
-                if self.opts.sample_limit > 0 && counts.post_relabel > self.opts.sample_limit {
-                    return Err((counts, "sample limit exceeded".into()));
                 }
-                if let Err(err) = Self::append_cached(app, series, ts, s.value) {
-                    return Err((counts, err));
-                }
-                continue;
-            }
+                Err(m) => m,
+            };
             // A series new to this target.
             let raw = match s.to_labels() {
                 Ok(l) => l,
@@ -422,25 +433,14 @@ impl Scraper {
                     }
                 }
             };
-            self.cache.insert(
-                key.into(),
-                CacheEntry {
-                    series,
-                    last_iter: cur,
-                    last_t: ts,
-                    prev_seen: false,
-                    track,
-                },
-            );
+            self.cache.insert(key, miss, series, cur, ts, track, om);
         }
         // Series of the previous scrape that are gone now get a staleness marker;
         // series not seen for two scrapes leave the cache.
         let prev = cur - 1;
-        self.cache.retain(|_, e| {
-            if e.last_iter == prev && e.track {
-                if let Some(series) = e.series.as_mut() {
-                    let _ = Self::append_cached(app, series, t, STALE_NAN);
-                }
+        self.cache.sweep(|e, labels| {
+            if e.last_iter == prev && e.track() && !e.dropped() {
+                let _ = Self::append_cached(app, &mut e.series_ref, labels, t, STALE_NAN);
             }
             e.last_iter >= prev
         });
@@ -455,22 +455,20 @@ impl Scraper {
         }
         let cur = self.iter;
         let mut stale = 0u64;
-        for e in self.cache.values_mut() {
-            let was_prev = e.last_iter == cur - 1 || (e.last_iter == cur && e.prev_seen);
+        self.cache.for_each_live(|e, labels| {
+            let was_prev = e.last_iter == cur - 1 || (e.last_iter == cur && e.prev_seen());
             if e.last_iter == cur {
                 // Touched by the rolled-back attempt: not part of any stored scrape.
                 e.last_iter = NEVER;
             }
-            if was_prev && e.track {
-                if let Some(series) = e.series.as_mut() {
-                    let _ = Self::append_cached(app, series, t, STALE_NAN);
-                    stale += 1;
-                }
+            if was_prev && e.track() && !e.dropped() {
+                let _ = Self::append_cached(app, &mut e.series_ref, labels, t, STALE_NAN);
+                stale += 1;
             }
             if was_prev {
                 e.last_iter = NEVER;
             }
-        }
+        });
         stale
     }
 
@@ -478,13 +476,11 @@ impl Scraper {
     /// (the target went away).
     pub fn append_end_of_run(&mut self, app: &mut Appender<'_>, t: i64) {
         let last = self.iter;
-        for e in self.cache.values_mut() {
-            if e.last_iter == last && e.track {
-                if let Some(series) = e.series.as_mut() {
-                    let _ = Self::append_cached(app, series, t, STALE_NAN);
-                }
+        self.cache.for_each_live(|e, labels| {
+            if e.last_iter == last && e.track() && !e.dropped() {
+                let _ = Self::append_cached(app, &mut e.series_ref, labels, t, STALE_NAN);
             }
-        }
+        });
         for i in 0..REPORT_NAMES.len() {
             self.report_sample(app, i, t, STALE_NAN);
         }
