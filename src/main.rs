@@ -6,7 +6,33 @@ use clap::Parser;
 
 use aion::server::flags::{CheckCommand, Cli, Command, TestCommand};
 
+/// Caps the C library allocator's arenas at one per core (at least two) unless the
+/// environment sets its own limit. glibc's default of eight arenas per core lets a
+/// server with many query and scrape threads spread long-lived series data over a
+/// dozen or more 64 MiB arenas, each keeping freed memory resident: in the load test
+/// resident memory grew without levelling off, and per active series it cost about
+/// 10% more. Must run before any other thread starts.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some()
+        || std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("arena_max"))
+    {
+        return;
+    }
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let arenas = libc::c_int::try_from(cores.max(2)).unwrap_or(libc::c_int::MAX);
+    // SAFETY: mallopt only changes the allocator's tuning parameters; it is called
+    // while the process still has a single thread.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, arenas);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let [cmd, rest @ ..] = args.as_slice() {
         if cmd == "tsdb" {

@@ -155,7 +155,7 @@ fn check_queries(block: &Block, model: &Model, queries: &[Query]) -> Result<(), 
             .map(|(l, s)| (l.clone(), s.clone()))
             .collect();
         let names: BTreeSet<String> = matching(&present, &ms)
-            .flat_map(|(l, _)| l.iter().map(|x| x.name.clone()).collect::<Vec<_>>())
+            .flat_map(|(l, _)| l.iter().map(|x| x.name.to_string()).collect::<Vec<_>>())
             .collect();
         prop_assert_eq!(
             block.label_names(&ms).unwrap(),

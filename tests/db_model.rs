@@ -126,7 +126,7 @@ fn check(db: &Db, model: &Model, q: &Query) {
 
     let names: BTreeSet<String> = want
         .iter()
-        .flat_map(|(l, _)| l.iter().map(|x| x.name.clone()))
+        .flat_map(|(l, _)| l.iter().map(|x| x.name.to_string()))
         .collect();
     assert_eq!(
         querier.label_names(&matchers).unwrap(),

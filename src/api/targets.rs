@@ -30,7 +30,7 @@ macro_rules! tri {
 fn labels_json(l: &Labels) -> Json {
     let mut m = Map::new();
     for lab in l.iter() {
-        m.insert(lab.name.clone(), Json::String(lab.value.clone()));
+        m.insert(lab.name.to_string(), Json::String(lab.value.to_string()));
     }
     Json::Object(m)
 }

@@ -319,7 +319,7 @@ impl Block {
                 }
             }
         }
-        Ok(names.into_iter().collect())
+        Ok(names.into_iter().map(String::from).collect())
     }
 
     /// Sorted distinct values of `name` over the series matching `matchers`.

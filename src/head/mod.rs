@@ -618,7 +618,7 @@ impl Head {
         for s in self.matching_series(matchers, mint, maxt) {
             for l in &s.labels {
                 if !names.contains(l.name.as_str()) {
-                    names.insert(l.name.clone());
+                    names.insert(l.name.to_string());
                 }
             }
         }

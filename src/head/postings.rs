@@ -10,13 +10,13 @@ use roaring::RoaringBitmap;
 
 use super::StrMap;
 use crate::index::PostingsSource;
-use crate::model::{Labels, Matcher};
+use crate::model::{LabelStr, Labels, Matcher};
 
 /// Label postings: for each label name and value, the set of series carrying that pair,
 /// plus the set of all series.
 #[derive(Debug, Default)]
 pub struct MemPostings {
-    by_name: StrMap<String, StrMap<String, RoaringBitmap>>,
+    by_name: StrMap<LabelStr, StrMap<LabelStr, RoaringBitmap>>,
     all: RoaringBitmap,
 }
 
@@ -117,7 +117,7 @@ impl MemPostings {
 
     /// All label names, unsorted.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.by_name.keys().map(String::as_str)
+        self.by_name.keys().map(LabelStr::as_str)
     }
 
     /// The values of `name` with their postings, unsorted.

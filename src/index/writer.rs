@@ -79,9 +79,9 @@ impl IndexWriter {
             .map_err(|_| IndexError::InvalidInput("more than 2^32 series".into()))?;
         for l in labels {
             self.postings
-                .entry(l.name.clone())
+                .entry(l.name.to_string())
                 .or_default()
-                .entry(l.value.clone())
+                .entry(l.value.to_string())
                 .or_default()
                 .insert(id);
         }

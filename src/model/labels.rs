@@ -6,18 +6,23 @@ use std::sync::Arc;
 /// The label that carries the metric name.
 pub const METRIC_NAME: &str = "__name__";
 
+/// The string type of label names and values: it derefs to `str`, compares, hashes and
+/// orders like one, and keeps strings of up to 24 bytes inline, so that most labels
+/// cost no heap allocation of their own (a head holds millions of them).
+pub type LabelStr = compact_str::CompactString;
+
 /// One name/value pair.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Label {
     /// Label name.
-    pub name: String,
+    pub name: LabelStr,
     /// Label value (any UTF-8).
-    pub value: String,
+    pub value: LabelStr,
 }
 
 impl Label {
     /// A label from a name and a value.
-    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn new(name: impl Into<LabelStr>, value: impl Into<LabelStr>) -> Self {
         Label {
             name: name.into(),
             value: value.into(),
@@ -359,7 +364,7 @@ impl LabelsBuilder {
         match self.labels.binary_search_by(|l| l.name.as_str().cmp(name)) {
             Ok(i) => {
                 if let Some(l) = self.labels.get_mut(i) {
-                    l.value = value.to_string();
+                    l.value = value.into();
                 }
             }
             Err(i) => self.labels.insert(i, Label::new(name, value)),

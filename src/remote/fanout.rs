@@ -175,10 +175,10 @@ pub fn build_read_request(
             if !matchers.iter().any(|m| m.name == l.name) {
                 pm.push(proto::LabelMatcher {
                     r#type: proto::MatcherType::Eq as i32,
-                    name: l.name.clone(),
-                    value: l.value.clone(),
+                    name: l.name.to_string(),
+                    value: l.value.to_string(),
                 });
-                added.push(l.name.clone());
+                added.push(l.name.to_string());
             }
         }
     }

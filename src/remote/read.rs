@@ -79,8 +79,8 @@ fn merge_external(series: &Labels, external: &Labels) -> Vec<PLabel> {
             (None, None) => break,
         };
         out.push(PLabel {
-            name: l.name.clone(),
-            value: l.value.clone(),
+            name: l.name.to_string(),
+            value: l.value.to_string(),
         });
     }
     out

@@ -100,8 +100,8 @@ pub fn wire_labels(
     Some(Arc::new(
         out.iter()
             .map(|l| proto::Label {
-                name: l.name.clone(),
-                value: l.value.clone(),
+                name: l.name.to_string(),
+                value: l.value.to_string(),
             })
             .collect(),
     ))

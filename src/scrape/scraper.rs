@@ -222,7 +222,7 @@ impl Scraper {
             }
             conflicts.sort_by_key(|l| l.name.len());
             for c in conflicts {
-                let mut name = c.name.clone();
+                let mut name = c.name.to_string();
                 loop {
                     name = format!("exported_{name}");
                     if lb.get(&name).is_none_or(str::is_empty) {

@@ -102,7 +102,7 @@ impl Querier for MemQuerier<'_> {
         for s in self.store.matching(matchers, self.mint, self.maxt) {
             names.extend(s.labels.iter().map(|l| l.name.clone()));
         }
-        Ok(names.into_iter().collect())
+        Ok(names.into_iter().map(String::from).collect())
     }
 
     fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {

@@ -183,10 +183,7 @@ pub(super) fn decode_series(mut b: &[u8]) -> Result<Vec<RefSeries>, DecodeError>
         for _ in 0..nl {
             let name = take_string(&mut b, &mut table)?;
             let value = take_string(&mut b, &mut table)?;
-            labels.push(Label {
-                name: name.to_owned(),
-                value: value.to_owned(),
-            });
+            labels.push(Label::new(name, value));
         }
         let labels = Labels::from_sorted(labels).ok_or("label names not sorted and unique")?;
         out.push(RefSeries {

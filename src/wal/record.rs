@@ -112,13 +112,11 @@ fn put_str(buf: &mut Vec<u8>, s: &str) {
     buf.extend_from_slice(s.as_bytes());
 }
 
-fn take_str(b: &mut &[u8]) -> Result<String, DecodeError> {
+fn take_str<'a>(b: &mut &'a [u8]) -> Result<&'a str, DecodeError> {
     let n = uvarint(b)?;
     let n = usize::try_from(n).map_err(|_| "string length exceeds record payload")?;
     let bytes = take_bytes(b, n)?;
-    std::str::from_utf8(bytes)
-        .map(str::to_owned)
-        .map_err(|_| "label string is not UTF-8")
+    std::str::from_utf8(bytes).map_err(|_| "label string is not UTF-8")
 }
 
 /// Appends one framed record (type, length, payload, CRC32) to `buf`.
@@ -196,7 +194,7 @@ fn take_labels(b: &mut &[u8]) -> Result<Labels, DecodeError> {
     for _ in 0..nl {
         let name = take_str(b)?;
         let value = take_str(b)?;
-        labels.push(Label { name, value });
+        labels.push(Label::new(name, value));
     }
     Labels::from_sorted(labels).ok_or("label names not sorted and unique")
 }
@@ -302,7 +300,7 @@ fn decode_series(mut b: &[u8]) -> Result<Vec<RefSeries>, DecodeError> {
         for _ in 0..nl {
             let name = take_str(&mut b)?;
             let value = take_str(&mut b)?;
-            labels.push(Label { name, value });
+            labels.push(Label::new(name, value));
         }
         let labels = Labels::from_sorted(labels).ok_or("label names not sorted and unique")?;
         out.push(RefSeries { series_ref, labels });

@@ -76,11 +76,11 @@ struct Group {
 
 fn group_labels(l: &Labels, without: bool, names: &[String]) -> Labels {
     if without {
-        l.filter(|x| x.name != METRIC_NAME && !names.contains(&x.name))
+        l.filter(|x| x.name != METRIC_NAME && !names.iter().any(|n| *n == x.name))
     } else if names.is_empty() {
         Labels::empty()
     } else {
-        l.filter(|x| names.contains(&x.name))
+        l.filter(|x| names.iter().any(|n| *n == x.name))
     }
 }
 

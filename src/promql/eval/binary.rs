@@ -77,12 +77,12 @@ fn hash_labels<'a>(it: impl Iterator<Item = &'a Label>) -> u64 {
 
 pub(crate) fn signature(labels: &Labels, on: bool, names: &[String]) -> u64 {
     if on {
-        hash_labels(labels.iter().filter(|l| names.contains(&l.name)))
+        hash_labels(labels.iter().filter(|l| names.iter().any(|n| *n == l.name)))
     } else {
         hash_labels(
             labels
                 .iter()
-                .filter(|l| l.name != METRIC_NAME && !names.contains(&l.name)),
+                .filter(|l| l.name != METRIC_NAME && !names.iter().any(|n| *n == l.name)),
         )
     }
 }
@@ -90,9 +90,9 @@ pub(crate) fn signature(labels: &Labels, on: bool, names: &[String]) -> u64 {
 /// Prometheus's `MatchLabels`: the labels that take part in matching.
 fn match_labels(labels: &Labels, on: bool, names: &[String]) -> Labels {
     if on {
-        labels.filter(|l| names.contains(&l.name))
+        labels.filter(|l| names.iter().any(|n| *n == l.name))
     } else {
-        labels.filter(|l| l.name != METRIC_NAME && !names.contains(&l.name))
+        labels.filter(|l| l.name != METRIC_NAME && !names.iter().any(|n| *n == l.name))
     }
 }
 
@@ -294,7 +294,7 @@ fn result_metric(lhs: &Labels, rhs: &Labels, op: BinOp, m: &VectorMatching) -> L
     }
     if m.card == VectorMatchCardinality::OneToOne {
         if m.on {
-            b.retain(|l| m.labels.contains(&l.name));
+            b.retain(|l| m.labels.iter().any(|n| *n == l.name));
         } else {
             for n in &m.labels {
                 b.del(n);
