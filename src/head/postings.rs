@@ -57,12 +57,12 @@ impl MemPostings {
         for (name, value, ids) in pairs {
             let values = match self.by_name.get_mut(name) {
                 Some(v) => v,
-                None => self.by_name.entry(name.to_owned()).or_default(),
+                None => self.by_name.entry(LabelStr::from(name)).or_default(),
             };
             match values.get_mut(value) {
                 Some(bm) => *bm |= ids,
                 None => {
-                    values.insert(value.to_owned(), ids);
+                    values.insert(LabelStr::from(value), ids);
                 }
             }
         }
