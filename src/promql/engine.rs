@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 use crate::model::Sample;
 use crate::promql::annotations::{Annotation, Annotations};
 use crate::promql::ast::{AtModifier, Expr, ValueType};
-use crate::promql::eval::{cleanup_vector_step, steps_to_series, Evaluator, Shared, Val};
+use crate::promql::eval::{
+    cleanup_vector_step, selector_uses, steps_to_series, Evaluator, Shared, Val,
+};
 use crate::promql::parser::{parse, ParseError};
 use crate::promql::value::{InstantSample, RangeSeries, Value};
 use crate::storage::{Queryable, StorageError};
@@ -309,6 +311,11 @@ impl Engine {
             deadline,
             annos: RefCell::new(Annotations::new()),
             cache: RefCell::new(HashMap::new()),
+            uses: RefCell::new({
+                let mut uses = HashMap::new();
+                selector_uses(expr, &mut uses);
+                uses
+            }),
             query_start: start,
             query_end: end,
         };

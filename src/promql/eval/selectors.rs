@@ -148,18 +148,32 @@ impl<'s, 'a> Evaluator<'s, 'a> {
     /// The decoded series of a matrix selector, ready for windowing.
     pub(crate) fn range_input_selector(&self, ms: &MatrixSelector) -> EvalResult<RangeInput> {
         let set = self.select(&ms.vs.matchers)?;
-        let series = set
-            .iter()
-            .map(|(labels, samples)| MSeries {
-                labels: labels.clone(),
-                samples: samples
-                    .iter()
-                    .copied()
-                    .filter(|s| !is_stale_nan(s.v))
-                    .collect(),
-                drop_name: false,
-            })
-            .collect();
+        let series = match std::rc::Rc::try_unwrap(set) {
+            // The last user of the selection: take the samples instead of copying them.
+            Ok(owned) => owned
+                .into_iter()
+                .map(|(labels, mut samples)| {
+                    samples.retain(|s| !is_stale_nan(s.v));
+                    MSeries {
+                        labels,
+                        samples,
+                        drop_name: false,
+                    }
+                })
+                .collect(),
+            Err(set) => set
+                .iter()
+                .map(|(labels, samples)| MSeries {
+                    labels: labels.clone(),
+                    samples: samples
+                        .iter()
+                        .copied()
+                        .filter(|s| !is_stale_nan(s.v))
+                        .collect(),
+                    drop_name: false,
+                })
+                .collect(),
+        };
         Ok(RangeInput {
             series,
             range: ms.range_ms,
