@@ -7,9 +7,53 @@ use std::fmt::Write;
 
 use crate::model::Labels;
 
+/// Appends the decimal digits of `n` (with a `-` when negative), without going through
+/// the formatting machinery: query results hold many timestamps and integral values.
+pub fn push_int(out: &mut String, n: i64) {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut u = n.unsigned_abs();
+    while u >= 100 {
+        let d = (u % 100) as usize * 2;
+        u /= 100;
+        i -= 2;
+        if let (Some(dst), Some(src)) = (buf.get_mut(i..i + 2), PAIRS.get(d..d + 2)) {
+            dst.copy_from_slice(src);
+        }
+    }
+    if u >= 10 {
+        let d = u as usize * 2;
+        i -= 2;
+        if let (Some(dst), Some(src)) = (buf.get_mut(i..i + 2), PAIRS.get(d..d + 2)) {
+            dst.copy_from_slice(src);
+        }
+    } else {
+        i -= 1;
+        if let Some(slot) = buf.get_mut(i) {
+            *slot = b'0' + u as u8;
+        }
+    }
+    if n < 0 {
+        out.push('-');
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(buf.get(i..).unwrap_or(&[])).unwrap_or(""));
+}
+
+/// Integral values below this magnitude are printed as integers directly (they convert
+/// to `i64` exactly and Go prints them without exponent or fraction).
+const DIRECT_INT_LIMIT: f64 = 1e15;
+
 /// Appends `f` as Prometheus renders a sample value (without quotes).
 pub fn push_float(out: &mut String, f: f64) {
-    if f.is_nan() {
+    if f.abs() < DIRECT_INT_LIMIT && f.trunc() == f && (f != 0.0 || f.is_sign_positive()) {
+        push_int(out, f as i64);
+    } else if f.is_nan() {
         out.push_str("NaN");
     } else if f == f64::INFINITY {
         out.push_str("+Inf");
@@ -44,13 +88,17 @@ pub fn push_timestamp(out: &mut String, ms: i64) {
     let secs = ms.div_euclid(1000);
     let frac = ms.rem_euclid(1000);
     if frac == 0 {
-        let _ = write!(out, "{secs}");
+        push_int(out, secs);
     } else if ms < 0 && secs < 0 {
         // Go prints the sign then |ms| split into seconds and millis.
         let a = -(ms as i128);
         let _ = write!(out, "-{}.{:03}", a / 1000, a % 1000);
     } else {
-        let _ = write!(out, "{secs}.{frac:03}");
+        push_int(out, secs);
+        out.push('.');
+        for d in [frac / 100, frac / 10 % 10, frac % 10] {
+            out.push(char::from(b'0' + d as u8));
+        }
     }
 }
 
@@ -118,9 +166,41 @@ mod tests {
             (1e100, "1e+100"),
             (0.000001, "0.000001"),
             (0.0, "0"),
+            (-0.0, "-0"),
+            (-3.0, "-3"),
+            (123456789.0, "123456789"),
+            (999999999999999.0, "999999999999999"),
+            (1e15, "1000000000000000"),
+            (-1e15, "-1000000000000000"),
+            (9007199254740993.0, "9007199254740992"),
+            (0.5, "0.5"),
+            (-12.25, "-12.25"),
         ];
         for (f, want) in cases {
             assert_eq!(format_float(f), want, "{f}");
+        }
+    }
+
+    #[test]
+    fn integers_like_display() {
+        for n in [
+            0,
+            5,
+            9,
+            10,
+            99,
+            100,
+            101,
+            -7,
+            -10,
+            1_795_590_000,
+            i64::MAX,
+            i64::MIN,
+            i64::MIN + 1,
+        ] {
+            let mut s = String::new();
+            push_int(&mut s, n);
+            assert_eq!(s, n.to_string());
         }
     }
 
@@ -133,6 +213,11 @@ mod tests {
             (1050, "1.050"),
             (-1500, "-1.500"),
             (0, "0"),
+            (-2000, "-2"),
+            (1_795_590_000_001, "1795590000.001"),
+            (1_795_590_000_010, "1795590000.010"),
+            (i64::MIN, "-9223372036854775.808"),
+            (i64::MAX, "9223372036854775.807"),
         ] {
             s.clear();
             push_timestamp(&mut s, ms);

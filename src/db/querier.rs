@@ -135,7 +135,16 @@ impl<'a> DbQuerier<'a> {
                 out.extend(group.pop());
             } else if let Some(first) = group.first() {
                 let labels = first.labels.clone();
-                let merged = merge_samples(group.drain(..).map(|s| s.samples()).collect());
+                // Sources usually cover disjoint times (blocks, then the head): join
+                // their chunks without decoding.
+                let parts = match Series::concat(std::mem::take(group)) {
+                    Ok(joined) => {
+                        out.push(joined);
+                        return;
+                    }
+                    Err(parts) => parts,
+                };
+                let merged = merge_samples(parts.into_iter().map(|s| s.samples()).collect());
                 out.push(Series::new(
                     labels,
                     vec![SeriesChunk::Decoded(merged.into())],

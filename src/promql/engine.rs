@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 use crate::model::Sample;
 use crate::promql::annotations::{Annotation, Annotations};
 use crate::promql::ast::{AtModifier, Expr, ValueType};
-use crate::promql::eval::{cleanup_vector_step, steps_to_series, Evaluator, Shared, Val};
+use crate::promql::eval::{
+    cleanup_vector_step, selector_uses, steps_to_series, Evaluator, Shared, Val,
+};
 use crate::promql::parser::{parse, ParseError};
 use crate::promql::value::{InstantSample, RangeSeries, Value};
 use crate::storage::{Queryable, StorageError};
@@ -245,6 +247,28 @@ impl Engine {
             )))
             }
         }
+        if let Expr::Vector(vs) = expr {
+            if vs.at.is_none() {
+                // A bare selector: build the result series directly.
+                let (mut series, annos) =
+                    self.exec_with(db, expr, query, (start_ms, end_ms, step_ms), cancel, |ev| {
+                        ev.vector_selector_series(vs)
+                    })?;
+                series.sort_by(|a, b| a.labels.cmp(&b.labels));
+                return Ok(QueryOutput {
+                    value: Value::Matrix(
+                        series
+                            .into_iter()
+                            .map(|s| RangeSeries {
+                                labels: s.labels,
+                                samples: s.samples,
+                            })
+                            .collect(),
+                    ),
+                    annotations: annos.into_vec(),
+                });
+            }
+        }
         let (val, annos) = self.exec(db, expr, query, start_ms, end_ms, step_ms, cancel)?;
         let ev_times = |i: usize| start_ms + i as i64 * step_ms;
         let value = match val {
@@ -292,6 +316,21 @@ impl Engine {
         step: i64,
         cancel: Option<&CancelToken>,
     ) -> Result<(Val, Annotations), QueryError> {
+        self.exec_with(db, expr, query, (start, end, step), cancel, |ev| {
+            ev.eval(expr)
+        })
+    }
+
+    /// Runs `f` with an evaluator of `expr` over `(start, end, step)`.
+    fn exec_with<T>(
+        &self,
+        db: &dyn Queryable,
+        expr: &Expr,
+        query: &str,
+        (start, end, step): (i64, i64, i64),
+        cancel: Option<&CancelToken>,
+        f: impl FnOnce(&Evaluator) -> Result<T, QueryError>,
+    ) -> Result<(T, Annotations), QueryError> {
         let deadline = Instant::now() + self.opts.timeout;
         let mut range = TimeRange::default();
         needed_range(expr, start, end, start, end, &self.opts, &mut range);
@@ -309,6 +348,11 @@ impl Engine {
             deadline,
             annos: RefCell::new(Annotations::new()),
             cache: RefCell::new(HashMap::new()),
+            uses: RefCell::new({
+                let mut uses = HashMap::new();
+                selector_uses(expr, &mut uses);
+                uses
+            }),
             query_start: start,
             query_end: end,
         };
@@ -318,7 +362,7 @@ impl Engine {
             end,
             step,
         };
-        let val = ev.eval(expr)?;
+        let val = f(&ev)?;
         let annos = shared.annos.into_inner();
         Ok((val, annos))
     }

@@ -94,9 +94,57 @@ impl Series {
     /// iterating over the slice is the fast path for the query engine.
     pub fn samples_into(&self, out: &mut Vec<Sample>) {
         out.clear();
+        // Room for every sample of the chunks in range up front, instead of growing
+        // (and copying) chunk by chunk.
+        let upper: usize = self
+            .chunks
+            .iter()
+            .filter(|c| c.max_time() >= self.mint && c.min_time() <= self.maxt)
+            .map(|c| match c {
+                SeriesChunk::Decoded(s) => s.len(),
+                SeriesChunk::Xor(x) => x.num_samples(),
+            })
+            .sum();
+        out.reserve(upper);
         for c in &self.chunks {
             c.samples_into(self.mint, self.maxt, out);
         }
+    }
+
+    /// Joins the parts of one series read from several sources (all with the same
+    /// labels and time range) into one series without decoding anything, when every
+    /// non-empty chunk ends strictly before the next one starts: then the joined series
+    /// has exactly the samples of a sorted, deduplicated merge. Otherwise returns the
+    /// parts unchanged.
+    pub fn concat(parts: Vec<Series>) -> Result<Series, Vec<Series>> {
+        let Some(head) = parts.first() else {
+            return Err(parts);
+        };
+        let same = parts
+            .iter()
+            .all(|p| p.labels == head.labels && p.mint == head.mint && p.maxt == head.maxt);
+        if !same {
+            return Err(parts);
+        }
+        let mut last: Option<Timestamp> = None;
+        for c in parts.iter().flat_map(|p| p.chunks.iter()) {
+            let (lo, hi) = (c.min_time(), c.max_time());
+            if lo > hi {
+                continue; // empty
+            }
+            if last.is_some_and(|l| lo <= l) {
+                return Err(parts);
+            }
+            last = Some(hi);
+        }
+        let mut it = parts.into_iter();
+        let Some(mut out) = it.next() else {
+            return Err(Vec::new());
+        };
+        for p in it {
+            out.chunks.extend(p.chunks);
+        }
+        Ok(out)
     }
 
     /// All samples in range.
@@ -235,5 +283,37 @@ impl Iterator for SeriesIter {
             return self.finish();
         }
         self.advance(target)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(labels: &Labels, ts: &[i64]) -> Series {
+        let samples: Vec<Sample> = ts.iter().map(|&t| Sample::new(t, t as f64)).collect();
+        Series::new(
+            labels.clone(),
+            vec![SeriesChunk::Decoded(samples.into())],
+            0,
+            1000,
+        )
+    }
+
+    #[test]
+    fn concat_joins_disjoint_parts_and_refuses_overlaps() {
+        let l = Labels::from_pairs(&[("__name__", "m")]);
+        let joined = Series::concat(vec![part(&l, &[1, 2]), part(&l, &[]), part(&l, &[3, 5])])
+            .map_err(|_| "refused")
+            .unwrap();
+        let ts: Vec<i64> = joined.samples().iter().map(|s| s.t).collect();
+        assert_eq!(ts, vec![1, 2, 3, 5]);
+        assert_eq!(joined.iter().map(|s| s.t).collect::<Vec<_>>(), ts);
+        // Same timestamp in two parts, or out of order: the caller must merge.
+        assert!(Series::concat(vec![part(&l, &[1, 2]), part(&l, &[2, 3])]).is_err());
+        assert!(Series::concat(vec![part(&l, &[5]), part(&l, &[1])]).is_err());
+        let other = Labels::from_pairs(&[("__name__", "n")]);
+        let parts = Series::concat(vec![part(&l, &[1]), part(&other, &[2])]).unwrap_err();
+        assert_eq!(parts.len(), 2);
     }
 }

@@ -413,7 +413,10 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             };
             let prefix = match f {
                 Func::Changes => Some(over_time::PairEventPrefix::changes(&s.samples)),
-                Func::Resets => Some(over_time::PairEventPrefix::resets(&s.samples)),
+                // Rate and increase only need to know whether a window holds a reset.
+                Func::Resets | Func::Rate | Func::Increase => {
+                    Some(over_time::PairEventPrefix::resets(&s.samples))
+                }
                 _ => None,
             };
             let mut produced = false;
@@ -433,8 +436,14 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 }
                 max_window = max_window.max(win.len());
                 let v = match f {
-                    Func::Rate => rate::rate(win, ts, te),
-                    Func::Increase => rate::increase(win, ts, te),
+                    Func::Rate | Func::Increase => {
+                        let (lo, hi) = w.bounds();
+                        let may_reset = prefix
+                            .as_ref()
+                            .and_then(|p| p.count(lo, hi))
+                            .is_none_or(|n| n > 0.0);
+                        rate::counter_rate_known_resets(win, ts, te, f == Func::Rate, may_reset)
+                    }
                     Func::Delta => rate::delta(win, ts, te),
                     Func::Irate => rate::irate(win),
                     Func::Idelta => rate::idelta(win),

@@ -65,6 +65,10 @@ pub(crate) struct Shared<'a> {
     pub deadline: Instant,
     pub annos: RefCell<Annotations>,
     pub cache: RefCell<HashMap<String, SeriesSet>>,
+    /// Selections still to come per matcher key (see [`selector_uses`]): a set is only
+    /// kept in `cache` while another selector will ask for it, so the last user gets
+    /// it unshared and can take its samples without copying them.
+    pub uses: RefCell<HashMap<String, usize>>,
     /// `@ start()` and `@ end()` of the whole query.
     pub query_start: i64,
     pub query_end: i64,
@@ -151,15 +155,31 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         }
     }
 
-    /// Selects and decodes the series matching `matchers` (cached per query).
+    /// Selects and decodes the series matching `matchers` (cached per query while
+    /// other selectors of the query need the same series).
     pub fn select(&self, matchers: &[Matcher]) -> EvalResult<SeriesSet> {
-        let key = matchers
-            .iter()
-            .map(|m| m.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
-        if let Some(s) = self.sh.cache.borrow().get(&key) {
-            return Ok(s.clone());
+        let key = matchers_key(matchers);
+        // Uses left after this one (a selector evaluated more often than counted, as in
+        // some subqueries, selects again: correct, only slower).
+        let left = {
+            let mut uses = self.sh.uses.borrow_mut();
+            match uses.get_mut(&key) {
+                Some(n) => {
+                    *n = n.saturating_sub(1);
+                    *n
+                }
+                None => 0,
+            }
+        };
+        {
+            let mut cache = self.sh.cache.borrow_mut();
+            if left == 0 {
+                if let Some(s) = cache.remove(&key) {
+                    return Ok(s);
+                }
+            } else if let Some(s) = cache.get(&key) {
+                return Ok(s.clone());
+            }
         }
         self.check()?;
         let series = self
@@ -174,7 +194,9 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             out.push((s.labels, buf));
         }
         let set = Rc::new(out);
-        self.sh.cache.borrow_mut().insert(key, set.clone());
+        if left > 0 {
+            self.sh.cache.borrow_mut().insert(key, set.clone());
+        }
         Ok(set)
     }
 
@@ -258,6 +280,30 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 val_type_name(&other)
             ))),
         }
+    }
+}
+
+/// The cache key of a selector's matchers.
+pub(crate) fn matchers_key(matchers: &[Matcher]) -> String {
+    matchers
+        .iter()
+        .map(|m| m.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Counts the selectors of `e` per matcher key.
+pub(crate) fn selector_uses(e: &Expr, out: &mut HashMap<String, usize>) {
+    let matchers = match e {
+        Expr::Vector(vs) => Some(&vs.matchers),
+        Expr::Matrix(ms) => Some(&ms.vs.matchers),
+        _ => None,
+    };
+    if let Some(m) = matchers {
+        *out.entry(matchers_key(m)).or_insert(0) += 1;
+    }
+    for c in e.children() {
+        selector_uses(c, out);
     }
 }
 

@@ -113,6 +113,53 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         Ok(Val::Vector(out))
     }
 
+    /// [`Self::eval_vector_selector`] (without `@`) as the series of a range query
+    /// result, built directly instead of step by step: each series with its points in
+    /// step order, series without points left out (the caller sorts them).
+    pub(crate) fn vector_selector_series(&self, vs: &VectorSelector) -> EvalResult<Vec<MSeries>> {
+        let set = self.select(&vs.matchers)?;
+        let n = self.n();
+        let lookback = self.sh.opts.lookback_delta_ms;
+        let mut out = Vec::new();
+        let mut total = 0usize;
+        for (si, (labels, samples)) in set.iter().enumerate() {
+            if si % 256 == 0 {
+                self.check()?;
+            }
+            let mut points = Vec::new();
+            let mut idx = 0usize;
+            for i in 0..n {
+                let t = self.t(i);
+                let te = t.saturating_sub(vs.offset_ms);
+                while idx < samples.len() && samples.get(idx).is_some_and(|s| s.t <= te) {
+                    idx += 1;
+                }
+                if idx == 0 {
+                    continue;
+                }
+                if let Some(s) = samples.get(idx - 1) {
+                    if s.t > te.saturating_sub(lookback) && !is_stale_nan(s.v) {
+                        if points.is_empty() {
+                            points.reserve_exact(n - i);
+                        }
+                        points.push(Sample::new(t, s.v));
+                        total += 1;
+                    }
+                }
+            }
+            self.check_samples(total)?;
+            if !points.is_empty() {
+                out.push(MSeries {
+                    labels: labels.clone(),
+                    samples: points,
+                    drop_name: false,
+                });
+            }
+        }
+        self.check_samples(total)?;
+        Ok(out)
+    }
+
     /// Like [`Self::eval_vector_selector`], but the value is the sample's own timestamp in
     /// seconds (for `timestamp(selector)`).
     pub(crate) fn eval_vector_selector_timestamps(
@@ -148,18 +195,32 @@ impl<'s, 'a> Evaluator<'s, 'a> {
     /// The decoded series of a matrix selector, ready for windowing.
     pub(crate) fn range_input_selector(&self, ms: &MatrixSelector) -> EvalResult<RangeInput> {
         let set = self.select(&ms.vs.matchers)?;
-        let series = set
-            .iter()
-            .map(|(labels, samples)| MSeries {
-                labels: labels.clone(),
-                samples: samples
-                    .iter()
-                    .copied()
-                    .filter(|s| !is_stale_nan(s.v))
-                    .collect(),
-                drop_name: false,
-            })
-            .collect();
+        let series = match std::rc::Rc::try_unwrap(set) {
+            // The last user of the selection: take the samples instead of copying them.
+            Ok(owned) => owned
+                .into_iter()
+                .map(|(labels, mut samples)| {
+                    samples.retain(|s| !is_stale_nan(s.v));
+                    MSeries {
+                        labels,
+                        samples,
+                        drop_name: false,
+                    }
+                })
+                .collect(),
+            Err(set) => set
+                .iter()
+                .map(|(labels, samples)| MSeries {
+                    labels: labels.clone(),
+                    samples: samples
+                        .iter()
+                        .copied()
+                        .filter(|s| !is_stale_nan(s.v))
+                        .collect(),
+                    drop_name: false,
+                })
+                .collect(),
+        };
         Ok(RangeInput {
             series,
             range: ms.range_ms,

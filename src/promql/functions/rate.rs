@@ -27,13 +27,52 @@ pub fn extrapolated_rate(
     is_counter: bool,
     is_rate: bool,
 ) -> Option<f64> {
+    extrapolated_rate_impl(
+        samples,
+        range_start_ms,
+        range_end_ms,
+        is_counter,
+        is_rate,
+        is_counter,
+    )
+}
+
+/// [`extrapolated_rate`] for a counter window whose caller already knows whether any
+/// sample is lower than the one before it (`may_reset`); when none is, the scan for
+/// resets is skipped (the result is the same bit for bit).
+pub fn counter_rate_known_resets(
+    samples: &[Sample],
+    range_start_ms: i64,
+    range_end_ms: i64,
+    is_rate: bool,
+    may_reset: bool,
+) -> Option<f64> {
+    extrapolated_rate_impl(
+        samples,
+        range_start_ms,
+        range_end_ms,
+        true,
+        is_rate,
+        may_reset,
+    )
+}
+
+#[inline(always)]
+fn extrapolated_rate_impl(
+    samples: &[Sample],
+    range_start_ms: i64,
+    range_end_ms: i64,
+    is_counter: bool,
+    is_rate: bool,
+    scan_resets: bool,
+) -> Option<f64> {
     let (first, last) = match samples {
         [first, .., last] => (*first, *last),
         _ => return None,
     };
     let num_minus_one = (samples.len() - 1) as f64;
     let mut result = last.v - first.v;
-    if is_counter {
+    if scan_resets {
         for w in samples.windows(2) {
             if let [prev, cur] = w {
                 if cur.v < prev.v {
