@@ -128,7 +128,7 @@ pub struct DbOptions {
     /// are rejected as out of bounds.
     pub block_range_ms: i64,
     /// Threads applying WAL records on open: 0 picks one per core besides the
-    /// reading one (at most four; with two cores or fewer, none), 1 replays on the
+    /// reading one (at most four; with a single core, none), 1 replays on the
     /// opening thread.
     pub replay_workers: usize,
     /// Blocks whose data is entirely older than `now - retention_time_ms` are deleted

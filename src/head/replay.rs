@@ -99,18 +99,19 @@ pub(crate) struct Replay {
 
 impl Replay {
     /// A replay using `workers` threads (0: one per available core besides the one
-    /// reading and decoding the WAL, at most four; 1: inline on the calling thread).
+    /// reading and decoding the WAL, at most four, so two cores get one worker that
+    /// applies records while the reader decodes the next ones, and one core replays
+    /// inline; 1: inline on the calling thread).
     pub(crate) fn new(workers: usize) -> Self {
         let n = match workers {
-            // With two cores, a worker would compete with the reader for the second
-            // one: applying records inline is faster.
             0 => std::thread::available_parallelism()
                 .map(|n| n.get().saturating_sub(1))
-                .unwrap_or(1)
+                .unwrap_or(0)
                 .min(MAX_AUTO_WORKERS),
+            1 => 0,
             n => n,
         };
-        let target = if n <= 1 {
+        let target = if n == 0 {
             Target::Inline(Box::new(Replayer::new()))
         } else {
             let mut txs = Vec::with_capacity(n);
@@ -148,6 +149,11 @@ impl Replay {
                 let list = self.resolve_series(list);
                 match &mut self.target {
                     Target::Inline(r) => r.add_series_list(list),
+                    Target::Workers { txs, .. } if txs.len() == 1 => {
+                        if let (Some(tx), false) = (txs.first(), list.is_empty()) {
+                            let _ = tx.send(Msg::Series(list));
+                        }
+                    }
                     Target::Workers { txs, .. } => {
                         let n = txs.len() as u64;
                         let mut parts: Vec<Vec<NewSeries>> =
@@ -176,6 +182,11 @@ impl Replay {
                 }
                 match &mut self.target {
                     Target::Inline(r) => r.add_samples(samples),
+                    Target::Workers { txs, .. } if txs.len() == 1 => {
+                        if let (Some(tx), false) = (txs.first(), samples.is_empty()) {
+                            let _ = tx.send(Msg::Samples(samples));
+                        }
+                    }
                     Target::Workers { txs, .. } => {
                         let n = txs.len();
                         let cap = samples.len() / n + 16;
@@ -204,6 +215,7 @@ impl Replay {
     /// into an alias of the first, and hashes each label set once.
     fn resolve_series(&mut self, list: Vec<RefSeries>) -> Vec<NewSeries> {
         let mut out = Vec::with_capacity(list.len());
+        self.by_hash.reserve(list.len());
         for s in list {
             if s.series_ref == 0 || u32::try_from(s.series_ref).is_err() {
                 self.invalid_refs += 1;
