@@ -1,6 +1,8 @@
 //! The XOR chunk encoder and decoder.
 
-use crate::encoding::varint::{zigzag_decode, zigzag_encode, UvarintAcc, MAX_VARINT_LEN};
+use crate::encoding::varint::{
+    get_uvarint, zigzag_decode, zigzag_encode, UvarintAcc, MAX_VARINT_LEN,
+};
 use crate::encoding::{BitCursor, BitWriter};
 use crate::model::Sample;
 
@@ -73,20 +75,24 @@ fn encode_uvarint(buf: &mut [u8; MAX_VARINT_LEN], mut v: u64) -> &[u8] {
 /// compact for counters and histogram buckets. The first other value re-encodes the
 /// chunk with XOR values (encoding [`ENCODING_XOR`]).
 #[derive(Debug, Clone)]
+///
+/// The fields are packed because every series of the head holds one open chunk: the
+/// first sample's timestamp is read back from the bytes instead of being kept, the
+/// sample count and the XOR window are narrow, and one word holds the last value (its
+/// bits in XOR mode, the integer in integer mode).
 pub struct XorChunk {
     w: BitWriter,
-    num: usize,
-    min_t: i64,
     t: i64,
     delta: i64,
+    /// XOR mode: the last value's bits. Integer mode: the last value as an `i64`.
     v: u64,
-    /// Current XOR window; `leading > 64` means no window yet.
-    leading: u32,
-    trailing: u32,
-    /// Integer mode: the last value and the last value delta.
-    int_mode: bool,
-    iv: i64,
+    /// Integer mode: the last value delta.
     ivdelta: i64,
+    num: u16,
+    /// Current XOR window; `leading > 64` means no window yet.
+    leading: u8,
+    trailing: u8,
+    int_mode: bool,
 }
 
 impl Default for XorChunk {
@@ -109,16 +115,14 @@ impl XorChunk {
         w.write_bytes(&[enc, 0, 0]);
         XorChunk {
             w,
-            num: 0,
-            min_t: 0,
             t: 0,
             delta: 0,
             v: 0,
-            leading: u32::MAX,
+            ivdelta: 0,
+            num: 0,
+            leading: u8::MAX,
             trailing: 0,
             int_mode,
-            iv: 0,
-            ivdelta: 0,
         }
     }
 
@@ -142,12 +146,11 @@ impl XorChunk {
                     .write_bytes(encode_uvarint(&mut buf, zigzag_encode(t)));
                 self.w
                     .write_bytes(encode_uvarint(&mut buf, zigzag_encode(i)));
-                self.min_t = t;
             }
             1 => {
                 let delta = t.wrapping_sub(self.t);
                 self.w.write_bytes(encode_uvarint(&mut buf, delta as u64));
-                let dv = i.wrapping_sub(self.iv);
+                let dv = i.wrapping_sub(self.v as i64);
                 self.write_int_dod(dv);
                 self.delta = delta;
                 self.ivdelta = dv;
@@ -155,13 +158,12 @@ impl XorChunk {
             _ => {
                 let delta = t.wrapping_sub(self.t);
                 self.write_dod(delta.wrapping_sub(self.delta));
-                let dv = i.wrapping_sub(self.iv);
+                let dv = i.wrapping_sub(self.v as i64);
                 self.write_int_dod(dv.wrapping_sub(self.ivdelta));
                 self.delta = delta;
                 self.ivdelta = dv;
             }
         }
-        self.iv = i;
     }
 
     #[inline(always)]
@@ -191,7 +193,7 @@ impl XorChunk {
     /// dropped).
     pub fn append(&mut self, t: i64, v: f64) {
         debug_assert!(self.num == 0 || t > self.t, "timestamps must increase");
-        if self.num >= MAX_ENCODABLE_SAMPLES {
+        if usize::from(self.num) >= MAX_ENCODABLE_SAMPLES {
             debug_assert!(false, "chunk full");
             return;
         }
@@ -200,7 +202,7 @@ impl XorChunk {
             match exact_int(v) {
                 Some(i) => {
                     self.append_int(t, i);
-                    self.finish_append(t, bits);
+                    self.finish_append(t, i as u64);
                     return;
                 }
                 None => self.switch_to_xor(),
@@ -212,7 +214,6 @@ impl XorChunk {
                 self.w
                     .write_bytes(encode_uvarint(&mut buf, zigzag_encode(t)));
                 self.w.write_bits(bits, 64);
-                self.min_t = t;
             }
             1 => {
                 let delta = t.wrapping_sub(self.t);
@@ -232,11 +233,11 @@ impl XorChunk {
     }
 
     #[inline(always)]
-    fn finish_append(&mut self, t: i64, bits: u64) {
+    fn finish_append(&mut self, t: i64, v: u64) {
         self.t = t;
-        self.v = bits;
+        self.v = v;
         self.num += 1;
-        let n = (self.num as u16).to_le_bytes();
+        let n = self.num.to_le_bytes();
         if let Some(h) = self.w.as_bytes_mut().get_mut(1..HEADER_LEN) {
             h.copy_from_slice(&n);
         }
@@ -269,12 +270,13 @@ impl XorChunk {
         let lead = x.leading_zeros().min(MAX_LEADING);
         let trail = x.trailing_zeros();
         let sig_new = 64 - lead - trail;
-        if self.leading <= 64 && lead >= self.leading && trail >= self.trailing {
-            let sig_old = 64 - self.leading - self.trailing;
+        let (leading, trailing) = (u32::from(self.leading), u32::from(self.trailing));
+        if leading <= 64 && lead >= leading && trail >= trailing {
+            let sig_old = 64 - leading - trailing;
             // Reuse the window unless a fresh, tighter one is cheaper including its header.
             if sig_old <= sig_new + WINDOW_HEADER_BITS {
                 self.w.write_bits(0b10, 2);
-                self.w.write_bits(x >> self.trailing, sig_old);
+                self.w.write_bits(x >> trailing, sig_old);
                 return;
             }
         }
@@ -282,18 +284,23 @@ impl XorChunk {
         let header = (0b11 << 11) | (u64::from(lead) << 6) | u64::from(sig_new & 63);
         self.w.write_bits(header, 2 + 5 + 6);
         self.w.write_bits(x >> trail, sig_new);
-        self.leading = lead;
-        self.trailing = trail;
+        // `lead` is at most 31 and `trail` at most 63 (`x` is not zero).
+        self.leading = lead as u8;
+        self.trailing = trail as u8;
     }
 
     /// Number of samples appended.
     pub fn num_samples(&self) -> usize {
-        self.num
+        usize::from(self.num)
     }
 
-    /// Timestamp of the first sample, if any.
+    /// Timestamp of the first sample, if any: the varint after the header.
     pub fn min_time(&self) -> Option<i64> {
-        (self.num > 0).then_some(self.min_t)
+        if self.num == 0 {
+            return None;
+        }
+        let (u, _) = get_uvarint(self.bytes().get(HEADER_LEN..)?).ok()?;
+        Some(zigzag_decode(u))
     }
 
     /// Timestamp of the last sample, if any.
@@ -308,16 +315,16 @@ impl XorChunk {
 
     /// Iterates the samples appended so far.
     pub fn iter(&self) -> XorIter<'_> {
-        XorIter::new(self.bytes(), self.num)
+        XorIter::new(self.bytes(), usize::from(self.num))
     }
 
     /// An immutable snapshot of the chunk (copies the bytes and computes the checksum).
     pub fn freeze(&self) -> ChunkData {
-        let (min_t, max_t) = match self.num {
-            0 => (i64::MAX, i64::MIN),
-            _ => (self.min_t, self.t),
+        let (min_t, max_t) = match self.min_time() {
+            None => (i64::MAX, i64::MIN),
+            Some(min_t) => (min_t, self.t),
         };
-        ChunkData::from_parts(self.bytes().into(), min_t, max_t, self.num)
+        ChunkData::from_parts(self.bytes().into(), min_t, max_t, self.num_samples())
     }
 }
 

@@ -83,13 +83,20 @@ pub(crate) fn classify(last: Option<(Timestamp, u64)>, t: Timestamp, v_bits: u64
 }
 
 /// The mutable part of a series.
+///
+/// Every series of the head holds one, so it is packed: the full chunks are a boxed
+/// slice (a chunk is cut every [`MAX_SAMPLES_PER_CHUNK`] samples, so reallocating it
+/// then costs little and no spare capacity is kept), and the newest sample is two
+/// words and a flag rather than an `Option` with its padding.
 pub(crate) struct SeriesData {
     /// Full chunks, oldest first.
-    chunks: Vec<ChunkData>,
+    chunks: Box<[ChunkData]>,
     /// The chunk being appended to.
     open: XorChunk,
-    /// Timestamp and value bits of the newest sample.
-    last: Option<(Timestamp, u64)>,
+    /// Timestamp and value bits of the newest sample, when `has_last`.
+    last_t: Timestamp,
+    last_v: u64,
+    has_last: bool,
     /// Whether the series' labels have been written to the WAL.
     pub(crate) logged: bool,
 }
@@ -97,9 +104,11 @@ pub(crate) struct SeriesData {
 impl SeriesData {
     pub(crate) fn new() -> Self {
         SeriesData {
-            chunks: Vec::new(),
+            chunks: Box::default(),
             open: XorChunk::new(),
-            last: None,
+            last_t: 0,
+            last_v: 0,
+            has_last: false,
             logged: false,
         }
     }
@@ -107,7 +116,7 @@ impl SeriesData {
     /// The newest sample's timestamp and value bits.
     #[inline]
     pub(crate) fn last(&self) -> Option<(Timestamp, u64)> {
-        self.last
+        self.has_last.then_some((self.last_t, self.last_v))
     }
 
     /// Appends a sample the caller has checked is newer than [`Self::last`]. Cuts a new
@@ -115,11 +124,23 @@ impl SeriesData {
     #[inline]
     pub(crate) fn append(&mut self, t: Timestamp, v: f64) {
         if self.open.num_samples() >= MAX_SAMPLES_PER_CHUNK {
-            let full = std::mem::take(&mut self.open);
-            self.chunks.push(full.freeze());
+            self.cut();
         }
         self.open.append(t, v);
-        self.last = Some((t, v.to_bits()));
+        self.last_t = t;
+        self.last_v = v.to_bits();
+        self.has_last = true;
+    }
+
+    /// Moves the open chunk to the full ones.
+    #[cold]
+    #[inline(never)]
+    fn cut(&mut self) {
+        let full = std::mem::take(&mut self.open).freeze();
+        let mut chunks = std::mem::take(&mut self.chunks).into_vec();
+        chunks.reserve_exact(1);
+        chunks.push(full);
+        self.chunks = chunks.into_boxed_slice();
     }
 
     /// The oldest sample's timestamp.
@@ -133,7 +154,7 @@ impl SeriesData {
     /// Whether any sample lies in `[mint, maxt]` — approximately: true when the series'
     /// time span overlaps the range.
     pub(crate) fn overlaps(&self, mint: Timestamp, maxt: Timestamp) -> bool {
-        match (self.min_time(), self.last) {
+        match (self.min_time(), self.last()) {
             (Some(lo), Some((hi, _))) => lo <= maxt && hi >= mint,
             _ => false,
         }
@@ -145,7 +166,7 @@ impl SeriesData {
         if !self.overlaps(mint, maxt) {
             return false;
         }
-        for c in &self.chunks {
+        for c in self.chunks.iter() {
             let (lo, hi) = (c.min_time(), c.max_time());
             if hi < mint || lo > maxt {
                 continue;
@@ -168,7 +189,11 @@ impl SeriesData {
     /// when nothing is left, so ordering checks stay intact. Returns whether any sample
     /// remains.
     pub(crate) fn truncate_before(&mut self, t: Timestamp) -> bool {
-        self.chunks.retain(|c| c.max_time() >= t);
+        if self.chunks.iter().any(|c| c.max_time() < t) {
+            let mut chunks = std::mem::take(&mut self.chunks).into_vec();
+            chunks.retain(|c| c.max_time() >= t);
+            self.chunks = chunks.into_boxed_slice();
+        }
         if let Some(first) = self.chunks.first_mut() {
             if first.min_time() < t {
                 let mut c = XorChunk::new();
@@ -196,7 +221,7 @@ impl SeriesData {
     /// Immutable copies of the chunks overlapping `[mint, maxt]`, oldest first.
     pub(crate) fn chunks_in(&self, mint: Timestamp, maxt: Timestamp) -> Vec<SeriesChunk> {
         let mut out = Vec::new();
-        for c in &self.chunks {
+        for c in self.chunks.iter() {
             if c.max_time() >= mint && c.min_time() <= maxt {
                 out.push(SeriesChunk::Xor(c.clone()));
             }
@@ -213,6 +238,18 @@ impl SeriesData {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every series of the head holds these; a change of their size shows here.
+    #[test]
+    fn struct_sizes() {
+        use std::mem::size_of;
+        // bit writer 32, four words, the count, the XOR window and the mode flag
+        assert_eq!(size_of::<XorChunk>(), 72);
+        // full chunks 16, the open chunk 72, the newest sample 16 and two flags
+        assert_eq!(size_of::<SeriesData>(), 112);
+        // reference 8, labels 16, published timestamp 8, the mutex 8 and the data
+        assert_eq!(size_of::<MemSeries>(), 152);
+    }
 
     #[test]
     fn classify_rules() {
