@@ -10,39 +10,7 @@ use crate::model::Labels;
 /// Appends the decimal digits of `n` (with a `-` when negative), without going through
 /// the formatting machinery: query results hold many timestamps and integral values.
 pub fn push_int(out: &mut String, n: i64) {
-    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-        2021222324252627282930313233343536373839\
-        4041424344454647484950515253545556575859\
-        6061626364656667686970717273747576777879\
-        8081828384858687888990919293949596979899";
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut u = n.unsigned_abs();
-    while u >= 100 {
-        let d = (u % 100) as usize * 2;
-        u /= 100;
-        i -= 2;
-        if let (Some(dst), Some(src)) = (buf.get_mut(i..i + 2), PAIRS.get(d..d + 2)) {
-            dst.copy_from_slice(src);
-        }
-    }
-    if u >= 10 {
-        let d = u as usize * 2;
-        i -= 2;
-        if let (Some(dst), Some(src)) = (buf.get_mut(i..i + 2), PAIRS.get(d..d + 2)) {
-            dst.copy_from_slice(src);
-        }
-    } else {
-        i -= 1;
-        if let Some(slot) = buf.get_mut(i) {
-            *slot = b'0' + u as u8;
-        }
-    }
-    if n < 0 {
-        out.push('-');
-    }
-    // Only ASCII digits were written.
-    out.push_str(std::str::from_utf8(buf.get(i..).unwrap_or(&[])).unwrap_or(""));
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 /// Integral values below this magnitude are printed as integers directly (they convert
