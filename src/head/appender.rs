@@ -50,21 +50,88 @@ pub struct Appender<'a> {
 
 /// The appender's working memory, recycled per thread so steady-state batches do not
 /// allocate or rehash.
-#[derive(Default)]
 struct Buffers {
     series: Vec<Arc<MemSeries>>,
-    /// Newest (timestamp, value bits) per entry of `series`: committed or pending.
-    /// Where `exact` is false, only the timestamp is known, as a lower bound read
-    /// without the series lock; the value bits are then meaningless.
-    last: Vec<Option<(Timestamp, u64)>>,
-    exact: Vec<bool>,
+    /// The reference of each entry of `series`, kept here so the commit need not read
+    /// it from the series (another cache line).
+    refs: Vec<SeriesRef>,
+    /// Newest sample per entry of `series`: committed or pending.
+    last: Vec<Newest>,
+    /// Entry of each reference in `series`; only filled once a reference arrives that
+    /// is not larger than all before it (see [`Buffers::find`]).
     index: U64Map<u32>,
+    /// Whether `index` holds every entry of `series`.
+    indexed: bool,
+    /// Largest reference in `series` (0 when empty; references start at 1).
+    max_ref: u64,
+    /// Whether `series` is in increasing reference order.
+    sorted: bool,
     samples: Vec<Pending>,
-    /// Commit scratch: per-series state when locked, and as samples are accepted.
-    base: Vec<Option<(Timestamp, u64)>>,
+    /// Commit scratch: the series' newest sample as samples are accepted.
     cur: Vec<Option<(Timestamp, u64)>>,
+    /// Commit scratch: entries whose series is new to the WAL and already listed.
+    listed: Vec<bool>,
     order: Vec<u32>,
     wal_samples: Vec<RefSample>,
+}
+
+/// What an appender knows of a series' newest sample.
+#[derive(Clone, Copy)]
+struct Newest {
+    t: Timestamp,
+    bits: u64,
+    kind: Known,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Known {
+    /// The series has no sample.
+    Nothing,
+    /// `t` is a lower bound read without the series lock; `bits` is meaningless.
+    LowerBound,
+    /// `(t, bits)` is the newest sample.
+    Exact,
+}
+
+impl Newest {
+    fn exact(last: Option<(Timestamp, u64)>) -> Self {
+        match last {
+            Some((t, bits)) => Newest {
+                t,
+                bits,
+                kind: Known::Exact,
+            },
+            None => Newest {
+                t: 0,
+                bits: 0,
+                kind: Known::Nothing,
+            },
+        }
+    }
+
+    #[inline]
+    fn get(&self) -> Option<(Timestamp, u64)> {
+        (self.kind != Known::Nothing).then_some((self.t, self.bits))
+    }
+}
+
+impl Default for Buffers {
+    fn default() -> Self {
+        Buffers {
+            series: Vec::new(),
+            refs: Vec::new(),
+            last: Vec::new(),
+            index: U64Map::default(),
+            indexed: false,
+            max_ref: 0,
+            sorted: true,
+            samples: Vec::new(),
+            cur: Vec::new(),
+            listed: Vec::new(),
+            order: Vec::new(),
+            wal_samples: Vec::new(),
+        }
+    }
 }
 
 /// Buffers larger than this (in entries) are dropped rather than recycled.
@@ -73,12 +140,17 @@ const MAX_RECYCLED: usize = 1 << 16;
 impl Buffers {
     fn clear(&mut self) {
         self.series.clear();
+        self.refs.clear();
         self.last.clear();
-        self.exact.clear();
-        self.index.clear();
+        if self.indexed {
+            self.index.clear();
+        }
+        self.indexed = false;
+        self.max_ref = 0;
+        self.sorted = true;
         self.samples.clear();
-        self.base.clear();
         self.cur.clear();
+        self.listed.clear();
         self.order.clear();
         self.wal_samples.clear();
     }
@@ -88,6 +160,24 @@ impl Buffers {
             && self.samples.capacity() <= MAX_RECYCLED
             && self.wal_samples.capacity() <= MAX_RECYCLED
             && self.index.capacity() <= MAX_RECYCLED
+    }
+
+    /// The entry of reference `r`, if the batch has one. Batches usually come in
+    /// increasing reference order with one sample per series, so a reference above all
+    /// earlier ones is known to be new without a hash lookup; the index is only built
+    /// once that shortcut fails.
+    #[inline]
+    fn find(&mut self, r: SeriesRef) -> Option<u32> {
+        if r > self.max_ref {
+            return None;
+        }
+        if !self.indexed {
+            self.index.clear();
+            self.index
+                .extend(self.refs.iter().enumerate().map(|(i, &r)| (r, i as u32)));
+            self.indexed = true;
+        }
+        self.index.get(&r).copied()
     }
 }
 
@@ -156,9 +246,12 @@ impl<'a> Appender<'a> {
             self.stats.series_created += 1;
         }
         let r = series.series_ref;
-        let idx = match self.b.index.get(&r) {
-            Some(&i) => i,
-            None => self.add_series(series),
+        let idx = match self.b.find(r) {
+            Some(i) => i,
+            None => {
+                let hint = series.newest_hint();
+                self.add_series(series, r, hint)
+            }
         };
         self.append_idx(idx, t, v)?;
         Ok(r)
@@ -174,48 +267,52 @@ impl<'a> Appender<'a> {
         v: f64,
     ) -> Result<(), AppendError> {
         self.check_bounds(t)?;
-        let idx = match self.b.index.get(&series_ref) {
-            Some(&i) => i,
+        let idx = match self.b.find(series_ref) {
+            Some(i) => i,
             None => {
-                let s = self
+                let (s, hint) = self
                     .head
-                    .series_by_ref(series_ref)
+                    .series_and_hint(series_ref)
                     .ok_or(AppendError::UnknownRef(series_ref))?;
-                self.add_series(s)
+                self.add_series(s, series_ref, hint)
             }
         };
         self.append_idx(idx, t, v)
     }
 
-    fn add_series(&mut self, s: Arc<MemSeries>) -> u32 {
-        let idx = self.b.series.len() as u32;
-        self.b.index.insert(s.series_ref, idx);
+    /// Adds series `s` with reference `r`, not yet in the batch; `hint` is its
+    /// [`MemSeries::newest_hint`].
+    fn add_series(&mut self, s: Arc<MemSeries>, r: SeriesRef, hint: Timestamp) -> u32 {
+        let b = &mut self.b;
+        let idx = b.series.len() as u32;
+        if r > b.max_ref {
+            b.max_ref = r;
+        } else {
+            b.sorted = false;
+        }
+        if b.indexed {
+            b.index.insert(r, idx);
+        }
         // The lock is only taken when the timestamp alone cannot classify a sample
         // (see `append_idx`).
-        match s.newest_hint() {
-            NO_SAMPLE => {
-                self.b.last.push(s.data.lock().last());
-                self.b.exact.push(true);
-            }
-            t => {
-                self.b.last.push(Some((t, 0)));
-                self.b.exact.push(false);
-            }
-        }
-        self.b.series.push(s);
+        b.last.push(match hint {
+            NO_SAMPLE => Newest::exact(s.data.lock().last()),
+            t => Newest {
+                t,
+                bits: 0,
+                kind: Known::LowerBound,
+            },
+        });
+        b.series.push(s);
+        b.refs.push(r);
         idx
     }
 
     /// Replaces the lower bound of entry `i`'s newest sample with the exact one.
     #[cold]
     fn load_exact(&mut self, i: usize) {
-        if let (Some(s), Some(last), Some(exact)) = (
-            self.b.series.get(i),
-            self.b.last.get_mut(i),
-            self.b.exact.get_mut(i),
-        ) {
-            *last = s.data.lock().last();
-            *exact = true;
+        if let (Some(s), Some(last)) = (self.b.series.get(i), self.b.last.get_mut(i)) {
+            *last = Newest::exact(s.data.lock().last());
         }
     }
 
@@ -246,12 +343,11 @@ impl<'a> Appender<'a> {
         // A sample newer than the lower bound is newer than the series (as far as this
         // appender can tell; the commit re-checks). Anything else needs the exact newest
         // sample.
-        if self.b.exact.get(i) == Some(&false)
-            && self
-                .b
-                .last
-                .get(i)
-                .is_some_and(|l| l.is_some_and(|(lt, _)| t <= lt))
+        if self
+            .b
+            .last
+            .get(i)
+            .is_some_and(|l| l.kind == Known::LowerBound && t <= l.t)
         {
             self.load_exact(i);
         }
@@ -259,12 +355,13 @@ impl<'a> Appender<'a> {
             return Err(AppendError::UnknownRef(0));
         };
         let bits = v.to_bits();
-        match classify(*last, t, bits) {
+        match classify(last.get(), t, bits) {
             Order::Newer => {
-                *last = Some((t, bits));
-                if let Some(e) = self.b.exact.get_mut(i) {
-                    *e = true;
-                }
+                *last = Newest {
+                    t,
+                    bits,
+                    kind: Known::Exact,
+                };
                 self.b.samples.push(Pending { idx, t, v });
                 Ok(())
             }
@@ -277,10 +374,7 @@ impl<'a> Appender<'a> {
             Order::Older => {
                 self.stats.out_of_order += 1;
                 self.head.note_rejected(1, 0, 0);
-                Err(AppendError::OutOfOrder {
-                    t,
-                    max_t: last.map(|l| l.0).unwrap_or(i64::MIN),
-                })
+                Err(AppendError::OutOfOrder { t, max_t: last.t })
             }
         }
     }
@@ -306,36 +400,53 @@ impl<'a> Appender<'a> {
             return Ok(self.stats);
         }
         let b = &mut self.b;
+        let n = b.series.len();
+        // The batch's series are spread over memory larger than the CPU caches. Read
+        // each lock word first with plain loads, which the CPU overlaps, so that taking
+        // the locks below (each an atomic that waits for the memory it touches) finds
+        // them cached.
+        let mut any_locked = false;
+        for s in &b.series {
+            any_locked |= s.data.is_locked();
+        }
+        std::hint::black_box(any_locked);
+
         // Lock every series of the batch in reference order (a global order, so
         // concurrent commits cannot deadlock). Holding the locks across the WAL write
         // keeps the WAL order of each series' samples equal to the order in memory.
-        let n = b.series.len();
-        b.order.clear();
-        b.order.extend(0..n as u32);
-        let sorted = b
-            .series
-            .windows(2)
-            .all(|w| matches!(w, [x, y] if x.series_ref < y.series_ref));
-        if !sorted {
-            let series = &b.series;
-            b.order.sort_unstable_by_key(|&i| {
-                series.get(i as usize).map(|s| s.series_ref).unwrap_or(0)
-            });
-        }
-        let mut guards: Vec<Option<MutexGuard<'_, SeriesData>>> = (0..n).map(|_| None).collect();
-        for &i in &b.order {
-            if let (Some(s), Some(slot)) = (b.series.get(i as usize), guards.get_mut(i as usize)) {
-                *slot = Some(s.data.lock());
+        let mut guards: Vec<Option<MutexGuard<'_, SeriesData>>> = Vec::with_capacity(n);
+        if b.sorted {
+            guards.extend(b.series.iter().map(|s| Some(s.data.lock())));
+        } else {
+            guards.extend((0..n).map(|_| None));
+            b.order.clear();
+            b.order.extend(0..n as u32);
+            let refs = &b.refs;
+            b.order
+                .sort_unstable_by_key(|&i| refs.get(i as usize).copied().unwrap_or(0));
+            for &i in &b.order {
+                if let (Some(s), Some(slot)) =
+                    (b.series.get(i as usize), guards.get_mut(i as usize))
+                {
+                    *slot = Some(s.data.lock());
+                }
             }
         }
+        // Same for the series' data and open chunks, now that reading them is allowed.
+        let mut sum = 0u64;
+        for g in guards.iter().flatten() {
+            sum = sum.wrapping_add(g.touch());
+        }
+        std::hint::black_box(sum);
 
         // Re-check against the state now (other appenders may have committed): drop
-        // what no longer fits, keeping the rest in order.
-        b.base.clear();
-        b.base
-            .extend(guards.iter().map(|g| g.as_ref().and_then(|g| g.last())));
+        // what no longer fits, keeping the rest in order. The WAL samples are collected
+        // on the way, and which series get samples.
         b.cur.clear();
-        b.cur.extend_from_slice(&b.base);
+        b.cur
+            .extend(guards.iter().map(|g| g.as_ref().and_then(|g| g.last())));
+        b.listed.clear();
+        b.listed.resize(n, false);
         let mut ooo = 0u64;
         let mut dup = 0u64;
         let mut oob = 0u64;
@@ -343,19 +454,36 @@ impl<'a> Appender<'a> {
         // before reading the series, so a sample either lands in that block or is
         // rejected here.
         let floor = self.head.append_floor();
-        let cur = &mut b.cur;
+        let logging = self.wal.is_some();
+        let mut wal_samples = std::mem::take(&mut b.wal_samples);
+        wal_samples.clear();
+        if logging {
+            wal_samples.reserve(b.samples.len());
+        }
+        let (cur, listed, refs) = (&mut b.cur, &mut b.listed, &b.refs);
         b.samples.retain(|p| {
             if p.t < floor {
                 oob += 1;
                 return false;
             }
-            let Some(last) = cur.get_mut(p.idx as usize) else {
+            let i = p.idx as usize;
+            let (Some(last), Some(&series_ref)) = (cur.get_mut(i), refs.get(i)) else {
                 return false;
             };
             let bits = p.v.to_bits();
             match classify(*last, p.t, bits) {
                 Order::Newer => {
                     *last = Some((p.t, bits));
+                    if logging {
+                        wal_samples.push(RefSample {
+                            series_ref,
+                            t: p.t,
+                            v: p.v,
+                        });
+                        if let Some(l) = listed.get_mut(i) {
+                            *l = true;
+                        }
+                    }
                     true
                 }
                 Order::SameSample => false,
@@ -376,34 +504,26 @@ impl<'a> Appender<'a> {
                 .series
                 .iter()
                 .zip(guards.iter())
-                .zip(b.base.iter().zip(b.cur.iter()))
-                .filter(|((_, g), (x, y))| x != y && g.as_ref().is_some_and(|g| !g.logged))
+                .zip(b.listed.iter())
+                .filter(|((_, g), &l)| l && g.as_ref().is_some_and(|g| !g.logged))
                 .map(|((s, _), _)| RefSeries {
                     series_ref: s.series_ref,
                     labels: s.labels.clone(),
                 })
                 .collect();
-            let mut samples = std::mem::take(&mut b.wal_samples);
-            samples.clear();
-            let series = &b.series;
-            samples.extend(b.samples.iter().filter_map(|p| {
-                series.get(p.idx as usize).map(|s| RefSample {
-                    series_ref: s.series_ref,
-                    t: p.t,
-                    v: p.v,
-                })
-            }));
             let mut records = Vec::with_capacity(2);
             if !new_series.is_empty() {
                 records.push(Record::Series(new_series));
             }
-            records.push(Record::Samples(samples));
+            records.push(Record::Samples(wal_samples));
             let res = wal.log(&records);
             // keep the samples buffer for the next commit
             if let Some(Record::Samples(v)) = records.pop() {
                 b.wal_samples = v;
             }
             res?;
+        } else {
+            b.wal_samples = wal_samples;
         }
 
         let mut mint = i64::MAX;

@@ -436,6 +436,17 @@ impl Head {
         shard(&self.by_ref, r).read().get(slot)?.clone()
     }
 
+    /// The series with reference `r` and its [`MemSeries::newest_hint`], read before
+    /// the reference count is raised so the two memory accesses can overlap.
+    #[inline]
+    pub(crate) fn series_and_hint(&self, r: u64) -> Option<(Arc<MemSeries>, Timestamp)> {
+        let slot = usize::try_from(r / SHARDS as u64).ok()?;
+        let shard = shard(&self.by_ref, r).read();
+        let s = shard.get(slot)?.as_ref()?;
+        let hint = s.newest_hint();
+        Some((Arc::clone(s), hint))
+    }
+
     /// The series with `labels` (which must be validated, without empty values),
     /// created when missing. Returns whether it was created.
     pub(crate) fn get_or_create(

@@ -10,14 +10,20 @@ use crate::storage::SeriesChunk;
 
 /// A series held by the head. Its data sits behind a mutex; the labels and reference
 /// never change.
+///
+/// The field order is fixed so that what every append touches (the reference count in
+/// front of the struct, the published timestamp, the lock and the front of the data)
+/// is contiguous: with 100k series these are cache misses, and fewer lines mean fewer.
+#[repr(C)]
 pub(crate) struct MemSeries {
-    pub(crate) series_ref: u64,
-    pub(crate) labels: Labels,
     /// Timestamp of the newest sample, readable without the lock ([`NO_SAMPLE`] when
     /// none). Written under the lock after `data` changed; it only grows, so a value
     /// read without the lock is never newer than the series' newest sample.
     last_t: AtomicI64,
     pub(crate) data: Mutex<SeriesData>,
+    /// Read by appends only on the slow paths (the appender keeps its own copy).
+    pub(crate) series_ref: u64,
+    pub(crate) labels: Labels,
 }
 
 /// [`MemSeries::newest_hint`] of a series without samples. A sample at this timestamp
@@ -88,9 +94,11 @@ pub(crate) fn classify(last: Option<(Timestamp, u64)>, t: Timestamp, v_bits: u64
 /// slice (a chunk is cut every [`MAX_SAMPLES_PER_CHUNK`] samples, so reallocating it
 /// then costs little and no spare capacity is kept), and the newest sample is two
 /// words and a flag rather than an `Option` with its padding.
+///
+/// The fields an append touches come first, the full chunks (touched once per chunk)
+/// last; see [`MemSeries`].
+#[repr(C)]
 pub(crate) struct SeriesData {
-    /// Full chunks, oldest first.
-    chunks: Box<[ChunkData]>,
     /// The chunk being appended to.
     open: XorChunk,
     /// Timestamp and value bits of the newest sample, when `has_last`.
@@ -99,6 +107,8 @@ pub(crate) struct SeriesData {
     has_last: bool,
     /// Whether the series' labels have been written to the WAL.
     pub(crate) logged: bool,
+    /// Full chunks, oldest first.
+    chunks: Box<[ChunkData]>,
 }
 
 impl SeriesData {
@@ -117,6 +127,17 @@ impl SeriesData {
     #[inline]
     pub(crate) fn last(&self) -> Option<(Timestamp, u64)> {
         self.has_last.then_some((self.last_t, self.last_v))
+    }
+
+    /// Reads the parts of the series an append writes (the newest sample and both ends
+    /// of the open chunk's bytes) and returns a value depending on them, so that a
+    /// caller can load many series' data into the cache with loads the CPU overlaps.
+    #[inline]
+    pub(crate) fn touch(&self) -> u64 {
+        let b = self.open.bytes();
+        let ends =
+            u64::from(b.first().copied().unwrap_or(0)) ^ u64::from(b.last().copied().unwrap_or(0));
+        ends ^ self.last_v ^ u64::from(self.has_last) ^ self.open.num_samples() as u64
     }
 
     /// Appends a sample the caller has checked is newer than [`Self::last`]. Cuts a new
@@ -245,9 +266,9 @@ mod tests {
         use std::mem::size_of;
         // bit writer 32, four words, the count, the XOR window and the mode flag
         assert_eq!(size_of::<XorChunk>(), 72);
-        // full chunks 16, the open chunk 72, the newest sample 16 and two flags
+        // the open chunk 72, the newest sample 16, two flags (padded to 8), full chunks 16
         assert_eq!(size_of::<SeriesData>(), 112);
-        // reference 8, labels 16, published timestamp 8, the mutex 8 and the data
+        // published timestamp 8, the mutex 8 and the data, reference 8, labels 16
         assert_eq!(size_of::<MemSeries>(), 152);
     }
 
