@@ -8,6 +8,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 use aion::chunk::{ChunkData, XorChunk, MAX_SAMPLES_PER_CHUNK};
+use aion::model::Sample;
 
 /// Chunks per benchmark iteration, so one iteration is long enough to time well.
 const CHUNKS: usize = 100;
@@ -123,6 +124,33 @@ fn bench(c: &mut Criterion) {
                 for c in chunks {
                     for s in c.iter() {
                         acc = acc.wrapping_add(s.t as u64) ^ s.v.to_bits();
+                    }
+                }
+                acc
+            })
+        });
+    }
+    g.finish();
+
+    // The batched decoder the querier uses to read whole chunks.
+    let mut g = c.benchmark_group("chunk_decode_batch");
+    g.throughput(Throughput::Elements(samples));
+    for kind in kinds {
+        let chunks = encode(&dataset(kind));
+        g.bench_with_input(BenchmarkId::from_parameter(kind), &chunks, |b, chunks| {
+            let mut buf = vec![Sample::new(0, 0.0); MAX_SAMPLES_PER_CHUNK];
+            b.iter(|| {
+                let mut acc = 0u64;
+                for c in chunks {
+                    let mut it = c.iter();
+                    loop {
+                        let n = it.next_batch(&mut buf);
+                        if n == 0 {
+                            break;
+                        }
+                        for s in &buf[..n] {
+                            acc = acc.wrapping_add(s.t as u64) ^ s.v.to_bits();
+                        }
                     }
                 }
                 acc

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::fsutil::SharedBytes;
+use crate::model::Sample;
 
 use super::xor::{XorDecoder, XorIter};
 use super::{checksum, ChunkError, ENCODING_INT, ENCODING_XOR, HEADER_LEN};
@@ -103,12 +104,15 @@ impl ChunkData {
         let mut dec = XorDecoder::new(n);
         let mut min_t = i64::MAX;
         let mut max_t = i64::MIN;
-        if let Some(first) = dec.next(&bytes) {
-            min_t = first.t;
-            max_t = first.t;
-            while let Some(s) = dec.next(&bytes) {
-                max_t = s.t;
-            }
+        let mut batch = [Sample::new(0, 0.0); 64];
+        loop {
+            let k = dec.next_batch(&bytes, &mut batch);
+            let got = batch.get(..k).unwrap_or(&[]);
+            let (Some(first), Some(last)) = (got.first(), got.last()) else {
+                break;
+            };
+            min_t = min_t.min(first.t);
+            max_t = last.t;
         }
         if let Some(e) = dec.err() {
             return Err(e);

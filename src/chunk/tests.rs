@@ -13,11 +13,30 @@ fn encode(samples: &[(i64, f64)]) -> XorChunk {
     c
 }
 
+/// Decodes with `next_batch` in batches of `size` samples.
+fn collect_batches(it: &mut XorIter<'_>, size: usize) -> Vec<Sample> {
+    let mut out = Vec::new();
+    let mut buf = vec![Sample::new(0, 0.0); size];
+    loop {
+        let n = it.next_batch(&mut buf);
+        if n == 0 {
+            return out;
+        }
+        assert!(n <= size);
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
 fn assert_roundtrip(samples: &[(i64, f64)]) {
     let c = encode(samples);
     assert_eq!(c.num_samples(), samples.len());
     let got: Vec<Sample> = c.iter().collect();
     assert_eq!(got.len(), samples.len());
+    for size in [1, 3, 64, 200] {
+        let batched = collect_batches(&mut c.iter(), size);
+        assert_eq!(batched.len(), got.len(), "batch size {size}");
+        assert!(batched.iter().zip(&got).all(|(a, b)| a.bit_eq(b)));
+    }
     for (g, &(t, v)) in got.iter().zip(samples) {
         assert!(g.bit_eq(&Sample::new(t, v)), "got {g:?}, want ({t}, {v:?})");
     }
@@ -207,6 +226,32 @@ fn seek_semantics() {
 }
 
 #[test]
+fn next_batch_mixes_with_next_and_seek() {
+    for frac in [0.0, 0.5] {
+        let s: Vec<(i64, f64)> = (0..130).map(|i| (i * 10, i as f64 + frac)).collect();
+        let c = encode(&s);
+        let mut it = c.iter();
+        let mut buf = [Sample::new(0, 0.0); 7];
+        assert_eq!(it.next().map(|x| x.t), Some(0));
+        assert_eq!(it.next_batch(&mut buf), 7);
+        assert_eq!(buf.map(|x| x.t), [10, 20, 30, 40, 50, 60, 70]);
+        // The sample last returned by the batch counts for `seek`.
+        assert_eq!(it.seek(65).map(|x| x.t), Some(70));
+        assert_eq!(it.next().map(|x| (x.t, x.v)), Some((80, 8.0 + frac)));
+        assert_eq!(it.next_batch(&mut buf[..2]), 2);
+        assert_eq!(buf[1].t, 100);
+        assert_eq!(it.seek(1000).map(|x| x.t), Some(1000));
+        let mut rest = [Sample::new(0, 0.0); 64];
+        assert_eq!(it.next_batch(&mut rest), 29);
+        assert_eq!(rest[28].t, 1290);
+        assert_eq!(it.next_batch(&mut rest), 0);
+        assert_eq!(it.next(), None);
+        assert_eq!(it.seek(1290).map(|x| x.t), Some(1290));
+        assert!(it.err().is_none());
+    }
+}
+
+#[test]
 fn header_errors() {
     assert!(matches!(
         ChunkData::from_bytes(Arc::from(&[][..]), None),
@@ -369,6 +414,15 @@ fn fast_path_agrees_with_checked_path_on_damaged_data() {
             assert_eq!(got.len(), want.len());
             assert!(got.iter().zip(&want).all(|(a, b)| a.bit_eq(b)));
             assert_eq!(it.err(), want_err);
+            // The batched decoder agrees too, whatever the batch size, and reports the
+            // error only once every good sample was returned.
+            let size = [1, 5, 16, 64, 300][(next() % 5) as usize];
+            let mut it = XorIter::new(&d, total);
+            let batched = collect_batches(&mut it, size);
+            assert_eq!(batched.len(), want.len());
+            assert!(batched.iter().zip(&want).all(|(a, b)| a.bit_eq(b)));
+            assert_eq!(it.err(), want_err);
+            assert_eq!(it.next_batch(&mut [Sample::new(0, 0.0); 4]), 0);
             cases += 1;
         }
     }

@@ -478,6 +478,299 @@ fn fast_step(mut st: State, data: &[u8]) -> Option<State> {
     Some(st)
 }
 
+/// The cursor `back` bits before `c` (which has consumed at least that many).
+#[cold]
+#[inline(never)]
+fn rewind(c: BitCursor, data: &[u8], back: u32) -> BitCursor {
+    let off = c.bit_offset().saturating_sub(u64::from(back));
+    let mut r = BitCursor::at_byte((off / 8) as usize);
+    r.refill(data);
+    r.consume((off % 8) as u32);
+    r
+}
+
+/// A delta-of-delta bucket table entry: bits taken (prefix and payload), prefix length
+/// and 64 minus the payload width, packed in bytes.
+const fn bucket_entry(prefix: u32, payload: u32) -> u32 {
+    (prefix + payload) | (prefix << 8) | ((64 - payload) << 16)
+}
+
+/// Entry for buckets the fast path leaves to the checked path: it takes more bits than
+/// any buffer holds, so the sample is declined.
+const BUCKET_DECLINE: u32 = 0xff;
+
+/// Builds a table of the non-zero delta-of-delta buckets, indexed by the top `bits` bits
+/// of the buffer: the integer value buckets if `int`, else the timestamp ones.
+const fn bucket_table<const N: usize>(bits: u32, int: bool) -> [u32; N] {
+    let mut t = [BUCKET_DECLINE; N];
+    let mut rest: &mut [u32] = &mut t;
+    let mut i = 0u64;
+    while let [slot, tail @ ..] = rest {
+        // Leading ones of `i` as a `bits`-bit number.
+        let ones = (i << (64 - bits)).leading_ones();
+        if ones >= 1 {
+            let payload = if int {
+                int_payload(ones)
+            } else {
+                dod_payload(ones)
+            };
+            if let Some(p) = payload {
+                *slot = bucket_entry(ones + 1, p);
+            }
+        }
+        rest = tail;
+        i += 1;
+    }
+    t
+}
+
+/// Payload width of the timestamp bucket after `ones` leading ones (1..); `None` for the
+/// 64-bit bucket.
+const fn dod_payload(ones: u32) -> Option<u32> {
+    match ones {
+        1 => Some(7),
+        2 => Some(14),
+        3 => Some(20),
+        _ => None,
+    }
+}
+
+/// Payload width of the integer value bucket after `ones` leading ones (1..); `None` for
+/// the 64-bit bucket.
+const fn int_payload(ones: u32) -> Option<u32> {
+    match ones {
+        1 => Some(4),
+        2 => Some(8),
+        3 => Some(12),
+        4 => Some(16),
+        5 => Some(32),
+        _ => None,
+    }
+}
+
+/// Non-zero timestamp delta-of-delta buckets by the top 4 buffer bits.
+const DOD_TABLE: [u32; 16] = bucket_table(4, false);
+/// Non-zero integer value delta-of-delta buckets by the top 6 buffer bits.
+const INT_TABLE: [u32; 64] = bucket_table(6, true);
+
+/// The payload of the bucket `e` at the top of `w`, sign-extended: shifted up past the
+/// prefix, then arithmetically down.
+#[inline(always)]
+fn bucket_payload(w: u64, e: u32) -> i64 {
+    (w.wrapping_shl(e >> 8) as i64).wrapping_shr(e >> 16)
+}
+
+/// Loads bytes into the local cursor `(pos, buf, valid)` so that at least 56 bits are
+/// buffered, or all that are left (the invariants of [`BitCursor::refill`]). Returns
+/// `false`, having changed nothing, if the data is shorter than 8 bytes. Calls nothing, so
+/// that decoding loops keep their state in registers.
+#[inline(always)]
+fn refill_parts(data: &[u8], pos: &mut usize, buf: &mut u64, valid: &mut u32) -> bool {
+    if *valid > 56 {
+        return true;
+    }
+    let add = (63 - *valid) >> 3;
+    if let Some(b) = data.get(*pos..pos.wrapping_add(8)) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(b);
+        *buf |= u64::from_be_bytes(word) >> *valid;
+        *pos += add as usize;
+        *valid += add * 8;
+        return true;
+    }
+    // Fewer than 8 bytes left: the last 8 bytes of the data, shifted.
+    let len = data.len();
+    let Some(b) = data
+        .get(len.wrapping_sub(8)..)
+        .and_then(|r| r.first_chunk::<8>())
+    else {
+        return false;
+    };
+    let rem = len.saturating_sub(*pos).min(7) as u32;
+    if rem > 0 {
+        let word = u64::from_be_bytes(*b) << (8 * (8 - rem));
+        *buf |= word >> *valid;
+        let add = add.min(rem);
+        *pos += add as usize;
+        *valid += add * 8;
+    }
+    true
+}
+
+/// Decodes samples of an integer chunk into `out` on the fast path, with the decoding
+/// state in locals so that it stays in registers. Stops before the first sample the fast
+/// path declines (see [`fast_step`]) and returns how many samples were written. The
+/// caller guarantees `st.read >= 2`, `st.int` and that `out` is no longer than the
+/// samples left.
+#[inline(never)]
+fn run_int(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
+    let (mut pos, mut buf, mut valid) = st.cur.into_parts();
+    let (mut t, mut delta) = (st.t, st.delta);
+    let (mut iv, mut ivdelta) = (st.iv, st.ivdelta);
+    let total = out.len();
+    let mut slots = out.iter_mut();
+    let n = loop {
+        let Some(slot) = slots.next() else {
+            break total;
+        };
+        if !refill_parts(data, &mut pos, &mut buf, &mut valid) {
+            break total - slots.len() - 1;
+        }
+        // Both fields are decoded from the buffer before anything is consumed, so
+        // declining leaves the cursor before the sample. They fit unless the data is
+        // truncated or a bucket is very wide (the checked path then takes over).
+        let (dod, k1) = if (buf as i64) >= 0 {
+            (0, 1)
+        } else {
+            let e = DOD_TABLE
+                .get((buf >> 60) as usize)
+                .copied()
+                .unwrap_or(BUCKET_DECLINE);
+            (bucket_payload(buf, e), e & 0xff)
+        };
+        let w = buf.wrapping_shl(k1);
+        let (vdod, k2) = if (w as i64) >= 0 {
+            (0, 1)
+        } else {
+            let e = INT_TABLE
+                .get((w >> 58) as usize)
+                .copied()
+                .unwrap_or(BUCKET_DECLINE);
+            (bucket_payload(w, e), e & 0xff)
+        };
+        let k = k1 + k2;
+        let nd = delta.wrapping_add(dod);
+        let nt = t.wrapping_add(nd);
+        if nt <= t || k > valid {
+            break total - slots.len() - 1;
+        }
+        buf = buf.wrapping_shl(k);
+        valid -= k;
+        ivdelta = ivdelta.wrapping_add(vdod);
+        iv = iv.wrapping_add(ivdelta);
+        *slot = Sample::new(nt, iv as f64);
+        t = nt;
+        delta = nd;
+    };
+    st.cur = BitCursor::from_parts(pos, buf, valid);
+    st.t = t;
+    st.delta = delta;
+    st.read += n;
+    st.iv = iv;
+    st.ivdelta = ivdelta;
+    st.v = (iv as f64).to_bits();
+    n
+}
+
+/// As [`run_int`], for chunks with XOR values.
+#[inline(never)]
+fn run_xor(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
+    let (mut pos, mut buf, mut valid) = st.cur.into_parts();
+    let (mut t, mut delta) = (st.t, st.delta);
+    let (mut v, mut sig, mut trailing) = (st.v, st.sig, st.trailing);
+    let total = out.len();
+    let mut slots = out.iter_mut();
+    let n = loop {
+        let Some(slot) = slots.next() else {
+            break total;
+        };
+        if !refill_parts(data, &mut pos, &mut buf, &mut valid) {
+            break total - slots.len() - 1;
+        }
+        // The timestamp and the value's control bits (and window header) are decoded
+        // from the buffer before anything is consumed, so declining there leaves the
+        // cursor before the sample.
+        let (dod, k1) = if (buf as i64) >= 0 {
+            (0, 1)
+        } else {
+            let e = DOD_TABLE
+                .get((buf >> 60) as usize)
+                .copied()
+                .unwrap_or(BUCKET_DECLINE);
+            (bucket_payload(buf, e), e & 0xff)
+        };
+        let nd = delta.wrapping_add(dod);
+        let nt = t.wrapping_add(nd);
+        if nt <= t || k1 > 24 {
+            break total - slots.len() - 1;
+        }
+        // Value: `0` unchanged, `10` reuse the window, `11` new window.
+        let w = buf << k1;
+        if (w as i64) >= 0 {
+            if k1 + 1 > valid {
+                break total - slots.len() - 1;
+            }
+            buf <<= k1 + 1;
+            valid -= k1 + 1;
+        } else {
+            let (s, tr, head) = if ((w << 1) as i64) >= 0 {
+                (sig, trailing, k1 + 2)
+            } else {
+                let lead = ((w >> 57) & 31) as u32;
+                let s = ((w >> 51) & 63) as u32;
+                // s == 0 means 64: too wide for the fast path.
+                if s == 0 || lead + s > 64 {
+                    break total - slots.len() - 1;
+                }
+                (s, 64 - lead - s, k1 + 13)
+            };
+            // s == 0: no window yet.
+            if s == 0 || head > valid {
+                break total - slots.len() - 1;
+            }
+            buf <<= head;
+            valid -= head;
+            if valid < s && !refill_parts(data, &mut pos, &mut buf, &mut valid) {
+                let c = rewind(BitCursor::from_parts(pos, buf, valid), data, head);
+                (pos, buf, valid) = c.into_parts();
+                break total - slots.len() - 1;
+            }
+            let x = if s <= valid {
+                let x = buf >> (64 - s);
+                buf = buf.wrapping_shl(s);
+                valid -= s;
+                x
+            } else {
+                // Wider than the buffer: the high part, a refill, then the low 32 bits.
+                // Too few bits means truncated data: back to the start of the sample for
+                // the checked path.
+                let hi_bits = s.wrapping_sub(32);
+                if s <= 32 || hi_bits > valid {
+                    let c = rewind(BitCursor::from_parts(pos, buf, valid), data, head);
+                    (pos, buf, valid) = c.into_parts();
+                    break total - slots.len() - 1;
+                }
+                let hi = buf >> (64 - hi_bits);
+                buf <<= hi_bits;
+                valid -= hi_bits;
+                if !refill_parts(data, &mut pos, &mut buf, &mut valid) || valid < 32 {
+                    let c = rewind(BitCursor::from_parts(pos, buf, valid), data, head + hi_bits);
+                    (pos, buf, valid) = c.into_parts();
+                    break total - slots.len() - 1;
+                }
+                let lo = buf >> 32;
+                buf <<= 32;
+                valid -= 32;
+                (hi << 32) | lo
+            };
+            v ^= x << tr;
+            sig = s;
+            trailing = tr;
+        }
+        *slot = Sample::new(nt, f64::from_bits(v));
+        t = nt;
+        delta = nd;
+    };
+    st.cur = BitCursor::from_parts(pos, buf, valid);
+    st.t = t;
+    st.delta = delta;
+    st.read += n;
+    st.v = v;
+    st.sig = sig;
+    st.trailing = trailing;
+    n
+}
+
 /// Decodes one sample with every read checked; reports what is wrong and where.
 #[cold]
 #[inline(never)]
@@ -673,6 +966,60 @@ impl XorDecoder {
         }
     }
 
+    /// Decodes the next samples into `out`, as many as fit and are left; returns how
+    /// many were written. `0` means the end of the chunk or corrupt data (see
+    /// [`Self::err`]); an error is only reported by a call that wrote nothing, so the
+    /// samples before it are all returned first.
+    pub(crate) fn next_batch(&mut self, data: &[u8], out: &mut [Sample]) -> usize {
+        let mut n = 0;
+        loop {
+            let left = self.total.saturating_sub(self.st.read);
+            let rest = out.get_mut(n..).unwrap_or(&mut []);
+            let room = rest.len().min(left);
+            if room == 0 {
+                return n;
+            }
+            if self.st.read >= 2 {
+                let dst = rest.get_mut(..room).unwrap_or(&mut []);
+                let k = if self.st.int {
+                    run_int(&mut self.st, data, dst)
+                } else {
+                    run_xor(&mut self.st, data, dst)
+                };
+                n += k;
+                if k == room {
+                    continue;
+                }
+                // The last bytes, or an unusual sample: the per-sample fast path.
+                if let Some(st) = fast_step(self.st, data) {
+                    self.st = st;
+                    if let Some(slot) = out.get_mut(n) {
+                        *slot = Sample::new(st.t, f64::from_bits(st.v));
+                    }
+                    n += 1;
+                    continue;
+                }
+            }
+            // A sample the fast paths declined (or one of the first two).
+            match checked_step(self.st, data, self.total) {
+                Ok(st) => {
+                    self.st = st;
+                    if let Some(slot) = out.get_mut(n) {
+                        *slot = Sample::new(st.t, f64::from_bits(st.v));
+                    }
+                    n += 1;
+                }
+                Err(e) => {
+                    if n == 0 {
+                        self.err = Some(e);
+                        self.total = self.st.read;
+                    }
+                    return n;
+                }
+            }
+        }
+    }
+
     /// See [`XorIter::seek`].
     #[inline]
     pub(crate) fn seek(&mut self, data: &[u8], t: i64) -> Option<Sample> {
@@ -708,7 +1055,8 @@ impl XorDecoder {
 ///
 /// `next` returns `None` at the end of the chunk or on corrupt data; [`Self::err`] tells
 /// the two apart. Chunks obtained from [`ChunkData::from_bytes`] were fully validated, so
-/// their iterators never fail.
+/// their iterators never fail. [`Self::next_batch`] decodes many samples per call, which
+/// is faster where the caller wants them all.
 #[derive(Debug, Clone)]
 pub struct XorIter<'a> {
     data: &'a [u8],
@@ -725,13 +1073,22 @@ impl<'a> XorIter<'a> {
     }
 
     /// Advances to the first sample with timestamp `>= t` and returns it. Never moves
-    /// backwards: if the sample last returned (by `next` or `seek`) already has a
-    /// timestamp `>= t`, it is returned again and the position is unchanged (this holds
-    /// after the end too, as in Prometheus). The next call to `next` returns the sample
-    /// after the one returned here.
+    /// backwards: if the sample last returned (by `next`, `next_batch` or `seek`) already
+    /// has a timestamp `>= t`, it is returned again and the position is unchanged (this
+    /// holds after the end too, as in Prometheus). The next call to `next` returns the
+    /// sample after the one returned here.
     #[inline]
     pub fn seek(&mut self, t: i64) -> Option<Sample> {
         self.dec.seek(self.data, t)
+    }
+
+    /// Decodes the next samples into `out`, as many as fit and are left, and returns how
+    /// many were written: `0` at the end of the chunk or on corrupt data (see
+    /// [`Self::err`]; the samples before an error are all returned first). Can be mixed
+    /// with `next` and `seek`.
+    #[inline]
+    pub fn next_batch(&mut self, out: &mut [Sample]) -> usize {
+        self.dec.next_batch(self.data, out)
     }
 
     /// The error that ended iteration, if the data was corrupt.

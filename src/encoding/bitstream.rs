@@ -131,6 +131,21 @@ impl BitCursor {
         }
     }
 
+    /// The cursor's parts: the index of the next byte to load, the buffered bits
+    /// (left-aligned) and how many of them are valid. For decoders that keep the cursor
+    /// in locals.
+    #[inline(always)]
+    pub fn into_parts(self) -> (usize, u64, u32) {
+        (self.pos, self.buf, self.valid)
+    }
+
+    /// A cursor from the parts [`Self::into_parts`] returned (possibly advanced
+    /// consistently since).
+    #[inline(always)]
+    pub fn from_parts(pos: usize, buf: u64, valid: u32) -> Self {
+        BitCursor { pos, buf, valid }
+    }
+
     /// Bits consumed from the start of the byte slice.
     #[inline]
     pub fn bit_offset(&self) -> u64 {

@@ -45,24 +45,28 @@ impl SeriesChunk {
                 if c.num_samples() == 0 || c.max_time() < mint || c.min_time() > maxt {
                     return;
                 }
+                // Decode the whole chunk in batches straight into `out`, then drop what
+                // lies outside the range (samples are in time order).
+                let start = out.len();
+                out.resize(start + c.num_samples(), Sample::new(0, 0.0));
                 let mut it = c.iter();
-                if c.min_time() >= mint && c.max_time() <= maxt {
-                    out.reserve(c.num_samples());
-                    out.extend(it);
-                    return;
-                }
-                let mut cur = if c.min_time() < mint {
-                    it.seek(mint)
-                } else {
-                    it.next()
-                };
-                while let Some(s) = cur {
-                    if s.t > maxt {
+                let mut n = 0;
+                while let Some(dst) = out.get_mut(start + n..) {
+                    let k = it.next_batch(dst);
+                    if k == 0 {
                         break;
                     }
-                    out.push(s);
-                    cur = it.next();
+                    n += k;
                 }
+                out.truncate(start + n);
+                if c.min_time() >= mint && c.max_time() <= maxt {
+                    return;
+                }
+                let part = out.get(start..).unwrap_or(&[]);
+                let lo = part.partition_point(|x| x.t < mint);
+                let hi = part.partition_point(|x| x.t <= maxt);
+                out.truncate(start + hi);
+                out.drain(start..start + lo.min(hi));
             }
         }
     }
