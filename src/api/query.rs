@@ -9,7 +9,7 @@ use axum::http::Request;
 use axum::response::Response;
 
 use super::error::{ApiError, ErrorType};
-use super::json::{push_labels, push_point, push_str, push_timestamp};
+use super::json::{push_float, push_labels, push_point, push_str, push_timestamp};
 use super::params::{parse_duration, Params, MAX_TIME, MIN_TIME};
 use super::respond::{self, read_request};
 use super::state::ApiState;
@@ -156,7 +156,8 @@ pub fn query_error(e: QueryError) -> ApiError {
     ApiError { kind, message }
 }
 
-/// Renders a query result's `data` and splits annotations into warnings and infos.
+/// Renders a query result in its `success` envelope, splitting annotations into
+/// warnings and infos.
 fn render(out: QueryOutput, limit: usize) -> Response {
     let mut warnings: Vec<String> = Vec::new();
     let mut infos: Vec<String> = Vec::new();
@@ -166,8 +167,44 @@ fn render(out: QueryOutput, limit: usize) -> Response {
             AnnotationKind::Info => infos.push(text),
         }
     }
-    let mut s = String::with_capacity(256);
-    match out.value {
+    let mut value = out.value;
+    let truncated = match &mut value {
+        Value::Vector(vec) if limit > 0 && vec.len() > limit => {
+            vec.truncate(limit);
+            true
+        }
+        Value::Matrix(m) if limit > 0 && m.len() > limit => {
+            m.truncate(limit);
+            true
+        }
+        _ => false,
+    };
+    if truncated {
+        warnings.push("results truncated due to limit".into());
+    }
+    // Room for the whole body up front, rather more than needed: growing a large body
+    // copies it, while pages reserved but never written cost nothing.
+    let labels_len = |l: &crate::model::Labels| {
+        l.iter()
+            .map(|x| x.name.len() + x.value.len() + 8)
+            .sum::<usize>()
+            + 16
+    };
+    let capacity = match &value {
+        Value::Vector(vec) => vec
+            .iter()
+            .map(|x| labels_len(&x.labels) + 64)
+            .sum::<usize>()
+            .saturating_add(256),
+        Value::Matrix(m) => m
+            .iter()
+            .map(|x| labels_len(&x.labels) + 32 + 48 * x.samples.len())
+            .sum::<usize>()
+            .saturating_add(256),
+        _ => 256,
+    };
+    let mut s = respond::begin_success(capacity);
+    match value {
         Value::Scalar { t, v } => {
             s.push_str("{\"resultType\":\"scalar\",\"result\":");
             push_point(&mut s, t, v);
@@ -179,11 +216,7 @@ fn render(out: QueryOutput, limit: usize) -> Response {
             push_str(&mut s, &v);
             s.push(']');
         }
-        Value::Vector(mut vec) => {
-            if limit > 0 && vec.len() > limit {
-                vec.truncate(limit);
-                warnings.push("results truncated due to limit".into());
-            }
+        Value::Vector(vec) => {
             s.push_str("{\"resultType\":\"vector\",\"result\":[");
             for (i, x) in vec.iter().enumerate() {
                 if i > 0 {
@@ -197,12 +230,11 @@ fn render(out: QueryOutput, limit: usize) -> Response {
             }
             s.push(']');
         }
-        Value::Matrix(mut m) => {
-            if limit > 0 && m.len() > limit {
-                m.truncate(limit);
-                warnings.push("results truncated due to limit".into());
-            }
+        Value::Matrix(m) => {
             s.push_str("{\"resultType\":\"matrix\",\"result\":[");
+            // Series of a range query mostly share their timestamps: the text of the
+            // j-th timestamp of the previous series is reused when it is the same.
+            let mut times: Vec<(i64, String)> = Vec::new();
             for (i, x) in m.iter().enumerate() {
                 if i > 0 {
                     s.push(',');
@@ -214,7 +246,22 @@ fn render(out: QueryOutput, limit: usize) -> Response {
                     if j > 0 {
                         s.push(',');
                     }
-                    push_point(&mut s, p.t, p.v);
+                    s.push('[');
+                    match times.get_mut(j) {
+                        Some((t, text)) if *t == p.t => s.push_str(text),
+                        slot => {
+                            let mut text = String::new();
+                            push_timestamp(&mut text, p.t);
+                            s.push_str(&text);
+                            match slot {
+                                Some(e) => *e = (p.t, text),
+                                None => times.push((p.t, text)),
+                            }
+                        }
+                    }
+                    s.push_str(",\"");
+                    push_float(&mut s, p.v);
+                    s.push_str("\"]");
                 }
                 s.push_str("]}");
             }
@@ -222,7 +269,7 @@ fn render(out: QueryOutput, limit: usize) -> Response {
         }
     }
     s.push('}');
-    respond::success(&s, &warnings, &infos)
+    respond::finish_success(s, &warnings, &infos)
 }
 
 /// `GET|POST /api/v1/query`.

@@ -15,9 +15,22 @@ use crate::db::Db;
 /// A `success` envelope around already-rendered JSON `data`, with optional warnings and
 /// infos.
 pub fn success(data: &str, warnings: &[String], infos: &[String]) -> Response {
-    let mut out = String::with_capacity(data.len() + 64);
-    out.push_str("{\"status\":\"success\",\"data\":");
+    let mut out = begin_success(data.len() + 64);
     out.push_str(data);
+    finish_success(out, warnings, infos)
+}
+
+/// Starts a `success` envelope with room for `capacity` bytes: append the `data` JSON,
+/// then hand it to [`finish_success`]. Large results are rendered in place this way
+/// instead of being copied into the envelope.
+pub fn begin_success(capacity: usize) -> String {
+    let mut out = String::with_capacity(capacity.max(64));
+    out.push_str("{\"status\":\"success\",\"data\":");
+    out
+}
+
+/// Completes an envelope from [`begin_success`] with warnings and infos.
+pub fn finish_success(mut out: String, warnings: &[String], infos: &[String]) -> Response {
     push_list(&mut out, "warnings", warnings);
     push_list(&mut out, "infos", infos);
     out.push('}');

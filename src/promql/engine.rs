@@ -269,7 +269,36 @@ impl Engine {
                 });
             }
         }
-        let (val, annos) = self.exec(db, expr, query, start_ms, end_ms, step_ms, cancel)?;
+        let (val, annos) =
+            self.exec_with(db, expr, query, (start_ms, end_ms, step_ms), cancel, |ev| {
+                // A range function over a selector: the result series directly.
+                if let Expr::Call(c) = expr {
+                    match ev.range_fn_series(c)? {
+                        Some(Ok(series)) => return Ok(Err(series)),
+                        Some(Err(steps)) => return Ok(Ok(Val::Vector(steps))),
+                        None => {}
+                    }
+                }
+                ev.eval(expr).map(Ok)
+            })?;
+        let val = match val {
+            Ok(val) => val,
+            Err(mut series) => {
+                series.sort_by(|a, b| a.labels.cmp(&b.labels));
+                return Ok(QueryOutput {
+                    value: Value::Matrix(
+                        series
+                            .into_iter()
+                            .map(|s| RangeSeries {
+                                labels: s.labels,
+                                samples: s.samples,
+                            })
+                            .collect(),
+                    ),
+                    annotations: annos.into_vec(),
+                });
+            }
+        };
         let ev_times = |i: usize| start_ms + i as i64 * step_ms;
         let value = match val {
             Val::Scalar(v) => Value::Matrix(vec![RangeSeries {

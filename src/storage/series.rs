@@ -98,18 +98,35 @@ impl Series {
     /// iterating over the slice is the fast path for the query engine.
     pub fn samples_into(&self, out: &mut Vec<Sample>) {
         out.clear();
-        // Room for every sample of the chunks in range up front, instead of growing
-        // (and copying) chunk by chunk.
-        let upper: usize = self
+        // Room for the samples in range up front, instead of growing (and copying)
+        // chunk by chunk. A chunk that reaches outside the range counts with the share
+        // of its time span inside it (an instant query reads a few minutes of chunks
+        // that span hours): a close estimate for regularly spaced samples, and only an
+        // estimate, since the vector still grows if needed.
+        let estimate: usize = self
             .chunks
             .iter()
             .filter(|c| c.max_time() >= self.mint && c.min_time() <= self.maxt)
-            .map(|c| match c {
-                SeriesChunk::Decoded(s) => s.len(),
-                SeriesChunk::Xor(x) => x.num_samples(),
+            .map(|c| {
+                let n = match c {
+                    SeriesChunk::Decoded(s) => s.len(),
+                    SeriesChunk::Xor(x) => x.num_samples(),
+                };
+                let (lo, hi) = (c.min_time(), c.max_time());
+                if lo >= self.mint && hi <= self.maxt {
+                    return n;
+                }
+                let span = i128::from(hi) - i128::from(lo) + 1;
+                let inside = i128::from(hi.min(self.maxt)) - i128::from(lo.max(self.mint)) + 1;
+                let share = (n as i128).saturating_mul(inside.max(0)) / span.max(1);
+                usize::try_from(share)
+                    .unwrap_or(n)
+                    .min(n)
+                    .saturating_add(2)
+                    .min(n)
             })
             .sum();
-        out.reserve(upper);
+        out.reserve(estimate);
         for c in &self.chunks {
             c.samples_into(self.mint, self.maxt, out);
         }

@@ -1,11 +1,13 @@
 //! Aggregation operators.
 
 use super::binary::signature;
+use super::call::{is_range_fn, plain_range_args, PointSink, Shortcut};
 use super::{label_key, EvalResult, Evaluator, IntMap, Sv, Val};
 use crate::model::{is_valid_label_name, Labels, METRIC_NAME};
 use crate::promql::annotations;
 use crate::promql::ast::{AggOp, AggregateExpr, Expr, Grouping};
 use crate::promql::engine::QueryError;
+use crate::promql::func::Func;
 use crate::promql::functions::aggr::{kahan_sum_inc, quantile, VarianceAggregator};
 
 enum Acc {
@@ -17,6 +19,134 @@ enum Acc {
     Max(f64),
     Var(VarianceAggregator),
     Quantile(Vec<f64>),
+}
+
+impl Acc {
+    /// The accumulator of `op` seeded with its group's first value.
+    fn new(op: AggOp, f: f64) -> Acc {
+        match op {
+            AggOp::Sum => Acc::Sum { v: f, c: 0.0 },
+            AggOp::Avg => Acc::Avg(Mean::new(f)),
+            AggOp::Count => Acc::Count(1.0),
+            AggOp::Group => Acc::Group,
+            AggOp::Min => Acc::Min(f),
+            AggOp::Max => Acc::Max(f),
+            AggOp::Stddev | AggOp::Stdvar => Acc::Var(VarianceAggregator::new(f)),
+            AggOp::Quantile => Acc::Quantile(vec![f]),
+            _ => Acc::Group,
+        }
+    }
+
+    /// Adds another value of the group.
+    #[inline]
+    fn add(&mut self, f: f64) {
+        match self {
+            Acc::Sum { v, c } => {
+                let (nv, nc) = kahan_sum_inc(f, *v, *c);
+                *v = nv;
+                *c = nc;
+            }
+            Acc::Avg(avg) => avg.add(f),
+            Acc::Count(c) => *c += 1.0,
+            Acc::Group => {}
+            Acc::Min(m) => {
+                if *m > f || m.is_nan() {
+                    *m = f;
+                }
+            }
+            Acc::Max(m) => {
+                if *m < f || m.is_nan() {
+                    *m = f;
+                }
+            }
+            Acc::Var(var) => var.add(f),
+            Acc::Quantile(vals) => vals.push(f),
+        }
+    }
+
+    /// The aggregated value (`q` is the quantile of `quantile`).
+    fn value(self, op: AggOp, q: f64) -> f64 {
+        match self {
+            Acc::Quantile(mut vals) => quantile(q, &mut vals),
+            other => other.value_ref(op),
+        }
+    }
+
+    /// The aggregated value of any operator but `quantile`.
+    fn value_ref(&self, op: AggOp) -> f64 {
+        match self {
+            Acc::Sum { v, c } => {
+                if v.is_infinite() {
+                    *v
+                } else {
+                    v + c
+                }
+            }
+            Acc::Avg(avg) => avg.value(),
+            Acc::Count(c) => *c,
+            Acc::Group => 1.0,
+            Acc::Min(m) | Acc::Max(m) => *m,
+            Acc::Var(var) => {
+                if op == AggOp::Stddev {
+                    var.stddev()
+                } else {
+                    var.variance()
+                }
+            }
+            Acc::Quantile(_) => f64::NAN,
+        }
+    }
+}
+
+/// Most accumulators (groups times steps) [`Evaluator::aggregate_range_fn`] allocates.
+const FUSED_LIMIT: usize = 1 << 22;
+
+/// Accumulates range function output per group and step.
+struct AggSink<'n> {
+    op: AggOp,
+    without: bool,
+    names: &'n [String],
+    n: usize,
+    /// Group key → index in `groups`.
+    index: IntMap<u64, usize>,
+    /// Output labels and one accumulator per step.
+    groups: Vec<(Labels, Vec<Option<Acc>>)>,
+    /// Per step, the groups in order of their first element.
+    order: Vec<Vec<usize>>,
+    /// The group of the current series.
+    cur: usize,
+}
+
+impl PointSink for AggSink<'_> {
+    fn series(&mut self, labels: Labels, _drop_name: bool, _remaining: usize) {
+        let key = group_key(&labels, self.without, self.names);
+        let groups = &mut self.groups;
+        let (without, names, n) = (self.without, self.names, self.n);
+        self.cur = *self.index.entry(key).or_insert_with(|| {
+            groups.push((
+                group_labels(&labels, without, names),
+                (0..n).map(|_| None).collect(),
+            ));
+            groups.len() - 1
+        });
+    }
+
+    #[inline]
+    fn point(&mut self, i: usize, v: f64) {
+        let Some((_, accs)) = self.groups.get_mut(self.cur) else {
+            return;
+        };
+        match accs.get_mut(i) {
+            Some(Some(acc)) => acc.add(v),
+            Some(slot) => {
+                *slot = Some(Acc::new(self.op, v));
+                if let Some(o) = self.order.get_mut(i) {
+                    o.push(self.cur);
+                }
+            }
+            None => {}
+        }
+    }
 }
 
 /// Prometheus's `avg`: a Kahan-compensated sum divided by the count, switching to an
@@ -224,7 +354,11 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             ) => Some(self.eval_scalar(p)?),
             _ => None,
         };
-        let input = self.eval_vector(&a.expr)?;
+        let input = match self.aggregate_range_fn(a, without, &names)? {
+            Some(Ok(v)) => return Ok(v),
+            Some(Err(steps)) => steps,
+            None => self.eval_vector(&a.expr)?,
+        };
         match a.op {
             AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::LimitRatio => {
                 let params = param.unwrap_or_default();
@@ -276,21 +410,10 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                             .entry(key)
                             .or_insert_with(|| group_labels(&s.labels, without, &names))
                             .clone();
-                        let acc = match a.op {
-                            AggOp::Sum => Acc::Sum { v: f, c: 0.0 },
-                            AggOp::Avg => Acc::Avg(Mean::new(f)),
-                            AggOp::Count => Acc::Count(1.0),
-                            AggOp::Group => Acc::Group,
-                            AggOp::Min => Acc::Min(f),
-                            AggOp::Max => Acc::Max(f),
-                            AggOp::Stddev | AggOp::Stdvar => Acc::Var(VarianceAggregator::new(f)),
-                            AggOp::Quantile => Acc::Quantile(vec![f]),
-                            _ => Acc::Group,
-                        };
                         index.insert(key, groups.len());
                         groups.push(Group {
                             labels,
-                            acc,
+                            acc: Acc::new(a.op, f),
                             drop_name: s.drop_name,
                         });
                     }
@@ -299,28 +422,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                             continue;
                         };
                         g.drop_name |= s.drop_name;
-                        match &mut g.acc {
-                            Acc::Sum { v, c } => {
-                                let (nv, nc) = kahan_sum_inc(f, *v, *c);
-                                *v = nv;
-                                *c = nc;
-                            }
-                            Acc::Avg(avg) => avg.add(f),
-                            Acc::Count(c) => *c += 1.0,
-                            Acc::Group => {}
-                            Acc::Min(m) => {
-                                if *m > f || m.is_nan() {
-                                    *m = f;
-                                }
-                            }
-                            Acc::Max(m) => {
-                                if *m < f || m.is_nan() {
-                                    *m = f;
-                                }
-                            }
-                            Acc::Var(var) => var.add(f),
-                            Acc::Quantile(vals) => vals.push(f),
-                        }
+                        g.acc.add(f);
                     }
                 }
             }
@@ -331,38 +433,93 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 .unwrap_or(f64::NAN);
             let res: Vec<Sv> = groups
                 .into_iter()
-                .map(|g| {
-                    let v = match g.acc {
-                        Acc::Sum { v, c } => {
-                            if v.is_infinite() {
-                                v
-                            } else {
-                                v + c
-                            }
-                        }
-                        Acc::Avg(avg) => avg.value(),
-                        Acc::Count(c) => c,
-                        Acc::Group => 1.0,
-                        Acc::Min(m) | Acc::Max(m) => m,
-                        Acc::Var(var) => {
-                            if a.op == AggOp::Stddev {
-                                var.stddev()
-                            } else {
-                                var.variance()
-                            }
-                        }
-                        Acc::Quantile(mut vals) => quantile(q, &mut vals),
-                    };
-                    Sv {
-                        labels: g.labels,
-                        v,
-                        drop_name: g.drop_name,
-                    }
+                .map(|g| Sv {
+                    labels: g.labels,
+                    v: g.acc.value(a.op, q),
+                    drop_name: g.drop_name,
                 })
                 .collect();
             out.push(res);
         }
         Ok(Val::Vector(out))
+    }
+
+    /// `op by (...) (f(selector[range]))` for the simple operators: the range function's
+    /// points go straight into per-group accumulators instead of being collected into
+    /// per-step vectors first. Elements are accumulated in the same order as from the
+    /// per-step vectors (series order within each step) and groups come out in order of
+    /// first appearance per step, so the result is the same. `None` when the shape does
+    /// not apply; `Some(Err(input))` hands back the function's per-step vectors when the
+    /// accumulators would take too much memory.
+    fn aggregate_range_fn(
+        &self,
+        a: &AggregateExpr,
+        without: bool,
+        names: &[String],
+    ) -> EvalResult<Shortcut<Val>> {
+        if !matches!(
+            a.op,
+            AggOp::Sum | AggOp::Avg | AggOp::Count | AggOp::Group | AggOp::Min | AggOp::Max
+        ) || self.sh.opts.delayed_name_removal
+        {
+            return Ok(None);
+        }
+        let Expr::Call(c) = unparen(&a.expr) else {
+            return Ok(None);
+        };
+        if !is_range_fn(c.func) || c.func == Func::AbsentOverTime {
+            return Ok(None);
+        }
+        if !plain_range_args(c) {
+            return Ok(None);
+        }
+        // What `eval` does for the argument before evaluating it.
+        self.check()?;
+        let rc = self.range_call(c)?;
+        let n = self.n();
+        let keep_name = matches!(c.func, Func::LastOverTime | Func::FirstOverTime);
+        let mut keys: IntMap<u64, ()> = IntMap::default();
+        for s in &rc.input.series {
+            let key = if keep_name {
+                group_key(&s.labels, without, names)
+            } else {
+                group_key(&s.labels.without_metric_name(), without, names)
+            };
+            keys.insert(key, ());
+        }
+        if keys.len().saturating_mul(n) > FUSED_LIMIT {
+            return Ok(Some(Err(self.range_fn_steps(&rc)?)));
+        }
+        let mut sink = AggSink {
+            op: a.op,
+            without,
+            names,
+            n,
+            index: IntMap::default(),
+            groups: Vec::new(),
+            order: (0..n).map(|_| Vec::new()).collect(),
+            cur: 0,
+        };
+        self.range_fn_points(&rc, &mut sink)?;
+        let AggSink { groups, order, .. } = sink;
+        let mut out = Vec::with_capacity(n);
+        for (i, ids) in order.into_iter().enumerate() {
+            let mut res = Vec::with_capacity(ids.len());
+            for gi in ids {
+                let Some((labels, accs)) = groups.get(gi) else {
+                    continue;
+                };
+                if let Some(Some(acc)) = accs.get(i) {
+                    res.push(Sv {
+                        labels: labels.clone(),
+                        v: acc.value_ref(a.op),
+                        drop_name: false,
+                    });
+                }
+            }
+            out.push(res);
+        }
+        Ok(Some(Ok(Val::Vector(out))))
     }
 
     fn eval_k(

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::selectors::{RangeInput, Window};
-use super::{check_unique, label_key, EvalResult, Evaluator, IntMap, Sv, Val};
+use super::{check_unique, label_key, EvalResult, Evaluator, IntMap, MSeries, Sv, Val};
 use crate::model::{Labels, LabelsBuilder, MatchOp, Sample, METRIC_NAME};
 use crate::promql::annotations;
 use crate::promql::ast::{Call, Expr};
@@ -29,7 +29,7 @@ fn string_arg(c: &Call, i: usize) -> EvalResult<String> {
     }
 }
 
-fn is_range_fn(f: Func) -> bool {
+pub(crate) fn is_range_fn(f: Func) -> bool {
     use Func::*;
     matches!(
         f,
@@ -61,6 +61,116 @@ fn is_range_fn(f: Func) -> bool {
             | TsOfMaxOverTime
             | TsOfMinOverTime
     )
+}
+
+/// Most elements (steps times series) for which a range function's output steps are
+/// sized up front.
+const RESERVE_LIMIT: usize = 1 << 21;
+
+/// A range function call with its arguments evaluated.
+pub(crate) struct RangeCall<'c> {
+    pub f: Func,
+    /// The range argument (without parentheses).
+    pub marg: &'c Expr,
+    pub input: RangeInput,
+    /// The other (scalar) arguments, in order, one value per step.
+    pub scalars: Vec<Vec<f64>>,
+}
+
+impl RangeCall<'_> {
+    /// Scalar argument `k` at step `i`.
+    fn sc(&self, k: usize, i: usize) -> f64 {
+        self.scalars
+            .get(k)
+            .and_then(|v| v.get(i))
+            .copied()
+            .unwrap_or(f64::NAN)
+    }
+}
+
+/// Receives the output of a range function series by series.
+pub(crate) trait PointSink {
+    /// The next input series produces points with `labels`; `remaining` counts it and
+    /// the series after it.
+    fn series(&mut self, labels: Labels, drop_name: bool, remaining: usize);
+    /// A point of the current series at step `i` (steps increase within a series).
+    fn point(&mut self, i: usize, v: f64);
+}
+
+/// Collects range function output as one vector per step.
+struct StepSink {
+    out: Vec<Vec<Sv>>,
+    labels: Labels,
+    drop_name: bool,
+    remaining: usize,
+    reserve: bool,
+}
+
+impl PointSink for StepSink {
+    fn series(&mut self, labels: Labels, drop_name: bool, remaining: usize) {
+        self.labels = labels;
+        self.drop_name = drop_name;
+        self.remaining = remaining;
+    }
+
+    #[inline]
+    fn point(&mut self, i: usize, v: f64) {
+        if let Some(step) = self.out.get_mut(i) {
+            if self.reserve && step.capacity() == 0 {
+                step.reserve_exact(self.remaining);
+            }
+            step.push(Sv {
+                labels: self.labels.clone(),
+                v,
+                drop_name: self.drop_name,
+            });
+        }
+    }
+}
+
+/// The outcome of evaluating a range function call by a shortcut: `None` when the
+/// shortcut does not apply, `Some(Ok(_))` its result, `Some(Err(steps))` the call's
+/// usual per-step result when the shortcut gave up after evaluating the arguments.
+pub(crate) type Shortcut<T> = Option<Result<T, Vec<Vec<Sv>>>>;
+
+/// Whether the range argument of `c` is a matrix selector without `@` (not a subquery):
+/// its series carry no name to drop later, and the call is not evaluated once and
+/// repeated over the steps.
+pub(crate) fn plain_range_args(c: &Call) -> bool {
+    c.args.iter().any(|x| match unparen(x) {
+        Expr::Matrix(ms) => ms.vs.at.is_none(),
+        _ => false,
+    }) && !c
+        .args
+        .iter()
+        .any(|x| matches!(unparen(x), Expr::Subquery(_)))
+}
+
+/// Collects range function output as one series per input series.
+struct SeriesSink<'s, 'a> {
+    ev: Evaluator<'s, 'a>,
+    n: usize,
+    out: Vec<MSeries>,
+}
+
+impl PointSink for SeriesSink<'_, '_> {
+    fn series(&mut self, labels: Labels, drop_name: bool, _remaining: usize) {
+        self.out.push(MSeries {
+            labels,
+            samples: Vec::new(),
+            drop_name,
+        });
+    }
+
+    #[inline]
+    fn point(&mut self, i: usize, v: f64) {
+        if let Some(s) = self.out.last_mut() {
+            if s.samples.is_empty() {
+                s.samples.reserve_exact(self.n.saturating_sub(i));
+            }
+            s.samples.push(Sample::new(self.ev.t(i), v));
+        }
+    }
 }
 
 /// `absent()` output labels: the equality matchers of a selector argument.
@@ -325,6 +435,39 @@ impl<'s, 'a> Evaluator<'s, 'a> {
     }
 
     fn eval_range_fn(&self, c: &Call) -> EvalResult<Val> {
+        let rc = self.range_call(c)?;
+        let n = self.n();
+        if rc.f == Func::AbsentOverTime {
+            let mut out: Vec<Vec<Sv>> = (0..n).map(|_| Vec::new()).collect();
+            let labels = absent_labels(rc.marg);
+            let mut present = vec![false; n];
+            for s in &rc.input.series {
+                let mut w = Window::new(&s.samples);
+                for (i, p) in present.iter_mut().enumerate() {
+                    let te = rc.input.window_end(self.t(i));
+                    if !w.slide(te.saturating_sub(rc.input.range), te).is_empty() {
+                        *p = true;
+                    }
+                }
+            }
+            for (i, p) in present.iter().enumerate() {
+                if !p {
+                    if let Some(step) = out.get_mut(i) {
+                        step.push(Sv {
+                            labels: labels.clone(),
+                            v: 1.0,
+                            drop_name: false,
+                        });
+                    }
+                }
+            }
+            return Ok(Val::Vector(out));
+        }
+        Ok(Val::Vector(self.range_fn_steps(&rc)?))
+    }
+
+    /// Evaluates the arguments of a range function call (see [`Self::range_fn_points`]).
+    pub(crate) fn range_call<'c>(&self, c: &'c Call) -> EvalResult<RangeCall<'c>> {
         let f = c.func;
         let (mi, marg) = c
             .args
@@ -346,58 +489,100 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 scalars.push(self.eval_scalar(a)?);
             }
         }
-        let sc = |k: usize, i: usize| -> f64 {
-            scalars
-                .get(k)
-                .and_then(|v| v.get(i))
-                .copied()
-                .unwrap_or(f64::NAN)
+        let rc = RangeCall {
+            f,
+            marg,
+            input,
+            scalars,
         };
-        let n = self.n();
-        let mut out: Vec<Vec<Sv>> = (0..n).map(|_| Vec::new()).collect();
-
-        if f == Func::AbsentOverTime {
-            let labels = absent_labels(marg);
-            let mut present = vec![false; n];
-            for s in &input.series {
-                let mut w = Window::new(&s.samples);
-                for (i, p) in present.iter_mut().enumerate() {
-                    let te = input.window_end(self.t(i));
-                    if !w.slide(te.saturating_sub(input.range), te).is_empty() {
-                        *p = true;
-                    }
-                }
-            }
-            for (i, p) in present.iter().enumerate() {
-                if !p {
-                    if let Some(step) = out.get_mut(i) {
-                        step.push(Sv {
-                            labels: labels.clone(),
-                            v: 1.0,
-                            drop_name: false,
-                        });
-                    }
-                }
-            }
-            return Ok(Val::Vector(out));
-        }
-
         if f == Func::QuantileOverTime {
             let span = c
                 .args
                 .first()
                 .map(|a| unparen(a).span())
                 .unwrap_or_default();
-            for i in 0..n {
-                let q = sc(0, i);
+            for i in 0..self.n() {
+                let q = rc.sc(0, i);
                 if q.is_nan() || !(0.0..=1.0).contains(&q) {
                     self.annotate(annotations::invalid_quantile(self.sh.query, span, q));
                 }
             }
         }
+        Ok(rc)
+    }
 
+    /// The result of a range function call (other than `absent_over_time`) as one
+    /// vector per step.
+    pub(crate) fn range_fn_steps(&self, rc: &RangeCall<'_>) -> EvalResult<Vec<Vec<Sv>>> {
+        let n = self.n();
+        let mut sink = StepSink {
+            out: (0..n).map(|_| Vec::new()).collect(),
+            labels: Labels::empty(),
+            drop_name: false,
+            remaining: 0,
+            // Each step gets at most one element per series: size the steps for that up
+            // front (instead of growing them all in turn) unless that could hold a lot
+            // of memory that sparse series would leave unused.
+            reserve: n.saturating_mul(rc.input.series.len()) <= RESERVE_LIMIT,
+        };
+        self.range_fn_points(rc, &mut sink)?;
+        Ok(sink.out)
+    }
+
+    /// A range function applied to a plain matrix selector, evaluated as the result
+    /// series of a range query directly, without per-step vectors: each input series
+    /// gives one output series with its points in step order (the caller sorts them).
+    /// `None` when the call has another shape; `Some(Err(steps))` with the usual per-step
+    /// result when two input series would give the same output labels (their points
+    /// merge or conflict in the per-step form).
+    pub(crate) fn range_fn_series(&self, c: &Call) -> EvalResult<Shortcut<Vec<MSeries>>> {
+        if !is_range_fn(c.func)
+            || c.func == Func::AbsentOverTime
+            || self.sh.opts.delayed_name_removal
+            || !plain_range_args(c)
+        {
+            return Ok(None);
+        }
+        // What `eval` does first.
+        self.check()?;
+        let rc = self.range_call(c)?;
+        let keep_name = matches!(c.func, Func::LastOverTime | Func::FirstOverTime);
+        let mut seen = std::collections::HashSet::with_capacity(rc.input.series.len());
+        for s in &rc.input.series {
+            let labels = if keep_name {
+                s.labels.clone()
+            } else {
+                s.labels.without_metric_name()
+            };
+            if !seen.insert(labels) {
+                return Ok(Some(Err(self.range_fn_steps(&rc)?)));
+            }
+        }
+        drop(seen);
+        let mut sink = SeriesSink {
+            ev: *self,
+            n: self.n(),
+            out: Vec::with_capacity(rc.input.series.len()),
+        };
+        self.range_fn_points(&rc, &mut sink)?;
+        let mut out = sink.out;
+        out.retain(|s| !s.samples.is_empty());
+        Ok(Some(Ok(out)))
+    }
+
+    /// Computes a range function (other than `absent_over_time`) series by series and
+    /// hands each series' output labels, then its points in step order, to `sink`.
+    pub(crate) fn range_fn_points<S: PointSink>(
+        &self,
+        rc: &RangeCall<'_>,
+        sink: &mut S,
+    ) -> EvalResult<()> {
+        let f = rc.f;
+        let input = &rc.input;
+        let n = self.n();
         let keep_name = matches!(f, Func::LastOverTime | Func::FirstOverTime);
         let delayed = self.sh.opts.delayed_name_removal;
+        let total = input.series.len();
         // Samples held at once: the current window plus the output produced so far.
         let mut out_points = 0usize;
         for (si, s) in input.series.iter().enumerate() {
@@ -426,7 +611,8 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             } else {
                 s.labels.clone()
             };
-            for (i, step) in out.iter_mut().enumerate() {
+            sink.series(labels, s.drop_name || (!keep_name && delayed), total - si);
+            for i in 0..n {
                 let t = self.t(i);
                 let te = input.window_end(t);
                 let ts = te.saturating_sub(input.range);
@@ -460,19 +646,19 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                     Func::StddevOverTime => over_time::stddev_over_time(win),
                     Func::StdvarOverTime => over_time::stdvar_over_time(win),
                     Func::MadOverTime => over_time::mad_over_time(win),
-                    Func::QuantileOverTime => over_time::quantile_over_time(sc(0, i), win),
+                    Func::QuantileOverTime => over_time::quantile_over_time(rc.sc(0, i), win),
                     Func::Changes | Func::Resets => {
                         let (lo, hi) = w.bounds();
                         prefix.as_ref().and_then(|p| p.count(lo, hi))
                     }
                     Func::Deriv => over_time::deriv(win),
-                    Func::PredictLinear => over_time::predict_linear(win, t, sc(0, i)),
+                    Func::PredictLinear => over_time::predict_linear(win, t, rc.sc(0, i)),
                     Func::TsOfMaxOverTime => over_time::ts_of_max_over_time(win),
                     Func::TsOfMinOverTime => over_time::ts_of_min_over_time(win),
                     Func::TsOfFirstOverTime => over_time::ts_of_first_over_time(win),
                     Func::TsOfLastOverTime => over_time::ts_of_last_over_time(win),
                     Func::DoubleExponentialSmoothing => {
-                        over_time::double_exponential_smoothing(win, sc(0, i), sc(1, i))
+                        over_time::double_exponential_smoothing(win, rc.sc(0, i), rc.sc(1, i))
                             .map_err(|e| QueryError::Eval(e.to_string()))?
                     }
                     _ => None,
@@ -480,11 +666,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 if let Some(v) = v {
                     produced = true;
                     out_points += 1;
-                    step.push(Sv {
-                        labels: labels.clone(),
-                        v,
-                        drop_name: s.drop_name || (!keep_name && delayed),
-                    });
+                    sink.point(i, v);
                 }
             }
             self.check_samples(max_window + out_points)?;
@@ -496,7 +678,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                     {
                         // Prometheus replaces a subquery argument by a selector without
                         // a position before this check, so it reports the query start.
-                        let span = match marg {
+                        let span = match rc.marg {
                             Expr::Subquery(_) => crate::promql::ast::Span::default(),
                             other => other.span(),
                         };
@@ -505,7 +687,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 }
             }
         }
-        Ok(Val::Vector(out))
+        Ok(())
     }
 
     fn eval_sort(&self, c: &Call) -> EvalResult<Val> {
