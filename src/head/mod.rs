@@ -68,6 +68,52 @@ pub const DEFAULT_BLOCK_RANGE_MS: i64 = 2 * 60 * 60 * 1000;
 /// Number of registry shards (a power of two).
 const SHARDS: usize = 128;
 
+/// Source of [`Head::id`].
+static NEXT_HEAD_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A hold on one series of the head, for a caller that appends to the same series
+/// again and again (a target's scrape cache): [`Appender::append_handle`] goes
+/// straight to the series, without the lookup by reference. While a handle exists
+/// the series stays in the head ([`Head::truncate_before`] only removes series nobody
+/// holds), so a handle never goes stale. It belongs to one head (see [`Head::id`])
+/// and must not be passed to an appender of another.
+#[derive(Clone)]
+pub(crate) struct SeriesHandle {
+    series: Arc<MemSeries>,
+}
+
+impl std::fmt::Debug for SeriesHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SeriesHandle")
+            .field(&self.series.series_ref)
+            .finish()
+    }
+}
+
+impl SeriesHandle {
+    /// The series' reference.
+    #[inline]
+    pub(crate) fn series_ref(&self) -> SeriesRef {
+        self.series.series_ref
+    }
+
+    #[inline]
+    pub(crate) fn series(&self) -> &Arc<MemSeries> {
+        &self.series
+    }
+
+    /// Reads the words an append and a commit touch first (the reference count, the
+    /// published newest timestamp and the lock), so that the memory is on its way
+    /// into the CPU cache before it is needed. Touching a few series ahead at once lets
+    /// their cache misses overlap instead of being paid one after the other.
+    #[inline]
+    pub(crate) fn touch(&self) {
+        std::hint::black_box(Arc::strong_count(&self.series));
+        std::hint::black_box(self.series.newest_hint());
+        std::hint::black_box(self.series.data.is_locked());
+    }
+}
+
 /// A sample or series was not accepted.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
@@ -310,6 +356,8 @@ impl HashBucket {
 
 /// The in-memory head block. `Send + Sync`; appenders and queriers borrow it.
 pub struct Head {
+    /// Unique within the process: tells [`SeriesHandle`]s of different heads apart.
+    id: u64,
     opts: HeadOptions,
     by_ref: Box<[RefShard]>,
     by_hash: Box<[HashShard]>,
@@ -353,6 +401,7 @@ impl Head {
     /// An empty head.
     pub fn new(opts: HeadOptions) -> Self {
         Head {
+            id: NEXT_HEAD_ID.fetch_add(1, Ordering::Relaxed),
             opts,
             by_ref: (0..SHARDS).map(|_| RwLock::default()).collect(),
             by_hash: (0..SHARDS).map(|_| RwLock::default()).collect(),
@@ -364,6 +413,16 @@ impl Head {
             append_floor: AtomicI64::new(i64::MIN),
             counters: Counters::default(),
         }
+    }
+
+    /// An identifier of this head, unique within the process.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// A handle on the series with reference `r`, if it exists.
+    pub(crate) fn handle(&self, r: SeriesRef) -> Option<SeriesHandle> {
+        self.series_by_ref(r).map(|series| SeriesHandle { series })
     }
 
     /// The options the head was built with.
