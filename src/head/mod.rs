@@ -305,15 +305,26 @@ type RefShard = RwLock<Vec<Option<Arc<MemSeries>>>>;
 type HashShard = RwLock<U64Map<HashBucket>>;
 
 /// The series sharing one label hash: almost always exactly one, held without an
-/// allocation of its own.
+/// allocation of its own. The rare list of colliding series is a boxed slice (no
+/// spare capacity), which keeps an entry of the hash shard at 24 bytes rather than 40.
 enum HashBucket {
     One(Arc<MemSeries>),
-    Many(Vec<Arc<MemSeries>>),
+    Many(Box<[Arc<MemSeries>]>),
 }
 
 impl Default for HashBucket {
     fn default() -> Self {
-        HashBucket::Many(Vec::new())
+        HashBucket::Many(Box::default())
+    }
+}
+
+/// Adds `s` under `hash`.
+fn bucket_push(map: &mut U64Map<HashBucket>, hash: u64, s: Arc<MemSeries>) {
+    match map.entry(hash) {
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(HashBucket::One(s));
+        }
+        std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().push(s),
     }
 }
 
@@ -328,24 +339,28 @@ impl HashBucket {
     fn push(&mut self, s: Arc<MemSeries>) {
         match self {
             HashBucket::Many(v) if v.is_empty() => *self = HashBucket::One(s),
-            HashBucket::Many(v) => v.push(s),
-            HashBucket::One(a) => *self = HashBucket::Many(vec![Arc::clone(a), s]),
+            HashBucket::Many(v) => {
+                let mut list = std::mem::take(v).into_vec();
+                list.push(s);
+                *v = list.into_boxed_slice();
+            }
+            HashBucket::One(a) => *self = HashBucket::Many(Box::new([Arc::clone(a), s])),
         }
     }
 
     fn retain(&mut self, keep: impl FnMut(&Arc<MemSeries>) -> bool) {
         let mut v = match std::mem::take(self) {
             HashBucket::One(s) => vec![s],
-            HashBucket::Many(v) => v,
+            HashBucket::Many(v) => v.into_vec(),
         };
         v.retain(keep);
         *self = match v.pop() {
             Some(s) if v.is_empty() => HashBucket::One(s),
             Some(s) => {
                 v.push(s);
-                HashBucket::Many(v)
+                HashBucket::Many(v.into_boxed_slice())
             }
-            None => HashBucket::Many(v),
+            None => HashBucket::Many(Box::default()),
         };
     }
 
@@ -526,7 +541,7 @@ impl Head {
         let id = u32::try_from(r).map_err(|_| AppendError::TooManySeries)?;
         let s = Arc::new(MemSeries::new(r, labels.clone()));
         self.insert(id, Arc::clone(&s));
-        map.entry(hash).or_default().push(Arc::clone(&s));
+        bucket_push(&mut map, hash, Arc::clone(&s));
         Ok((s, true))
     }
 
@@ -574,7 +589,7 @@ impl Head {
             let mut map = shard(&self.by_hash, i as u64).write();
             map.reserve(list.len());
             for (hash, s) in list {
-                map.entry(hash).or_default().push(s);
+                bucket_push(&mut map, hash, s);
             }
         }
         self.postings.write().merge(postings);
@@ -737,3 +752,37 @@ pub(crate) fn normalize_labels(labels: &Labels) -> Option<Labels> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod registry_tests {
+    use super::*;
+
+    /// Every series has an entry in a hash shard; a change of its size shows here.
+    #[test]
+    fn hash_entry_size() {
+        assert_eq!(std::mem::size_of::<(u64, HashBucket)>(), 24);
+    }
+
+    #[test]
+    fn colliding_buckets_keep_every_series() {
+        let a = Arc::new(MemSeries::new(1, Labels::from_pairs(&[("a", "1")])));
+        let b = Arc::new(MemSeries::new(2, Labels::from_pairs(&[("a", "2")])));
+        let mut map = U64Map::default();
+        bucket_push(&mut map, 7, Arc::clone(&a));
+        bucket_push(&mut map, 7, Arc::clone(&b));
+        let refs = |m: &U64Map<HashBucket>| -> Vec<u64> {
+            m.get(&7)
+                .map(|x| x.iter().map(|s| s.series_ref).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(refs(&map), vec![1, 2]);
+        if let Some(x) = map.get_mut(&7) {
+            x.retain(|s| s.series_ref != 1);
+        }
+        assert_eq!(refs(&map), vec![2]);
+        if let Some(x) = map.get_mut(&7) {
+            x.retain(|_| false);
+            assert!(x.is_empty());
+        }
+    }
+}
