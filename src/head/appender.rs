@@ -5,7 +5,7 @@ use std::sync::Arc;
 use parking_lot::MutexGuard;
 
 use super::series::{classify, MemSeries, Order, SeriesData, NO_SAMPLE};
-use super::{normalize_labels, AppendError, Head, SeriesRef, U64Map};
+use super::{normalize_labels, AppendError, Head, SeriesHandle, SeriesRef, U64Map};
 use crate::db::DbError;
 use crate::model::{Labels, Timestamp};
 use crate::wal::{Record, RefSample, RefSeries, Wal};
@@ -278,6 +278,41 @@ impl<'a> Appender<'a> {
             }
         };
         self.append_idx(idx, t, v)
+    }
+
+    /// Appends a sample to the series `h` holds, like [`Self::append_ref`] without the
+    /// lookup of the series by reference. `h` must come from this appender's head (see
+    /// [`Self::head_id`]).
+    #[inline]
+    pub(crate) fn append_handle(
+        &mut self,
+        h: &SeriesHandle,
+        t: Timestamp,
+        v: f64,
+    ) -> Result<(), AppendError> {
+        self.check_bounds(t)?;
+        let r = h.series_ref();
+        let idx = match self.b.find(r) {
+            Some(i) => i,
+            None => {
+                let s = h.series();
+                let hint = s.newest_hint();
+                self.add_series(Arc::clone(s), r, hint)
+            }
+        };
+        self.append_idx(idx, t, v)
+    }
+
+    /// A handle on the series with reference `r` (from [`Self::append`]) for
+    /// [`Self::append_handle`].
+    pub(crate) fn handle(&self, r: SeriesRef) -> Option<SeriesHandle> {
+        self.head.handle(r)
+    }
+
+    /// The identifier of the head this appender writes to ([`SeriesHandle`]s of other
+    /// heads must not be passed to it).
+    pub(crate) fn head_id(&self) -> u64 {
+        self.head.id()
     }
 
     /// Adds series `s` with reference `r`, not yet in the batch; `hint` is its

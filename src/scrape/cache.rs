@@ -10,6 +10,10 @@
 //! newest entry with that hash (entries with the same hash are chained) serves the
 //! fallback.
 //!
+//! An entry holds a [`SeriesHandle`] on its series, so a steady-state append goes
+//! straight to the series; a hit also touches the series a few entries ahead, so
+//! their cache misses overlap rather than come one after the other.
+//!
 //! Entries of series that disappeared are only flagged dead; the arrays are rebuilt
 //! (live entries in the order of the last scrape) when a quarter of them are dead or
 //! when many lines were found out of order, so the guess works again.
@@ -17,11 +21,13 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::head::SeriesRef;
-use crate::model::Labels;
+use crate::head::SeriesHandle;
 
 /// No entry (end of a hash chain).
 const NONE: u32 = u32::MAX;
+
+/// Entries whose series are touched together, this many entries ahead.
+const AHEAD: usize = 8;
 
 const DEAD: u8 = 1;
 const DROPPED: u8 = 2;
@@ -86,8 +92,8 @@ pub(crate) struct Slot {
     key_len: u32,
     /// Next entry with the same text hash.
     chain: u32,
-    /// The series reference (meaningless when dropped).
-    pub series_ref: SeriesRef,
+    /// The series (`None` when dropped, or once dead).
+    pub handle: Option<SeriesHandle>,
     /// The scrape that last saw the series.
     pub last_iter: u64,
     /// The timestamp of its sample in that scrape.
@@ -154,8 +160,6 @@ pub(crate) struct Miss(u64);
 #[derive(Debug, Default)]
 pub(crate) struct SeriesCache {
     slots: Vec<Slot>,
-    /// Label sets (after relabelling) of the slots; `None` for dropped series.
-    labels: Vec<Option<Labels>>,
     keys: Vec<u8>,
     index: HashMap<u64, u32, BuildHasherDefault<PassHasher>>,
     /// The slot expected for the next line.
@@ -219,7 +223,24 @@ impl SeriesCache {
         let s = self.slots.get_mut(i).filter(|s| !s.dead())?;
         s.seq = seq;
         self.cursor += 1;
+        self.touch_ahead(i);
         Some(i)
+    }
+
+    /// Every [`AHEAD`] entries, touches the series of the next [`AHEAD`] entries after
+    /// those (see [`SeriesHandle::touch`]).
+    #[inline]
+    fn touch_ahead(&self, i: usize) {
+        if i.is_multiple_of(AHEAD) {
+            if let Some(next) = self
+                .slots
+                .get(i + AHEAD..(i + 2 * AHEAD).min(self.slots.len()))
+            {
+                for h in next.iter().filter_map(|s| s.handle.as_ref()) {
+                    h.touch();
+                }
+            }
+        }
     }
 
     /// The live entry for `key`.
@@ -237,6 +258,7 @@ impl SeriesCache {
                 if let Some(s) = self.slots.get_mut(i) {
                     s.seq = seq;
                 }
+                self.touch_ahead(i);
                 return Ok(i);
             }
         }
@@ -257,18 +279,9 @@ impl SeriesCache {
     }
 
     /// The entry at `i` (from [`Self::lookup`] or [`Self::insert`]).
-    #[cfg(test)]
     #[inline]
     pub fn slot_mut(&mut self, i: usize) -> Option<&mut Slot> {
         self.slots.get_mut(i)
-    }
-
-    /// The entry at `i` with its label set.
-    #[inline]
-    pub fn slot_and_labels(&mut self, i: usize) -> Option<(&mut Slot, Option<&mut Labels>)> {
-        let s = self.slots.get_mut(i)?;
-        let l = self.labels.get_mut(i).and_then(Option::as_mut);
-        Some((s, l))
     }
 
     /// Adds an entry for `key` (not in the cache: `miss` comes from its lookup).
@@ -279,7 +292,7 @@ impl SeriesCache {
         &mut self,
         key: &[u8],
         miss: Miss,
-        series: Option<(SeriesRef, Labels)>,
+        series: Option<SeriesHandle>,
         iter: u64,
         t: i64,
         track: bool,
@@ -298,10 +311,7 @@ impl SeriesCache {
         let key_off = self.keys.len();
         self.keys.extend_from_slice(key);
         let chain = self.index.insert(miss.0, idx).unwrap_or(NONE);
-        let (series_ref, labels, mut flags) = match series {
-            Some((r, l)) => (r, Some(l), 0),
-            None => (0, None, DROPPED),
-        };
+        let mut flags = if series.is_some() { 0 } else { DROPPED };
         if track {
             flags |= TRACK;
         }
@@ -312,37 +322,36 @@ impl SeriesCache {
             key_off,
             key_len,
             chain,
-            series_ref,
+            handle: series,
             last_iter: iter,
             last_t: t,
             seq: self.seq,
             flags,
         });
-        self.labels.push(labels);
         self.live += 1;
         self.inserted += 1;
     }
 
-    /// Visits every live entry with its label set.
-    pub fn for_each_live(&mut self, mut f: impl FnMut(&mut Slot, Option<&mut Labels>)) {
-        for (s, l) in self.slots.iter_mut().zip(self.labels.iter_mut()) {
+    /// Visits every live entry.
+    pub fn for_each_live(&mut self, mut f: impl FnMut(&mut Slot)) {
+        for s in self.slots.iter_mut() {
             if !s.dead() {
-                f(s, l.as_mut());
+                f(s);
             }
         }
     }
 
-    /// Ends a scrape: visits every live entry (with its label set) and drops those for
-    /// which `keep` returns false; then rebuilds the arrays if they need it.
-    pub fn sweep(&mut self, mut keep: impl FnMut(&mut Slot, Option<&mut Labels>) -> bool) {
+    /// Ends a scrape: visits every live entry and drops those for which `keep` returns
+    /// false (letting go of their series); then rebuilds the arrays if they need it.
+    pub fn sweep(&mut self, mut keep: impl FnMut(&mut Slot) -> bool) {
         let mut died = 0usize;
-        for (s, l) in self.slots.iter_mut().zip(self.labels.iter_mut()) {
+        for s in self.slots.iter_mut() {
             if s.dead() {
                 continue;
             }
-            if !keep(s, l.as_mut()) {
+            if !keep(s) {
                 s.flags |= DEAD;
-                *l = None;
+                s.handle = None;
                 died += 1;
             }
         }
@@ -354,7 +363,6 @@ impl SeriesCache {
             // Mostly new (the first scrape of a target): give back the room the
             // arrays grew by; later scrapes rarely add much.
             self.slots.shrink_to_fit();
-            self.labels.shrink_to_fit();
             self.keys.shrink_to_fit();
         }
     }
@@ -380,12 +388,10 @@ impl SeriesCache {
             ),
         );
         let mut new_slots = Vec::with_capacity(order.len());
-        let mut new_labels = Vec::with_capacity(order.len());
         let mut index: HashMap<u64, u32, BuildHasherDefault<PassHasher>> = HashMap::default();
         index.reserve(order.len());
         for &i in &order {
-            let (Some(s), Some(l)) = (self.slots.get(i as usize), self.labels.get_mut(i as usize))
-            else {
+            let Some(s) = self.slots.get_mut(i as usize) else {
                 continue;
             };
             let key = self
@@ -393,15 +399,17 @@ impl SeriesCache {
                 .get(s.key_off..s.key_off + s.key_len as usize)
                 .unwrap_or(&[]);
             let idx = new_slots.len() as u32;
-            let mut ns = s.clone();
-            ns.key_off = keys.len();
+            let hash = text_hash(key);
+            let key_off = keys.len();
             keys.extend_from_slice(key);
-            ns.chain = index.insert(text_hash(key), idx).unwrap_or(NONE);
-            new_slots.push(ns);
-            new_labels.push(l.take());
+            new_slots.push(Slot {
+                key_off,
+                chain: index.insert(hash, idx).unwrap_or(NONE),
+                handle: s.handle.take(),
+                ..*s
+            });
         }
         self.slots = new_slots;
-        self.labels = new_labels;
         self.keys = keys;
         self.index = index;
         self.live = self.slots.len();
@@ -414,6 +422,25 @@ impl SeriesCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::head::{Head, HeadOptions};
+    use crate::model::Labels;
+
+    /// Handles on series `x0`, `x1`, ... of `head`.
+    fn handles(head: &Head, n: usize) -> Vec<SeriesHandle> {
+        let mut app = head.appender();
+        (0..n)
+            .map(|i| {
+                let r = app
+                    .append(
+                        &Labels::from_pairs(&[("__name__", format!("x{i}"))]),
+                        0,
+                        0.0,
+                    )
+                    .unwrap();
+                app.handle(r).unwrap()
+            })
+            .collect()
+    }
 
     fn get(c: &mut SeriesCache, k: &str) -> Option<usize> {
         c.lookup(k.as_bytes()).ok()
@@ -421,26 +448,21 @@ mod tests {
 
     #[test]
     fn lookups_in_and_out_of_order_and_rebuilds() {
+        let head = Head::new(HeadOptions::default());
+        let hs = handles(&head, 4);
         let mut c = SeriesCache::default();
         c.begin();
         for (n, k) in ["a", "b", "c", "d"].iter().enumerate() {
             let m = c.lookup(k.as_bytes()).unwrap_err();
-            c.insert(
-                k.as_bytes(),
-                m,
-                Some((n as u64 + 1, Labels::empty())),
-                1,
-                0,
-                true,
-                false,
-            );
+            c.insert(k.as_bytes(), m, Some(hs[n].clone()), 1, 0, true, false);
         }
         assert_eq!(c.len(), 4);
         // Same order: every line at the cursor.
         c.begin();
         for (n, k) in ["a", "b", "c", "d"].iter().enumerate() {
             let i = get(&mut c, k).unwrap();
-            assert_eq!(c.slot_mut(i).unwrap().series_ref, n as u64 + 1);
+            let h = c.slot_mut(i).unwrap().handle.as_ref().unwrap();
+            assert_eq!(h.series_ref(), hs[n].series_ref());
             c.slot_mut(i).unwrap().last_iter = 2;
         }
         assert_eq!(c.out_of_place, 0);
@@ -452,7 +474,7 @@ mod tests {
         }
         assert!(get(&mut c, "e").is_none());
         assert!(get(&mut c, "").is_none());
-        c.sweep(|s, _| s.last_iter >= 3);
+        c.sweep(|s| s.last_iter >= 3);
         assert_eq!(c.len(), 2);
         assert!(get(&mut c, "b").is_none());
         assert!(get(&mut c, "c").is_none());
@@ -465,8 +487,16 @@ mod tests {
         assert_eq!(c.out_of_place, 0, "rebuilt in the last order");
     }
 
+    /// One per cached series; a change of its size shows here.
+    #[test]
+    fn slot_size() {
+        assert_eq!(std::mem::size_of::<Slot>(), 48);
+    }
+
     #[test]
     fn colliding_hashes_are_chained() {
+        let head = Head::new(HeadOptions::default());
+        let hs = handles(&head, 2);
         let mut c = SeriesCache::default();
         c.begin();
         // Same hash forced for two texts: both stay reachable.
@@ -474,7 +504,7 @@ mod tests {
             c.insert(
                 k.as_bytes(),
                 Miss(7),
-                Some((n as u64, Labels::empty())),
+                Some(hs[n].clone()),
                 1,
                 0,
                 true,
@@ -486,14 +516,14 @@ mod tests {
             let mut i = c.index.get(&7).copied().unwrap_or(NONE);
             while let Some(s) = c.slots.get(i as usize) {
                 if c.key_of(s) == k.as_bytes() {
-                    return Some(s.series_ref);
+                    return s.handle.as_ref().map(SeriesHandle::series_ref);
                 }
                 i = s.chain;
             }
             None
         };
-        assert_eq!(find("x"), Some(0));
-        assert_eq!(find("y"), Some(1));
+        assert_eq!(find("x"), Some(hs[0].series_ref()));
+        assert_eq!(find("y"), Some(hs[1].series_ref()));
         assert_eq!(find("z"), None);
     }
 }

@@ -1,9 +1,10 @@
 //! The synchronous half of a scrape loop: turning a body into one committed batch.
 //!
 //! A [`Scraper`] belongs to one target. It keeps a cache from the exact text of a
-//! series in the body (`name{labels}`) to the series reference in the head, so a
-//! steady-state scrape parses each line, looks its text up and appends by reference:
-//! no label parsing, hashing of label sets or allocation per sample. Series dropped by
+//! series in the body (`name{labels}`) to a handle on the series in the head, so a
+//! steady-state scrape parses each line, looks its text up and appends through the
+//! handle: no label parsing, hashing of label sets, lookup of the series in the head or
+//! allocation per sample. Series dropped by
 //! `metric_relabel_configs` are cached as dropped.
 //!
 //! Staleness follows Prometheus: a series present in the previous successful scrape
@@ -20,7 +21,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use super::cache::SeriesCache;
+use super::cache::{SeriesCache, Slot};
 use crate::config::relabel::process;
 use crate::config::RelabelConfig;
 use crate::db::Db;
@@ -138,6 +139,8 @@ pub struct Scraper {
     target_labels: Labels,
     opts: ScrapeOptions,
     cache: SeriesCache,
+    /// The head the cache's handles and the report references belong to.
+    head_id: u64,
     iter: u64,
     report: [Option<SeriesRef>; 5],
     metadata: FxMap<String, MetricMeta>,
@@ -153,6 +156,7 @@ impl Scraper {
             target_labels,
             opts,
             cache: SeriesCache::default(),
+            head_id: 0,
             iter: 2,
             report: [None; 5],
             metadata: FxMap::default(),
@@ -269,29 +273,23 @@ impl Scraper {
         Ok(())
     }
 
-    /// Appends a series sample, repairing a reference the head no longer knows.
-    fn append_cached(
-        app: &mut Appender<'_>,
-        series_ref: &mut SeriesRef,
-        labels: Option<&mut Labels>,
-        t: i64,
-        v: f64,
-    ) -> Result<(), String> {
-        match app.append_ref(*series_ref, t, v) {
-            Ok(()) => Ok(()),
-            Err(AppendError::UnknownRef(_)) => {
-                let Some(labels) = labels else {
-                    return Ok(());
-                };
-                match app.append(labels, t, v) {
-                    Ok(r) => {
-                        *series_ref = r;
-                        Ok(())
-                    }
-                    Err(e) => ignorable(e),
-                }
-            }
-            Err(e) => ignorable(e),
+    /// Forgets the cached series and report references when `app` writes to another
+    /// head than the one they belong to.
+    fn check_head(&mut self, app: &Appender<'_>) {
+        let id = app.head_id();
+        if id != self.head_id {
+            self.head_id = id;
+            self.report = [None; 5];
+            self.cache.clear();
+        }
+    }
+
+    /// Appends a sample of a cached series (nothing for a dropped one).
+    #[inline]
+    fn append_cached(app: &mut Appender<'_>, e: &Slot, t: i64, v: f64) -> Result<(), String> {
+        match &e.handle {
+            Some(h) => app.append_handle(h, t, v).or_else(ignorable),
+            None => Ok(()),
         }
     }
 
@@ -305,6 +303,7 @@ impl Scraper {
         format: Format,
         t: i64,
     ) -> Result<ScrapeCounts, (ScrapeCounts, String)> {
+        self.check_head(app);
         self.iter += 1;
         let cur = self.iter;
         let mut counts = ScrapeCounts::default();
@@ -366,7 +365,7 @@ impl Scraper {
             };
             let miss = match found {
                 Ok(i) => {
-                    let Some((e, labels)) = self.cache.slot_and_labels(i) else {
+                    let Some(e) = self.cache.slot_mut(i) else {
                         continue;
                     };
                     if e.last_iter == cur && e.last_t == ts {
@@ -386,9 +385,7 @@ impl Scraper {
                     if self.opts.sample_limit > 0 && counts.post_relabel > self.opts.sample_limit {
                         return Err((counts, "sample limit exceeded".into()));
                     }
-                    if let Err(err) =
-                        Self::append_cached(app, &mut e.series_ref, labels, ts, s.value)
-                    {
+                    if let Err(err) = Self::append_cached(app, e, ts, s.value) {
                         return Err((counts, err));
                     }
                     continue;
@@ -416,7 +413,12 @@ impl Scraper {
                     match app.append(&l, ts, s.value) {
                         Ok(r) => {
                             counts.series_added += 1;
-                            Some((r, l))
+                            match app.handle(r) {
+                                Some(h) => Some(h),
+                                // Gone already (cannot happen while the appender holds
+                                // it): looked up again next time.
+                                None => continue,
+                            }
                         }
                         Err(AppendError::InvalidLabels(e)) => {
                             return Err((counts, format!("invalid labels {l}: {e}")))
@@ -438,9 +440,9 @@ impl Scraper {
         // Series of the previous scrape that are gone now get a staleness marker;
         // series not seen for two scrapes leave the cache.
         let prev = cur - 1;
-        self.cache.sweep(|e, labels| {
+        self.cache.sweep(|e| {
             if e.last_iter == prev && e.track() && !e.dropped() {
-                let _ = Self::append_cached(app, &mut e.series_ref, labels, t, STALE_NAN);
+                let _ = Self::append_cached(app, e, t, STALE_NAN);
             }
             e.last_iter >= prev
         });
@@ -450,19 +452,20 @@ impl Scraper {
     /// After a failed scrape (fetch error, or a body rolled back): marks every series
     /// of the previous successful scrape stale at `t`.
     pub fn append_failure(&mut self, app: &mut Appender<'_>, t: i64, attempted: bool) -> u64 {
+        self.check_head(app);
         if !attempted {
             self.iter += 1;
         }
         let cur = self.iter;
         let mut stale = 0u64;
-        self.cache.for_each_live(|e, labels| {
+        self.cache.for_each_live(|e| {
             let was_prev = e.last_iter == cur - 1 || (e.last_iter == cur && e.prev_seen());
             if e.last_iter == cur {
                 // Touched by the rolled-back attempt: not part of any stored scrape.
                 e.last_iter = NEVER;
             }
             if was_prev && e.track() && !e.dropped() {
-                let _ = Self::append_cached(app, &mut e.series_ref, labels, t, STALE_NAN);
+                let _ = Self::append_cached(app, e, t, STALE_NAN);
                 stale += 1;
             }
             if was_prev {
@@ -475,10 +478,11 @@ impl Scraper {
     /// Marks every series of the last scrape and the report series stale at `t`
     /// (the target went away).
     pub fn append_end_of_run(&mut self, app: &mut Appender<'_>, t: i64) {
+        self.check_head(app);
         let last = self.iter;
-        self.cache.for_each_live(|e, labels| {
+        self.cache.for_each_live(|e| {
             if e.last_iter == last && e.track() && !e.dropped() {
-                let _ = Self::append_cached(app, &mut e.series_ref, labels, t, STALE_NAN);
+                let _ = Self::append_cached(app, e, t, STALE_NAN);
             }
         });
         for i in 0..REPORT_NAMES.len() {

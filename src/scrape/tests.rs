@@ -293,3 +293,39 @@ fn head_series_limit_drops_new_series_and_reports_it() {
     assert_eq!(samples(&db, "up")[0].1.last().unwrap().v, 1.0);
     assert_eq!(db.stats().series_limited, 2);
 }
+
+#[test]
+fn cached_series_follow_the_database() {
+    // The cache holds series of the database it scraped into; another one starts over.
+    let (_d1, db1) = open_db();
+    let (_d2, db2) = open_db();
+    let mut s = Scraper::new(target(), opts());
+    for t in [1000, 2000] {
+        assert_eq!(scrape(&mut s, &db1, "a 1\nb 2\n", t).error, None);
+    }
+    let out = scrape(&mut s, &db2, "a 3\nb 4\n", 3000);
+    assert_eq!(out.error, None);
+    assert_eq!(out.counts.series_added, 2);
+    for (name, v) in [("a", 3.0), ("b", 4.0)] {
+        let got = samples(&db2, name);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1, vec![Sample { t: 3000, v }]);
+        assert_eq!(samples(&db1, name)[0].1.len(), 2);
+    }
+}
+
+#[test]
+fn cached_series_survive_head_truncation() {
+    // Series a target still exposes are never removed from the head under its cache.
+    let (_d, db) = open_db();
+    let mut s = Scraper::new(target(), opts());
+    assert_eq!(scrape(&mut s, &db, "a 1\nb 2\n", 1000).error, None);
+    db.head().raise_append_floor(5000);
+    db.head().truncate_before(5000);
+    let out = scrape(&mut s, &db, "a 5\nb 6\n", 6000);
+    assert_eq!(out.error, None);
+    assert_eq!(out.counts.series_added, 0);
+    for (name, v) in [("a", 5.0), ("b", 6.0)] {
+        assert_eq!(samples(&db, name)[0].1, vec![Sample { t: 6000, v }]);
+    }
+}
