@@ -31,6 +31,52 @@ fn limit_malloc_arenas() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn limit_malloc_arenas() {}
 
+/// Seconds between two returns of freed heap memory to the operating system, unless
+/// `AION_MALLOC_TRIM_SECS` says otherwise (0 turns it off).
+const MALLOC_TRIM_SECS: u64 = 10;
+
+/// Starts a thread that hands the C library allocator's free memory back to the
+/// operating system every few seconds. glibc gives back only the free space at the top
+/// of a heap; memory freed inside it (what a query over many series leaves behind, for
+/// one) stays resident until the same process reuses it. In the scrape benchmark one
+/// `count({job="fake"})` over 50,000 series left about 20 MB, some 400 bytes per
+/// series, resident for good. `malloc_trim` releases the free pages inside the heaps
+/// too; on a heap of a few hundred MiB it takes well under a millisecond.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn start_malloc_trimmer() {
+    let secs = match std::env::var("AION_MALLOC_TRIM_SECS") {
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(n) => n,
+            Err(_) => {
+                eprintln!(
+                    "aion: ignoring AION_MALLOC_TRIM_SECS={v:?}: not a whole number of seconds"
+                );
+                MALLOC_TRIM_SECS
+            }
+        },
+        Err(_) => MALLOC_TRIM_SECS,
+    };
+    if secs == 0 {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("malloc-trim".into())
+        .spawn(move || loop {
+            std::thread::sleep(std::time::Duration::from_secs(secs));
+            // SAFETY: malloc_trim takes the allocator's own locks and only releases
+            // free memory; it is safe to call from any thread at any time.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("aion: not returning freed memory periodically: {e}");
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn start_malloc_trimmer() {}
+
 fn main() -> ExitCode {
     limit_malloc_arenas();
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -40,6 +86,9 @@ fn main() -> ExitCode {
         }
     }
     let cli = Cli::parse();
+    if cli.command.is_none() {
+        start_malloc_trimmer();
+    }
     match cli.command {
         None => match aion::server::run(cli.server) {
             Ok(()) => ExitCode::SUCCESS,
