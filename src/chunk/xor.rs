@@ -560,6 +560,21 @@ fn bucket_payload(w: u64, e: u32) -> i64 {
     (w.wrapping_shl(e >> 8) as i64).wrapping_shr(e >> 16)
 }
 
+/// The delta-of-delta (or integer value delta) field at the top of `w` using the bucket
+/// table `table` (indexed by the bits of `w` above `index_shift`), and its width in bits: a leading `0` bit is a zero; otherwise the table gives the bucket, or
+/// [`BUCKET_DECLINE`] for prefixes the fast path leaves to the checked one.
+#[inline(always)]
+fn bucket_field(w: u64, table: &[u32], index_shift: u32) -> (i64, u32) {
+    if (w as i64) >= 0 {
+        return (0, 1);
+    }
+    let e = table
+        .get((w >> index_shift) as usize)
+        .copied()
+        .unwrap_or(BUCKET_DECLINE);
+    (bucket_payload(w, e), e & 0xff)
+}
+
 /// Loads bytes into the local cursor `(pos, buf, valid)` so that at least 56 bits are
 /// buffered, or all that are left (the invariants of [`BitCursor::refill`]). Returns
 /// `false`, having changed nothing, if the data is shorter than 8 bytes. Calls nothing, so
@@ -619,25 +634,9 @@ fn run_int(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
         // Both fields are decoded from the buffer before anything is consumed, so
         // declining leaves the cursor before the sample. They fit unless the data is
         // truncated or a bucket is very wide (the checked path then takes over).
-        let (dod, k1) = if (buf as i64) >= 0 {
-            (0, 1)
-        } else {
-            let e = DOD_TABLE
-                .get((buf >> 60) as usize)
-                .copied()
-                .unwrap_or(BUCKET_DECLINE);
-            (bucket_payload(buf, e), e & 0xff)
-        };
+        let (dod, k1) = bucket_field(buf, &DOD_TABLE, 60);
         let w = buf.wrapping_shl(k1);
-        let (vdod, k2) = if (w as i64) >= 0 {
-            (0, 1)
-        } else {
-            let e = INT_TABLE
-                .get((w >> 58) as usize)
-                .copied()
-                .unwrap_or(BUCKET_DECLINE);
-            (bucket_payload(w, e), e & 0xff)
-        };
+        let (vdod, k2) = bucket_field(w, &INT_TABLE, 58);
         let k = k1 + k2;
         let nd = delta.wrapping_add(dod);
         let nt = t.wrapping_add(nd);
@@ -680,15 +679,7 @@ fn run_xor(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
         // The timestamp and the value's control bits (and window header) are decoded
         // from the buffer before anything is consumed, so declining there leaves the
         // cursor before the sample.
-        let (dod, k1) = if (buf as i64) >= 0 {
-            (0, 1)
-        } else {
-            let e = DOD_TABLE
-                .get((buf >> 60) as usize)
-                .copied()
-                .unwrap_or(BUCKET_DECLINE);
-            (bucket_payload(buf, e), e & 0xff)
-        };
+        let (dod, k1) = bucket_field(buf, &DOD_TABLE, 60);
         let nd = delta.wrapping_add(dod);
         let nt = t.wrapping_add(nd);
         if nt <= t || k1 > 24 {

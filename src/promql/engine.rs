@@ -27,7 +27,7 @@ use crate::model::Sample;
 use crate::promql::annotations::{Annotation, Annotations};
 use crate::promql::ast::{AtModifier, Expr, ValueType};
 use crate::promql::eval::{
-    cleanup_vector_step, selector_uses, steps_to_series, Evaluator, Shared, Val,
+    cleanup_vector_step, selector_uses, steps_to_series, Evaluator, MSeries, Shared, Val,
 };
 use crate::promql::parser::{parse, ParseError};
 use crate::promql::value::{InstantSample, RangeSeries, Value};
@@ -250,23 +250,11 @@ impl Engine {
         if let Expr::Vector(vs) = expr {
             if vs.at.is_none() {
                 // A bare selector: build the result series directly.
-                let (mut series, annos) =
+                let (series, annos) =
                     self.exec_with(db, expr, query, (start_ms, end_ms, step_ms), cancel, |ev| {
                         ev.vector_selector_series(vs)
                     })?;
-                series.sort_by(|a, b| a.labels.cmp(&b.labels));
-                return Ok(QueryOutput {
-                    value: Value::Matrix(
-                        series
-                            .into_iter()
-                            .map(|s| RangeSeries {
-                                labels: s.labels,
-                                samples: s.samples,
-                            })
-                            .collect(),
-                    ),
-                    annotations: annos.into_vec(),
-                });
+                return Ok(matrix_output(series, annos));
             }
         }
         let (val, annos) =
@@ -283,20 +271,8 @@ impl Engine {
             })?;
         let val = match val {
             Ok(val) => val,
-            Err(mut series) => {
-                series.sort_by(|a, b| a.labels.cmp(&b.labels));
-                return Ok(QueryOutput {
-                    value: Value::Matrix(
-                        series
-                            .into_iter()
-                            .map(|s| RangeSeries {
-                                labels: s.labels,
-                                samples: s.samples,
-                            })
-                            .collect(),
-                    ),
-                    annotations: annos.into_vec(),
-                });
+            Err(series) => {
+                return Ok(matrix_output(series, annos));
             }
         };
         let ev_times = |i: usize| start_ms + i as i64 * step_ms;
@@ -478,6 +454,23 @@ fn needed_range(
                 needed_range(c, start, end, qstart, qend, opts, out);
             }
         }
+    }
+}
+
+/// A range query's result built as whole series: sorted by labels, as a matrix.
+fn matrix_output(mut series: Vec<MSeries>, annos: Annotations) -> QueryOutput {
+    series.sort_by(|a, b| a.labels.cmp(&b.labels));
+    QueryOutput {
+        value: Value::Matrix(
+            series
+                .into_iter()
+                .map(|s| RangeSeries {
+                    labels: s.labels,
+                    samples: s.samples,
+                })
+                .collect(),
+        ),
+        annotations: annos.into_vec(),
     }
 }
 
