@@ -1,118 +1,29 @@
 //! Decodes the chunk benchmark's data sets in a loop, for instruction-count profiling of
-//! the decoder (`decode` is the function to single out). Usage:
+//! the decoder (`decode` is the function to single out; `BATCH` in the environment selects
+//! the batched decoder, `decode_batch`). Usage:
 //! `chunk_decode_profile [counter|gauge_few_digits|gauge_full|constant] [ROUNDS]`.
 
 use std::hint::black_box;
 
-use aion::chunk::{ChunkData, XorChunk, MAX_SAMPLES_PER_CHUNK};
+use aion::chunk::MAX_SAMPLES_PER_CHUNK;
+use aion::model::Sample;
 
-const CHUNKS: usize = 100;
+#[path = "../benches/common/chunk_data.rs"]
+mod chunk_data;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-fn timestamps(rng: &mut Rng, start: i64) -> Vec<i64> {
-    (0..MAX_SAMPLES_PER_CHUNK as i64)
-        .map(|i| {
-            let late = if rng.unit() < 0.02 {
-                1 + (rng.next() % 25) as i64
-            } else {
-                0
-            };
-            start + i * 15_000 + late
-        })
-        .collect()
-}
-
-fn values(kind: &str, rng: &mut Rng) -> Vec<f64> {
-    let n = MAX_SAMPLES_PER_CHUNK;
-    let mut out = Vec::with_capacity(n);
-    let mut x: f64 = match kind {
-        "counter" => (rng.next() % 10_000_000) as f64,
-        "gauge_few_digits" => 50.0,
-        "gauge_full" => 0.5,
-        _ => 1.0,
-    };
-    for _ in 0..n {
-        out.push(x);
-        match kind {
-            "counter" => x += (600.0 + 300.0 * rng.unit()).round(),
-            "gauge_few_digits" => {
-                x = ((x + (rng.unit() - 0.5) * 4.0).clamp(0.0, 100.0) * 10.0).round() / 10.0
-            }
-            "gauge_full" => x = (x + (rng.unit() - 0.5) * 0.01).clamp(0.0, 1.0),
-            _ => {}
-        }
-    }
-    out
-}
-
-fn encode(kind: &str) -> Vec<ChunkData> {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    (0..CHUNKS)
-        .map(|i| {
-            let ts = timestamps(&mut rng, 1_700_000_000_000 + i as i64 * 1_800_000);
-            let vs = values(kind, &mut rng);
-            let mut c = XorChunk::new();
-            for (&t, &v) in ts.iter().zip(&vs) {
-                c.append(t, v);
-            }
-            c.freeze()
-        })
-        .collect()
-}
-
-#[inline(never)]
-fn decode(chunks: &[ChunkData]) -> u64 {
-    let mut acc = 0u64;
-    for c in chunks {
-        for s in c.iter() {
-            acc = acc.wrapping_add(s.t as u64) ^ s.v.to_bits();
-        }
-    }
-    acc
-}
-
-#[inline(never)]
-fn decode_batch(chunks: &[ChunkData]) -> u64 {
-    let mut acc = 0u64;
-    let mut buf = [aion::model::Sample::new(0, 0.0); 64];
-    for c in chunks {
-        let mut it = c.iter();
-        loop {
-            let n = it.next_batch(&mut buf);
-            if n == 0 {
-                break;
-            }
-            for s in &buf[..n] {
-                acc = acc.wrapping_add(s.t as u64) ^ s.v.to_bits();
-            }
-        }
-    }
-    acc
-}
+use chunk_data::{dataset, decode, decode_batch, encode};
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let kind = args.next().unwrap_or_else(|| "counter".to_string());
     let rounds: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(10);
     let batch = std::env::var_os("BATCH").is_some();
-    let chunks = encode(&kind);
+    let chunks = encode(&dataset(&kind));
+    let mut buf = vec![Sample::new(0, 0.0); MAX_SAMPLES_PER_CHUNK];
     let mut acc = 0u64;
     for _ in 0..rounds {
         acc ^= if batch {
-            decode_batch(black_box(&chunks))
+            decode_batch(black_box(&chunks), &mut buf)
         } else {
             decode(black_box(&chunks))
         };
