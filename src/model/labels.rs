@@ -133,6 +133,17 @@ impl Labels {
         }
     }
 
+    /// Like [`Self::from_sorted`], taking the labels out of `labels` (left empty, with
+    /// its capacity, for reuse) into a single allocation.
+    pub fn from_sorted_drain(labels: &mut Vec<Label>) -> Option<Self> {
+        let sorted = labels
+            .windows(2)
+            .all(|w| matches!(w, [a, b] if a.name < b.name));
+        let out = sorted.then(|| Labels(labels.drain(..).collect()));
+        labels.clear();
+        out
+    }
+
     /// Checks every name: the metric name (if any) and all label names must be valid,
     /// and the set must not be empty.
     pub fn validate(&self) -> Result<(), LabelError> {

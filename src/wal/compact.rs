@@ -176,16 +176,18 @@ pub(super) fn decode_series(mut b: &[u8]) -> Result<Vec<RefSeries>, DecodeError>
     let mut out = Vec::with_capacity(n);
     let mut table: Vec<&str> = Vec::new();
     let mut r = 0u64;
+    let mut scratch = Vec::new();
     for _ in 0..n {
         r = r.wrapping_add(unzigzag(uvarint(&mut b)?) as u64);
         let nl = count(&mut b, MIN_LABEL_LEN)?;
-        let mut labels = Vec::with_capacity(nl);
+        scratch.reserve(nl);
         for _ in 0..nl {
             let name = take_string(&mut b, &mut table)?;
             let value = take_string(&mut b, &mut table)?;
-            labels.push(Label::new(name, value));
+            scratch.push(Label::new(name, value));
         }
-        let labels = Labels::from_sorted(labels).ok_or("label names not sorted and unique")?;
+        let labels =
+            Labels::from_sorted_drain(&mut scratch).ok_or("label names not sorted and unique")?;
         out.push(RefSeries {
             series_ref: r,
             labels,
