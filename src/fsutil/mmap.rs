@@ -16,6 +16,10 @@
 //!   writing a new block under a new name and deleting the old directory, and deleting
 //!   (unlinking) a mapped file does not change the mapping, which keeps the inode alive
 //!   until it is unmapped.
+//! - WAL segments are mapped only while the WAL is being opened: the data directory is
+//!   locked, no writer exists until replay has finished, and a damaged segment is
+//!   truncated only after replay has dropped its maps. A running WAL, which appends to
+//!   its newest segment and may cut a failed write back, is read into memory instead.
 //! - Files that do change (tombstones, `meta.json`) are not mapped but read into memory,
 //!   and are replaced by writing a new file and renaming it over the old one, which again
 //!   leaves existing mappings of the old inode untouched.
@@ -56,8 +60,9 @@ impl MappedFile {
         } else {
             // SAFETY: the file is immutable for as long as it is mapped: block files are
             // published by rename after being fsynced and are never written, truncated or
-            // reopened for writing by this crate (see the module documentation for the
-            // full argument and what happens if an outside program breaks it).
+            // reopened for writing by this crate, and WAL segments are mapped only while
+            // no writer exists (see the module documentation for the full argument and
+            // what happens if an outside program breaks it).
             Some(unsafe { Mmap::map(&file)? })
         };
         Ok(MappedFile {

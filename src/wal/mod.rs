@@ -332,7 +332,9 @@ impl Wal {
                 Ok::<(), WalError>(())
             })
             .map_err(io_err(dir))?;
-        let replayed = reader::replay_from(dir, first, on_record);
+        // the caller holds the data directory's lock and no writer exists yet; the
+        // segments are only repaired after replay has dropped its maps
+        let replayed = reader::replay_from(dir, first, reader::Access::Map, on_record);
         let synced = syncer.join().unwrap_or_else(|_| {
             Err(WalError::Io {
                 path: dir.to_path_buf(),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::record::{decode_frame, next_frame, SEGMENT_HEADER_LEN, SEGMENT_MAGIC};
 use super::{CorruptionInfo, Record, ReplayStats, WalError};
+use crate::fsutil::MappedFile;
 
 /// Number of digits in a segment file name.
 pub(crate) const SEGMENT_NAME_DIGITS: usize = 8;
@@ -181,13 +182,24 @@ fn scan_segment(
     SegmentEnd::Clean
 }
 
+/// How replay gets at a segment's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Read into a buffer: for a WAL a writer may be appending to.
+    Read,
+    /// Mapped: only while no writer can exist (the WAL being opened under the data
+    /// directory's lock) and nothing truncates the segments until the map is gone.
+    /// Saves copying every segment into a buffer and faulting that buffer in.
+    Map,
+}
+
 /// Replays every intact record in `dir`, in order, stopping at the first damaged one.
 /// Returns the statistics and, when something was damaged, where.
 pub(crate) fn replay(
     dir: &Path,
     on_record: impl FnMut(Record),
 ) -> Result<(ReplayStats, Option<Damage>), WalError> {
-    replay_from(dir, 0, on_record)
+    replay_from(dir, 0, Access::Read, on_record)
 }
 
 /// Like [`replay`], for the segments numbered `first` and up only (older segments are
@@ -195,6 +207,7 @@ pub(crate) fn replay(
 pub(crate) fn replay_from(
     dir: &Path,
     first: u32,
+    access: Access,
     mut on_record: impl FnMut(Record),
 ) -> Result<(ReplayStats, Option<Damage>), WalError> {
     let mut segs = list_sequential_segments(dir)?;
@@ -203,18 +216,28 @@ pub(crate) fn replay_from(
     let mut buf = Vec::new();
     for (i, &seg) in segs.iter().enumerate() {
         let path = segment_path(dir, seg);
-        read_segment(&path, &mut buf)?;
+        let mapped;
+        let data: &[u8] = match access {
+            Access::Map => {
+                mapped = MappedFile::open(&path).map_err(io_err(&path))?;
+                mapped.as_slice()
+            }
+            Access::Read => {
+                read_segment(&path, &mut buf)?;
+                &buf
+            }
+        };
         let is_last = i + 1 == segs.len();
         stats.segments += 1;
         let SegmentEnd::Damaged {
             offset,
             reason,
             dropped_records,
-        } = scan_segment(&buf, is_last, &mut stats, &mut on_record)
+        } = scan_segment(data, is_last, &mut stats, &mut on_record)
         else {
             continue;
         };
-        let segment_len = buf.len() as u64;
+        let segment_len = data.len() as u64;
         let offset = offset as u64;
         let later: Vec<u32> = segs.get(i + 1..).unwrap_or(&[]).to_vec();
         let mut info = CorruptionInfo {
