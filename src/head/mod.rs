@@ -556,13 +556,9 @@ impl Head {
         Ok((s, true))
     }
 
-    /// Registers replayed series (unique labels and references, not yet in the head)
-    /// and their postings.
-    pub(crate) fn install_replayed(
-        &self,
-        series: Vec<(u64, Arc<MemSeries>)>,
-        postings: MemPostings,
-    ) {
+    /// Registers replayed series (label hash, series) with unique labels and references,
+    /// not yet in the head. Their postings follow with [`Self::install_postings`].
+    pub(crate) fn install_series(&self, series: Vec<(u64, Arc<MemSeries>)>) {
         let n = series.len() as u64;
         // Group by shard first, so each shard is locked and grown once.
         let mut by_ref: Vec<Vec<Arc<MemSeries>>> = (0..SHARDS).map(|_| Vec::new()).collect();
@@ -603,8 +599,12 @@ impl Head {
                 bucket_push(&mut map, hash, s);
             }
         }
-        self.postings.write().merge(postings);
         self.num_series.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Adds the postings of series registered by [`Self::install_series`].
+    pub(crate) fn install_postings(&self, postings: MemPostings) {
+        self.postings.write().merge(postings);
     }
 
     /// Registers `s` under its reference and in the postings. The caller holds the hash

@@ -1,15 +1,18 @@
 //! Rebuilding the head from WAL records.
 //!
-//! [`Replay`] receives the records in WAL order on the reading thread. It resolves
-//! series identities (a label set logged under two references is one series) and
-//! partitions samples by series reference across worker threads, each owning its
-//! series exclusively: series are built without locks in a dense vector, and samples
-//! find their series through a reference index without hashing labels. Each worker
-//! sees its series' records in WAL order, so the result equals a sequential replay.
-//! With one worker the records are applied inline.
+//! [`Replay`] receives the records in WAL order on the reading thread, which decodes
+//! them. Each label set is hashed once: by the only worker when there is one (decoding
+//! keeps the reader the busier of the two while series records come in), else by the
+//! reader, which partitions series across the workers by label hash, so that a label
+//! set logged under two references (one series) meets itself in one worker, which
+//! resolves it; samples follow their reference to the same worker.
+//! Each worker owns its series exclusively: they are built without locks in a dense
+//! vector, and samples find their series through a reference index without hashing
+//! labels. Each worker sees its series' records in WAL order, so the result equals a
+//! sequential replay. Without workers the records are applied inline.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -46,27 +49,34 @@ struct ReplaySeries {
     data: SeriesData,
 }
 
-/// A new series for a worker, with its label hash.
-struct NewSeries {
-    series_ref: u64,
-    hash: u64,
-    labels: Labels,
-}
-
 /// Work for one replay worker.
 enum Msg {
-    Series(Vec<NewSeries>),
+    /// Series as logged, with their label hashes (`None`: the worker computes them).
+    Series(Vec<RefSeries>, Option<Vec<u64>>),
     Samples(Vec<RefSample>),
 }
 
-/// A worker's series, ready to be registered in the head: (id, label hash, series)
-/// and the postings of exactly those series.
+/// The series of one worker that hold samples, for [`build_series`].
+type Built = Vec<ReplaySeries>;
+
+/// Replayed series as the head holds them: (label hash, series).
+fn build_series(list: Built) -> Vec<(u64, Arc<MemSeries>)> {
+    list.into_iter()
+        .map(|rs| {
+            let s = MemSeries::with_data(rs.series_ref, rs.labels, rs.data);
+            (rs.hash, Arc::new(s))
+        })
+        .collect()
+}
+
+/// What a worker hands back when it is done, besides its series.
 struct Prepared {
-    series: Vec<(u64, Arc<MemSeries>)>,
     postings: MemPostings,
     mint: Timestamp,
     maxt: Timestamp,
     outcome: ReplayOutcome,
+    /// Highest valid reference seen by a worker that resolved series itself.
+    max_ref: u64,
 }
 
 /// Records in flight per worker before the reader waits.
@@ -79,23 +89,115 @@ enum Target {
     Inline(Box<Replayer>),
     Workers {
         txs: Vec<SyncSender<Msg>>,
+        /// Each worker's series, sent before it builds its postings.
+        built: Vec<Receiver<Built>>,
         handles: Vec<JoinHandle<Prepared>>,
     },
 }
 
-/// Routes WAL records to the series they belong to; [`Replay::finish`] builds the
-/// head.
-pub(crate) struct Replay {
-    /// First label set and reference seen for each label hash.
-    by_hash: U64Map<(Labels, u64)>,
-    /// Label sets whose hash collides with another's (rare): first reference.
-    collided: HashMap<Labels, u64>,
-    /// References that name an already known label set → the first reference.
-    aliases: U64Map<u64>,
+/// Where the reading thread sends each series reference when there are several
+/// workers: a series goes to the worker its label hash picks, so a label set logged
+/// under two references meets itself in one worker, and samples follow their
+/// reference.
+#[derive(Default)]
+struct Router {
+    /// Reference → worker + 1 (0: not seen). Dense; see [`Replayer::MAX_DENSE_GAP`].
+    dense: Vec<u8>,
+    /// References too far beyond the dense range.
+    sparse: U64Map<u8>,
     max_ref: u64,
     invalid_refs: u64,
+    unknown_refs: u64,
+}
+
+impl Router {
+    #[inline]
+    fn worker(&self, r: u64) -> Option<usize> {
+        let w = match usize::try_from(r).ok().and_then(|i| self.dense.get(i)) {
+            Some(&w) => w,
+            None => self.sparse.get(&r).copied().unwrap_or(0),
+        };
+        (w > 0).then(|| usize::from(w - 1))
+    }
+
+    fn set_worker(&mut self, r: u64, w: usize) {
+        let Ok(w) = u8::try_from(w + 1) else {
+            return;
+        };
+        if let Ok(i) = usize::try_from(r) {
+            if i < self.dense.len() + Replayer::MAX_DENSE_GAP {
+                if self.dense.len() <= i {
+                    self.dense.resize(i + 1, 0);
+                }
+                if let Some(x) = self.dense.get_mut(i) {
+                    *x = w;
+                }
+                return;
+            }
+        }
+        self.sparse.insert(r, w);
+    }
+
+    /// Splits series by worker, with their label hashes; invalid references are
+    /// dropped here. A reference seen before stays with its worker.
+    fn split_series(&mut self, list: Vec<RefSeries>, n: usize) -> Vec<(Vec<RefSeries>, Vec<u64>)> {
+        let hashes = hashes(&list);
+        let cap = share(list.len(), n);
+        let mut parts: Vec<(Vec<RefSeries>, Vec<u64>)> = (0..n)
+            .map(|_| (Vec::with_capacity(cap), Vec::with_capacity(cap)))
+            .collect();
+        for (s, h) in list.into_iter().zip(hashes) {
+            if s.series_ref == 0 || u32::try_from(s.series_ref).is_err() {
+                self.invalid_refs += 1;
+                continue;
+            }
+            self.max_ref = self.max_ref.max(s.series_ref);
+            let w = match self.worker(s.series_ref) {
+                Some(w) => w,
+                None => {
+                    let w = ((h >> 32) % n as u64) as usize;
+                    self.set_worker(s.series_ref, w);
+                    w
+                }
+            };
+            if let Some((list, hashes)) = parts.get_mut(w) {
+                list.push(s);
+                hashes.push(h);
+            }
+        }
+        parts
+    }
+
+    /// Splits samples by the worker of their reference; those of unknown references
+    /// are counted and dropped.
+    fn split_samples(&mut self, samples: Vec<RefSample>, n: usize) -> Vec<Vec<RefSample>> {
+        let cap = share(samples.len(), n);
+        let mut parts: Vec<Vec<RefSample>> = (0..n).map(|_| Vec::with_capacity(cap)).collect();
+        for s in samples {
+            match self.worker(s.series_ref).and_then(|w| parts.get_mut(w)) {
+                Some(p) => p.push(s),
+                None => self.unknown_refs += 1,
+            }
+        }
+        parts
+    }
+}
+
+/// Routes WAL records to the series they belong to; [`Replay::finish`] builds the
+/// head.
+///
+/// The reading thread decodes records; workers own disjoint sets of series, resolve
+/// their identities, and append their samples. When the records are
+/// all in, each worker hands its series over first; it builds their postings while the
+/// calling thread builds the series and registers them in the head.
+pub(crate) struct Replay {
+    /// Used with several workers.
+    router: Router,
     target: Target,
 }
+
+/// Most replay workers.
+const MAX_WORKERS: usize = 64;
 
 impl Replay {
     /// A replay using `workers` threads (0: one per available core besides the one
@@ -111,97 +213,85 @@ impl Replay {
             1 => 0,
             n => n,
         };
-        let target = if n == 0 {
-            Target::Inline(Box::new(Replayer::new()))
-        } else {
-            let mut txs = Vec::with_capacity(n);
-            let mut handles = Vec::with_capacity(n);
-            for _ in 0..n {
-                let (tx, rx) = sync_channel::<Msg>(CHANNEL_DEPTH);
-                txs.push(tx);
-                handles.push(std::thread::spawn(move || {
-                    let mut r = Replayer::new();
-                    for msg in rx {
-                        match msg {
-                            Msg::Series(list) => r.add_series_list(list),
-                            Msg::Samples(samples) => r.add_samples(samples),
+        Self::with_threads(n)
+    }
+
+    /// A replay with `n` worker threads besides the caller's (0: inline).
+    pub(crate) fn with_threads(n: usize) -> Self {
+        let n = n.min(MAX_WORKERS);
+        if n == 0 {
+            return Replay {
+                router: Router::default(),
+                target: Target::Inline(Box::new(Replayer::new())),
+            };
+        }
+        let mut txs = Vec::with_capacity(n);
+        let mut built = Vec::with_capacity(n);
+        let mut handles = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (tx, rx) = sync_channel::<Msg>(CHANNEL_DEPTH);
+            let (out_tx, out_rx) = sync_channel::<Built>(1);
+            txs.push(tx);
+            built.push(out_rx);
+            handles.push(std::thread::spawn(move || {
+                let mut r = Replayer::new();
+                for msg in rx {
+                    match msg {
+                        Msg::Series(list, hashes) => {
+                            let hashes = hashes.unwrap_or_else(|| self::hashes(&list));
+                            r.add_logged(list, &hashes);
                         }
+                        Msg::Samples(samples) => r.add_samples(samples),
                     }
-                    r.prepare()
-                }));
-            }
-            Target::Workers { txs, handles }
-        };
+                }
+                r.prepare(|series| {
+                    // the receiver only goes away when the caller gave up
+                    let _ = out_tx.send(series);
+                })
+            }));
+        }
         Replay {
-            by_hash: U64Map::default(),
-            collided: HashMap::new(),
-            aliases: U64Map::default(),
-            max_ref: 0,
-            invalid_refs: 0,
-            target,
+            router: Router::default(),
+            target: Target::Workers {
+                txs,
+                built,
+                handles,
+            },
         }
     }
 
     /// Applies one record.
     pub(crate) fn on_record(&mut self, rec: Record) {
-        match rec {
-            Record::Series(list) => {
-                let list = self.resolve_series(list);
-                match &mut self.target {
-                    Target::Inline(r) => r.add_series_list(list),
-                    Target::Workers { txs, .. } if txs.len() == 1 => {
-                        if let (Some(tx), false) = (txs.first(), list.is_empty()) {
-                            let _ = tx.send(Msg::Series(list));
-                        }
-                    }
-                    Target::Workers { txs, .. } => {
-                        let n = txs.len() as u64;
-                        let mut parts: Vec<Vec<NewSeries>> =
-                            txs.iter().map(|_| Vec::new()).collect();
-                        for s in list {
-                            if let Some(p) = parts.get_mut((s.series_ref % n) as usize) {
-                                p.push(s);
-                            }
-                        }
-                        for (tx, p) in txs.iter().zip(parts) {
-                            if !p.is_empty() {
-                                // a worker only stops when the channel closes
-                                let _ = tx.send(Msg::Series(p));
-                            }
-                        }
+        match (rec, &mut self.target) {
+            (Record::Series(list), Target::Inline(r)) => {
+                let hashes = hashes(&list);
+                r.add_logged(list, &hashes);
+            }
+            (Record::Samples(samples), Target::Inline(r)) => r.add_samples(samples),
+            (Record::Series(list), Target::Workers { txs, .. }) => {
+                if let [tx] = txs.as_slice() {
+                    // The worker hashes: decoding and allocating the label sets keeps this
+                    // thread busier than the worker while series records come in.
+                    // A worker only stops when the channel closes.
+                    let _ = tx.send(Msg::Series(list, None));
+                    return;
+                }
+                let parts = self.router.split_series(list, txs.len());
+                for (tx, (list, hashes)) in txs.iter().zip(parts) {
+                    if !list.is_empty() {
+                        let _ = tx.send(Msg::Series(list, Some(hashes)));
                     }
                 }
             }
-            Record::Samples(mut samples) => {
-                if !self.aliases.is_empty() {
-                    for s in &mut samples {
-                        if let Some(&r) = self.aliases.get(&s.series_ref) {
-                            s.series_ref = r;
-                        }
-                    }
+            (Record::Samples(samples), Target::Workers { txs, .. }) => {
+                if let [tx] = txs.as_slice() {
+                    let _ = tx.send(Msg::Samples(samples));
+                    return;
                 }
-                match &mut self.target {
-                    Target::Inline(r) => r.add_samples(samples),
-                    Target::Workers { txs, .. } if txs.len() == 1 => {
-                        if let (Some(tx), false) = (txs.first(), samples.is_empty()) {
-                            let _ = tx.send(Msg::Samples(samples));
-                        }
-                    }
-                    Target::Workers { txs, .. } => {
-                        let n = txs.len();
-                        let cap = samples.len() / n + 16;
-                        let mut parts: Vec<Vec<RefSample>> =
-                            txs.iter().map(|_| Vec::with_capacity(cap)).collect();
-                        for s in samples {
-                            if let Some(p) = parts.get_mut((s.series_ref % n as u64) as usize) {
-                                p.push(s);
-                            }
-                        }
-                        for (tx, p) in txs.iter().zip(parts) {
-                            if !p.is_empty() {
-                                let _ = tx.send(Msg::Samples(p));
-                            }
-                        }
+                let parts = self.router.split_samples(samples, txs.len());
+                for (tx, p) in txs.iter().zip(parts) {
+                    if !p.is_empty() {
+                        let _ = tx.send(Msg::Samples(p));
                     }
                 }
             }
@@ -211,58 +301,25 @@ impl Replay {
         }
     }
 
-    /// Drops invalid references, turns a label set logged under a second reference
-    /// into an alias of the first, and hashes each label set once.
-    fn resolve_series(&mut self, list: Vec<RefSeries>) -> Vec<NewSeries> {
-        let mut out = Vec::with_capacity(list.len());
-        self.by_hash.reserve(list.len());
-        for s in list {
-            if s.series_ref == 0 || u32::try_from(s.series_ref).is_err() {
-                self.invalid_refs += 1;
-                continue;
-            }
-            self.max_ref = self.max_ref.max(s.series_ref);
-            let hash = label_hash(&s.labels);
-            let first = match self.by_hash.entry(hash) {
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert((s.labels.clone(), s.series_ref));
-                    None
-                }
-                std::collections::hash_map::Entry::Occupied(e) if e.get().0 == s.labels => {
-                    Some(e.get().1)
-                }
-                std::collections::hash_map::Entry::Occupied(_) => {
-                    match self.collided.get(&s.labels) {
-                        Some(&r) => Some(r),
-                        None => {
-                            self.collided.insert(s.labels.clone(), s.series_ref);
-                            None
-                        }
-                    }
-                }
-            };
-            match first {
-                // logged again (by a later commit): nothing new
-                Some(r) if r == s.series_ref => {}
-                Some(r) => {
-                    self.aliases.insert(s.series_ref, r);
-                }
-                None => out.push(NewSeries {
-                    series_ref: s.series_ref,
-                    hash,
-                    labels: s.labels,
-                }),
-            }
-        }
-        out
-    }
-
     /// The head holding everything replayed. Series without samples are dropped.
     pub(crate) fn finish(self, opts: HeadOptions) -> Result<(Head, ReplayOutcome), HeadError> {
+        let head = Head::new(opts);
         let prepared = match self.target {
-            Target::Inline(r) => vec![r.prepare()],
-            Target::Workers { txs, handles } => {
+            Target::Inline(r) => {
+                vec![r.prepare(|series| head.install_series(build_series(series)))]
+            }
+            Target::Workers {
+                txs,
+                built,
+                handles,
+            } => {
                 drop(txs);
+                // register each worker's series while it builds their postings
+                for rx in built {
+                    if let Ok(series) = rx.recv() {
+                        head.install_series(build_series(series));
+                    }
+                }
                 let mut out = Vec::with_capacity(handles.len());
                 for h in handles {
                     out.push(h.join().map_err(|_| HeadError::ReplayWorker)?);
@@ -270,9 +327,10 @@ impl Replay {
                 out
             }
         };
-        let head = Head::new(opts);
+        let mut max_ref = self.router.max_ref;
         let mut outcome = ReplayOutcome {
-            invalid_refs: self.invalid_refs,
+            invalid_refs: self.router.invalid_refs,
+            unknown_refs: self.router.unknown_refs,
             ..ReplayOutcome::default()
         };
         let mut mint = i64::MAX;
@@ -281,13 +339,15 @@ impl Replay {
             outcome.samples += p.outcome.samples;
             outcome.unknown_refs += p.outcome.unknown_refs;
             outcome.out_of_order += p.outcome.out_of_order;
-            outcome.series += p.series.len() as u64;
+            outcome.invalid_refs += p.outcome.invalid_refs;
+            outcome.series += p.outcome.series;
+            max_ref = max_ref.max(p.max_ref);
             mint = mint.min(p.mint);
             maxt = maxt.max(p.maxt);
-            head.install_replayed(p.series, p.postings);
+            head.install_postings(p.postings);
         }
         head.next_ref.store(
-            self.max_ref.saturating_add(1),
+            max_ref.saturating_add(1),
             std::sync::atomic::Ordering::Relaxed,
         );
         head.note_appended(outcome.samples, mint, maxt);
@@ -295,26 +355,40 @@ impl Replay {
     }
 }
 
-/// The postings of the series holding samples, built in bulk: one id list per label
+/// Room for one of `n` parts of `len` items split by hash: the even share and a
+/// margin, so that a part rarely has to grow.
+fn share(len: usize, n: usize) -> usize {
+    len / n.max(1) + len / 16 + 16
+}
+
+/// The label hash of each series.
+fn hashes(list: &[RefSeries]) -> Vec<u64> {
+    list.iter().map(|s| label_hash(&s.labels)).collect()
+}
+
+/// Drops `v` on a short-lived thread, so freeing a large structure does not delay the
+/// caller (when no thread can be started, `v` is dropped here).
+fn drop_elsewhere<T: Send + 'static>(v: T) {
+    let _ = std::thread::Builder::new()
+        .name("replay-free".into())
+        .spawn(move || drop(v));
+}
+
+/// The postings of `series` (ids with their labels), built in bulk: one id list per label
 /// pair, then one bitmap per list. A pair equal to the one the previous series has at
 /// the same position (common: series arrive grouped by target and metric) is found
 /// without hashing.
-fn build_postings(series: &[ReplaySeries]) -> MemPostings {
+fn build_postings(series: &[(u32, Labels)]) -> MemPostings {
     let mut index: StrMap<&str, StrMap<&str, usize>> = StrMap::default();
     let mut lists: Vec<(&str, &str, Vec<u32>)> = Vec::new();
     let mut all = Vec::with_capacity(series.len());
     // list of each label position of the previous series
     let mut prev: Vec<usize> = Vec::new();
     let mut prev_labels: &[Label] = &[];
-    for rs in series {
-        if rs.data.last().is_none() {
-            continue;
-        }
-        let Ok(id) = u32::try_from(rs.series_ref) else {
-            continue;
-        };
+    for (id, labels) in series {
+        let id = *id;
         all.push(id);
-        let labels = rs.labels.as_slice();
+        let labels = labels.as_slice();
         if prev.len() < labels.len() {
             prev.resize(labels.len(), usize::MAX);
         }
@@ -364,6 +438,14 @@ struct Replayer {
     dense: Vec<u32>,
     /// Positions of references too far beyond the dense range.
     sparse: U64Map<u32>,
+    /// Reference of the first series seen with each label hash.
+    by_hash: U64Map<u64>,
+    /// Label sets whose hash collides with another's (rare): first reference.
+    collided: HashMap<Labels, u64>,
+    /// References that name an already known label set → the first reference.
+    aliases: U64Map<u64>,
+    max_ref: u64,
+    invalid_refs: u64,
     mint: Timestamp,
     maxt: Timestamp,
     outcome: ReplayOutcome,
@@ -372,6 +454,11 @@ struct Replayer {
 impl Replayer {
     fn new() -> Self {
         Replayer {
+            by_hash: U64Map::default(),
+            collided: HashMap::new(),
+            aliases: U64Map::default(),
+            max_ref: 0,
+            invalid_refs: 0,
             series: Vec::new(),
             dense: Vec::new(),
             sparse: U64Map::default(),
@@ -381,14 +468,58 @@ impl Replayer {
         }
     }
 
-    fn add_series_list(&mut self, list: Vec<NewSeries>) {
+    /// Adds series as logged (`hashes`: the label hash of each): drops invalid
+    /// references, turns a label set logged under a second reference into an alias of
+    /// the first, and adds the new series.
+    fn add_logged(&mut self, list: Vec<RefSeries>, hashes: &[u64]) {
+        self.by_hash.reserve(list.len());
         self.series.reserve(list.len());
-        for s in list {
-            self.add_series(s);
+        for (s, &hash) in list.into_iter().zip(hashes) {
+            if s.series_ref == 0 || u32::try_from(s.series_ref).is_err() {
+                self.invalid_refs += 1;
+                continue;
+            }
+            self.max_ref = self.max_ref.max(s.series_ref);
+            let first = match self.by_hash.get(&hash).copied() {
+                None => {
+                    self.by_hash.insert(hash, s.series_ref);
+                    None
+                }
+                Some(r) if self.labels_of(r) == Some(&s.labels) => Some(r),
+                Some(_) => match self.collided.get(&s.labels) {
+                    Some(&r) => Some(r),
+                    None => {
+                        self.collided.insert(s.labels.clone(), s.series_ref);
+                        None
+                    }
+                },
+            };
+            match first {
+                // logged again (by a later commit): nothing new
+                Some(r) if r == s.series_ref => {}
+                Some(r) => {
+                    self.aliases.insert(s.series_ref, r);
+                }
+                None => self.add_series(s.series_ref, hash, s.labels),
+            }
         }
     }
 
-    fn add_samples(&mut self, samples: Vec<RefSample>) {
+    /// The labels of the series `r` names.
+    fn labels_of(&self, r: u64) -> Option<&Labels> {
+        self.series
+            .get(self.position(r) as usize)
+            .map(|rs| &rs.labels)
+    }
+
+    fn add_samples(&mut self, mut samples: Vec<RefSample>) {
+        if !self.aliases.is_empty() {
+            for s in &mut samples {
+                if let Some(&r) = self.aliases.get(&s.series_ref) {
+                    s.series_ref = r;
+                }
+            }
+        }
         for s in samples {
             let pos = self.position(s.series_ref);
             if pos == NONE {
@@ -444,42 +575,50 @@ impl Replayer {
         self.sparse.insert(r, pos);
     }
 
-    /// Adds a series (the router has checked the reference and resolved aliases).
-    fn add_series(&mut self, s: NewSeries) {
-        if self.position(s.series_ref) != NONE {
+    /// Adds a series with a valid reference and labels not seen before (a reference
+    /// already in use keeps its first series).
+    fn add_series(&mut self, series_ref: u64, hash: u64, labels: Labels) {
+        if self.position(series_ref) != NONE {
             return;
         }
         let pos = self.series.len() as u32;
-        self.set_position(s.series_ref, pos);
+        self.set_position(series_ref, pos);
         let mut data = SeriesData::new();
         // its series record is in the WAL
         data.logged = true;
         self.series.push(ReplaySeries {
-            series_ref: s.series_ref,
-            hash: s.hash,
-            labels: s.labels,
+            series_ref,
+            hash,
+            labels,
             data,
         });
     }
 
-    /// Builds the series holding samples and their postings, ready for the head (on the
-    /// worker's thread, so workers do this in parallel).
-    fn prepare(self) -> Prepared {
-        let postings = build_postings(&self.series);
-        let mut series = Vec::with_capacity(self.series.len());
-        for rs in self.series {
-            if rs.data.last().is_none() || u32::try_from(rs.series_ref).is_err() {
-                continue;
-            }
-            let s = Arc::new(MemSeries::with_data(rs.series_ref, rs.labels, rs.data));
-            series.push((rs.hash, s));
-        }
+    /// Hands the series holding samples to `hand_over` (with workers, the calling
+    /// thread, idle by then, builds and registers them meanwhile), then builds their
+    /// postings.
+    fn prepare(mut self, hand_over: impl FnOnce(Built)) -> Prepared {
+        self.series
+            .retain(|rs| rs.data.last().is_some() && u32::try_from(rs.series_ref).is_ok());
+        let ids: Vec<(u32, Labels)> = self
+            .series
+            .iter()
+            .filter_map(|rs| Some((u32::try_from(rs.series_ref).ok()?, rs.labels.clone())))
+            .collect();
+        let series = std::mem::take(&mut self.series);
+        let mut outcome = self.outcome;
+        outcome.series = ids.len() as u64;
+        outcome.invalid_refs = self.invalid_refs;
+        let max_ref = self.max_ref;
+        hand_over(series);
+        let postings = build_postings(&ids);
+        drop_elsewhere((ids, self.by_hash, self.collided, self.dense, self.sparse));
         Prepared {
-            series,
             postings,
             mint: self.mint,
             maxt: self.maxt,
-            outcome: self.outcome,
+            outcome,
+            max_ref,
         }
     }
 }

@@ -318,8 +318,9 @@ fn replay_rebuilds_series_and_samples() {
         labels: labels.clone(),
     };
     let smp = |series_ref: u64, t: i64, v: f64| RefSample { series_ref, t, v };
-    for workers in [1, 2, 3] {
-        let mut r = Replay::new(workers);
+    // inline, one worker resolving series itself, several behind a router
+    for workers in [0, 1, 2, 3] {
+        let mut r = Replay::with_threads(workers);
         r.on_record(Record::Series(vec![rs(3, &a), rs(7, &b), rs(0, &b)]));
         r.on_record(Record::Samples(vec![
             smp(3, 1, 1.0),
