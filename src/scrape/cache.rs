@@ -490,7 +490,7 @@ mod tests {
     /// One per cached series; a change of its size shows here.
     #[test]
     fn slot_size() {
-        assert_eq!(std::mem::size_of::<Slot>(), 48);
+        assert_eq!(std::mem::size_of::<Slot>(), 56);
     }
 
     #[test]
