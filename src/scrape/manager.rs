@@ -605,10 +605,10 @@ async fn run_loop(ctx: LoopCtx, scraper: Scraper, mut rx: watch::Receiver<Stop>)
                 Err(e) => s.scrape(&db, Err(e.clone()), t, started),
             };
             let meta = s.take_metadata_if_changed();
-            (s, out, meta)
+            (s, out, meta, fetched)
         })
         .await;
-        let (s, out, meta) = match res {
+        let (s, out, meta, fetched) = match res {
             Ok(r) => r,
             Err(e) => {
                 log::error!(target: "aion::scrape", "scrape task failed err={e}");
@@ -616,6 +616,9 @@ async fn run_loop(ctx: LoopCtx, scraper: Scraper, mut rx: watch::Receiver<Stop>)
             }
         };
         scraper = Some(s);
+        if let Ok(f) = fetched {
+            client.recycle(f.body);
+        }
         last_t = Some(t);
         {
             let mut st = ctx.status.lock();
