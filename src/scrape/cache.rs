@@ -27,7 +27,7 @@ use crate::head::SeriesHandle;
 const NONE: u32 = u32::MAX;
 
 /// Entries whose series are touched together, this many entries ahead.
-const AHEAD: usize = 8;
+const AHEAD: usize = 16;
 
 const DEAD: u8 = 1;
 const DROPPED: u8 = 2;
