@@ -779,14 +779,17 @@ fn hinted_head(series: &[u8], om: bool) -> Option<PrevSeries<'_>> {
     if !is_name_start(*series.first()?) || series.last() != Some(&b'}') {
         return None;
     }
-    let name_end = skip_class(series, 1, 8);
-    let mut j = name_end;
+    // A valid text that starts with a name is the name, blanks (text format only) and
+    // the label set, so its first '{' opens the label set: found with one vectorised
+    // search rather than a byte-by-byte scan of the name.
+    let j = memchr::memchr(b'{', series)?;
+    let mut name_end = j;
     if !om {
-        while series.get(j).is_some_and(|&b| is_ws(b)) {
-            j += 1;
+        while name_end > 1 && series.get(name_end - 1).is_some_and(|&b| is_ws(b)) {
+            name_end -= 1;
         }
     }
-    if series.get(j) != Some(&b'{') {
+    if name_end == 0 {
         return None;
     }
     Some(PrevSeries {

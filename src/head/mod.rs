@@ -80,12 +80,15 @@ static NEXT_HEAD_ID: AtomicU64 = AtomicU64::new(1);
 #[derive(Clone)]
 pub(crate) struct SeriesHandle {
     series: Arc<MemSeries>,
+    /// A copy of the series' reference: reading it from the series would be one more
+    /// cache miss per append (it lies past the lines an append touches).
+    series_ref: SeriesRef,
 }
 
 impl std::fmt::Debug for SeriesHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("SeriesHandle")
-            .field(&self.series.series_ref)
+            .field(&self.series_ref)
             .finish()
     }
 }
@@ -94,7 +97,7 @@ impl SeriesHandle {
     /// The series' reference.
     #[inline]
     pub(crate) fn series_ref(&self) -> SeriesRef {
-        self.series.series_ref
+        self.series_ref
     }
 
     #[inline]
@@ -437,7 +440,10 @@ impl Head {
 
     /// A handle on the series with reference `r`, if it exists.
     pub(crate) fn handle(&self, r: SeriesRef) -> Option<SeriesHandle> {
-        self.series_by_ref(r).map(|series| SeriesHandle { series })
+        self.series_by_ref(r).map(|series| SeriesHandle {
+            series_ref: series.series_ref,
+            series,
+        })
     }
 
     /// The options the head was built with.

@@ -27,7 +27,7 @@ use crate::head::SeriesHandle;
 const NONE: u32 = u32::MAX;
 
 /// Entries whose series are touched together, this many entries ahead.
-const AHEAD: usize = 8;
+const AHEAD: usize = 16;
 
 const DEAD: u8 = 1;
 const DROPPED: u8 = 2;
@@ -490,7 +490,7 @@ mod tests {
     /// One per cached series; a change of its size shows here.
     #[test]
     fn slot_size() {
-        assert_eq!(std::mem::size_of::<Slot>(), 48);
+        assert_eq!(std::mem::size_of::<Slot>(), 56);
     }
 
     #[test]

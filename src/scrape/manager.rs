@@ -17,6 +17,7 @@ use super::target::{
 };
 use crate::config::{Config, ScrapeConfig};
 use crate::db::Db;
+use crate::wal::FsyncPolicy;
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -577,6 +578,18 @@ async fn wait_or_stop(rx: &mut watch::Receiver<Stop>, d: Duration) -> Option<Sto
     }
 }
 
+/// Scrapes of targets with up to [`INLINE_SERIES_MAX`] cached series and a body of up
+/// to [`INLINE_BODY_MAX`] bytes are parsed and stored on the scrape loop's own thread
+/// (such a steady-state scrape takes a few milliseconds of CPU at most): handing them
+/// to a blocking thread and back costs two thread wake-ups per scrape, several percent
+/// of the CPU a small scrape needs. Larger scrapes and first scrapes (which create
+/// series) go to a blocking thread, and so does every scrape when each WAL write waits
+/// for an fsync.
+const INLINE_BODY_MAX: usize = 512 << 10;
+
+/// See [`INLINE_BODY_MAX`].
+const INLINE_SERIES_MAX: usize = 10_000;
+
 async fn run_loop(ctx: LoopCtx, scraper: Scraper, mut rx: watch::Receiver<Stop>) -> Scraper {
     let interval = ctx.target.interval.std().max(Duration::from_millis(1));
     let timeout = ctx.target.timeout.std();
@@ -599,16 +612,27 @@ async fn run_loop(ctx: LoopCtx, scraper: Scraper, mut rx: watch::Receiver<Stop>)
         };
         let db = ctx.db.clone();
         let Some(mut s) = scraper.take() else { break };
-        let res = tokio::task::spawn_blocking(move || {
+        let cached = s.cached_series();
+        let inline = cached > 0
+            && cached <= INLINE_SERIES_MAX
+            && fetched
+                .as_ref()
+                .map_or(true, |f| f.body.len() <= INLINE_BODY_MAX)
+            && !matches!(db.options().wal.fsync, FsyncPolicy::Always);
+        let work = move || {
             let out = match &fetched {
                 Ok(f) => s.scrape(&db, Ok((f.body.as_slice(), f.format)), t, started),
                 Err(e) => s.scrape(&db, Err(e.clone()), t, started),
             };
             let meta = s.take_metadata_if_changed();
-            (s, out, meta)
-        })
-        .await;
-        let (s, out, meta) = match res {
+            (s, out, meta, fetched)
+        };
+        let res = if inline {
+            Ok(work())
+        } else {
+            tokio::task::spawn_blocking(work).await
+        };
+        let (s, out, meta, fetched) = match res {
             Ok(r) => r,
             Err(e) => {
                 log::error!(target: "aion::scrape", "scrape task failed err={e}");
@@ -616,6 +640,9 @@ async fn run_loop(ctx: LoopCtx, scraper: Scraper, mut rx: watch::Receiver<Stop>)
             }
         };
         scraper = Some(s);
+        if let Ok(f) = fetched {
+            client.recycle(f.body);
+        }
         last_t = Some(t);
         {
             let mut st = ctx.status.lock();
