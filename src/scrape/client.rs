@@ -138,6 +138,9 @@ pub struct HttpClient {
     cfg: HttpClientConfig,
     tls: parking_lot::Mutex<Option<Arc<rustls::ClientConfig>>>,
     oauth2: Option<super::oauth2::TokenSource>,
+    /// Body buffers handed back after their scrapes, for the next fetches of any of
+    /// the pool's targets (see [`ScrapeClient::recycle`]).
+    spare_bodies: parking_lot::Mutex<Vec<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -154,6 +157,7 @@ impl HttpClient {
             cfg,
             tls: parking_lot::Mutex::new(None),
             oauth2,
+            spare_bodies: parking_lot::Mutex::new(Vec::new()),
         })
     }
 
@@ -415,6 +419,11 @@ fn split_host(authority: &str) -> &str {
 /// The largest body buffer [`ScrapeClient::recycle`] keeps for the next scrape.
 const MAX_RECYCLED_BODY: usize = 16 << 20;
 
+/// Body buffers a scrape pool keeps between scrapes. Its targets' scrapes are spread
+/// over the interval, so few run at once, and a buffer per target would keep memory
+/// the size of every target's body for nothing.
+const MAX_SPARE_BODIES: usize = 2;
+
 /// The most a body's announced length reserves before any of it arrived.
 const MAX_PREALLOC: u64 = 64 << 20;
 
@@ -461,12 +470,10 @@ async fn read_body(
 }
 
 /// Fetches scrape bodies from one target, reusing the connection and the memory of
-/// the previous body (see [`ScrapeClient::recycle`]).
+/// earlier bodies (see [`ScrapeClient::recycle`]).
 pub struct ScrapeClient {
     conn: Option<Connection>,
     http: Arc<HttpClient>,
-    /// A body buffer handed back after its scrape, read into by the next fetch.
-    spare: Vec<u8>,
 }
 
 impl std::fmt::Debug for ScrapeClient {
@@ -480,22 +487,21 @@ impl std::fmt::Debug for ScrapeClient {
 impl ScrapeClient {
     /// A client for one target using the pool's HTTP client.
     pub fn new(http: Arc<HttpClient>) -> Self {
-        ScrapeClient {
-            conn: None,
-            http,
-            spare: Vec::new(),
-        }
+        ScrapeClient { conn: None, http }
     }
 
-    /// Hands back the body of a fetch once it is no longer needed, so the next fetch
-    /// reads into memory that is already mapped: a fresh buffer for every scrape costs
+    /// Hands back the body of a fetch once it is no longer needed, so a later fetch of
+    /// the same scrape pool reads into memory that is already mapped: a fresh buffer for every scrape costs
     /// a page fault per 4 KiB of body (the allocator returns large freed blocks to the
-    /// operating system). A buffer much larger than the body it held is let go rather
-    /// than kept.
+    /// operating system). The pool keeps at most [`MAX_SPARE_BODIES`]; a buffer much
+    /// larger than the body it held is let go rather than kept.
     pub fn recycle(&mut self, mut body: Vec<u8>) {
         if body.capacity() <= MAX_RECYCLED_BODY && body.capacity() / 4 <= body.len() {
             body.clear();
-            self.spare = body;
+            let mut spare = self.http.spare_bodies.lock();
+            if spare.len() < MAX_SPARE_BODIES {
+                spare.push(body);
+            }
         }
     }
 
@@ -547,7 +553,7 @@ impl ScrapeClient {
             ("x-prometheus-scrape-timeout-seconds", timeout_s.as_str()),
         ];
         let auth = self.http.auth_header().await?;
-        let recv = std::mem::take(&mut self.spare);
+        let recv = self.http.spare_bodies.lock().pop().unwrap_or_default();
         let resp = self
             .http
             .send_with(
