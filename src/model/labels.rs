@@ -48,6 +48,13 @@ pub enum LabelError {
     Empty,
 }
 
+/// Whether `labels` are sorted by name with unique names.
+fn sorted_unique(labels: &[Label]) -> bool {
+    labels
+        .windows(2)
+        .all(|w| matches!(w, [a, b] if a.name < b.name))
+}
+
 /// Whether `name` is a valid metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
 pub fn is_valid_metric_name(name: &str) -> bool {
     let mut bytes = name.bytes();
@@ -123,23 +130,13 @@ impl Labels {
     /// Builds a set from labels already sorted by name with unique names.
     /// Returns `None` when they are not.
     pub fn from_sorted(labels: Vec<Label>) -> Option<Self> {
-        if labels
-            .windows(2)
-            .all(|w| matches!(w, [a, b] if a.name < b.name))
-        {
-            Some(Labels(Arc::from(labels)))
-        } else {
-            None
-        }
+        sorted_unique(&labels).then(|| Labels(Arc::from(labels)))
     }
 
     /// Like [`Self::from_sorted`], taking the labels out of `labels` (left empty, with
     /// its capacity, for reuse) into a single allocation.
     pub fn from_sorted_drain(labels: &mut Vec<Label>) -> Option<Self> {
-        let sorted = labels
-            .windows(2)
-            .all(|w| matches!(w, [a, b] if a.name < b.name));
-        let out = sorted.then(|| Labels(labels.drain(..).collect()));
+        let out = sorted_unique(labels).then(|| Labels(labels.drain(..).collect()));
         labels.clear();
         out
     }

@@ -285,19 +285,7 @@ impl Engine {
                     .map(|(i, x)| Sample::new(ev_times(i), *x))
                     .collect(),
             }]),
-            Val::Vector(steps) => {
-                let mut series = steps_to_series(start_ms, step_ms, steps)?;
-                series.sort_by(|a, b| a.labels.cmp(&b.labels));
-                Value::Matrix(
-                    series
-                        .into_iter()
-                        .map(|s| RangeSeries {
-                            labels: s.labels,
-                            samples: s.samples,
-                        })
-                        .collect(),
-                )
-            }
+            Val::Vector(steps) => sorted_matrix(steps_to_series(start_ms, step_ms, steps)?),
             _ => {
                 return Err(QueryError::Eval(
                     "range query must evaluate to a scalar or instant vector".to_string(),
@@ -458,20 +446,25 @@ fn needed_range(
 }
 
 /// A range query's result built as whole series: sorted by labels, as a matrix.
-fn matrix_output(mut series: Vec<MSeries>, annos: Annotations) -> QueryOutput {
-    series.sort_by(|a, b| a.labels.cmp(&b.labels));
+fn matrix_output(series: Vec<MSeries>, annos: Annotations) -> QueryOutput {
     QueryOutput {
-        value: Value::Matrix(
-            series
-                .into_iter()
-                .map(|s| RangeSeries {
-                    labels: s.labels,
-                    samples: s.samples,
-                })
-                .collect(),
-        ),
+        value: sorted_matrix(series),
         annotations: annos.into_vec(),
     }
+}
+
+/// Range-query series as a matrix sorted by labels.
+fn sorted_matrix(mut series: Vec<MSeries>) -> Value {
+    series.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Value::Matrix(
+        series
+            .into_iter()
+            .map(|s| RangeSeries {
+                labels: s.labels,
+                samples: s.samples,
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
