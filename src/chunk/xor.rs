@@ -548,6 +548,31 @@ const fn int_payload(ones: u32) -> Option<u32> {
     }
 }
 
+/// Integer value delta-of-delta buckets after a zero timestamp delta-of-delta (a `0`
+/// bit, the common case), indexed by the 6 bits after it: entries as [`bucket_entry`]
+/// with the timestamp's bit counted in the prefix, so that one lookup decodes both
+/// fields. A zero value field (`0`) has payload width 0 and shifts the `0` bit in
+/// question down arithmetically, which yields 0.
+const fn int_after_zero_table() -> [u32; 64] {
+    let mut t = [BUCKET_DECLINE; 64];
+    let mut rest: &mut [u32] = &mut t;
+    let mut i = 0u64;
+    while let [slot, tail @ ..] = rest {
+        let ones = (i << 58).leading_ones();
+        if ones == 0 {
+            *slot = 2 | (1 << 8) | (63 << 16);
+        } else if let Some(p) = int_payload(ones) {
+            *slot = bucket_entry(ones + 2, p);
+        }
+        rest = tail;
+        i += 1;
+    }
+    t
+}
+
+/// See [`int_after_zero_table`].
+const INT_AFTER_ZERO_TABLE: [u32; 64] = int_after_zero_table();
+
 /// Non-zero timestamp delta-of-delta buckets by the top 4 buffer bits.
 const DOD_TABLE: [u32; 16] = bucket_table(4, false);
 /// Non-zero integer value delta-of-delta buckets by the top 6 buffer bits.
@@ -634,10 +659,23 @@ fn run_int(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
         // Both fields are decoded from the buffer before anything is consumed, so
         // declining leaves the cursor before the sample. They fit unless the data is
         // truncated or a bucket is very wide (the checked path then takes over).
-        let (dod, k1) = bucket_field(buf, &DOD_TABLE, 60);
-        let w = buf.wrapping_shl(k1);
-        let (vdod, k2) = bucket_field(w, &INT_TABLE, 58);
-        let k = k1 + k2;
+        let (dod, vdod, k) = if buf >> 62 == 0 {
+            // Both zero (a steady series): a branch, predicted well on such runs, is
+            // quicker than the lookup.
+            (0, 0, 2)
+        } else if (buf as i64) >= 0 {
+            // A zero timestamp delta-of-delta: one lookup decodes the value field too.
+            let e = INT_AFTER_ZERO_TABLE
+                .get((buf >> 57) as usize)
+                .copied()
+                .unwrap_or(BUCKET_DECLINE);
+            (0, bucket_payload(buf, e), e & 0xff)
+        } else {
+            let (dod, k1) = bucket_field(buf, &DOD_TABLE, 60);
+            let w = buf.wrapping_shl(k1);
+            let (vdod, k2) = bucket_field(w, &INT_TABLE, 58);
+            (dod, vdod, k1 + k2)
+        };
         let nd = delta.wrapping_add(dod);
         let nt = t.wrapping_add(nd);
         if nt <= t || k > valid {
@@ -694,19 +732,21 @@ fn run_xor(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
             buf <<= k1 + 1;
             valid -= k1 + 1;
         } else {
-            let (s, tr, head) = if ((w << 1) as i64) >= 0 {
-                (sig, trailing, k1 + 2)
+            // Both cases are decoded and one is picked without a branch: which one
+            // comes next is data, and a mispredicted branch costs more than both.
+            let new_window = ((w << 1) as i64) < 0;
+            let lead = ((w >> 57) & 31) as u32;
+            let new_sig = ((w >> 51) & 63) as u32;
+            let s = if new_window { new_sig } else { sig };
+            let tr = if new_window {
+                64u32.wrapping_sub(lead).wrapping_sub(new_sig)
             } else {
-                let lead = ((w >> 57) & 31) as u32;
-                let s = ((w >> 51) & 63) as u32;
-                // s == 0 means 64: too wide for the fast path.
-                if s == 0 || lead + s > 64 {
-                    break total - slots.len() - 1;
-                }
-                (s, 64 - lead - s, k1 + 13)
+                trailing
             };
-            // s == 0: no window yet.
-            if s == 0 || head > valid {
+            let head = k1 + if new_window { 13 } else { 2 };
+            // s == 0: no window yet, or a new one of 64 bits (too wide for the fast
+            // path); a new window must also fit in 64 bits.
+            if s == 0 || (new_window && lead + new_sig > 64) || head > valid {
                 break total - slots.len() - 1;
             }
             buf <<= head;
