@@ -65,6 +65,46 @@ fn encode_uvarint(buf: &mut [u8; MAX_VARINT_LEN], mut v: u64) -> &[u8] {
     buf.get(..n).unwrap_or(&[])
 }
 
+/// The timestamp delta-of-delta field for `dod` (code and width), unless it needs the
+/// 64-bit bucket.
+#[inline(always)]
+fn dod_field(dod: i64) -> Option<(u64, u32)> {
+    let u = dod as u64;
+    if dod == 0 {
+        Some((0, 1))
+    } else if fits_signed(dod, 7) {
+        Some(((0b10 << 7) | (u & 0x7f), 2 + 7))
+    } else if fits_signed(dod, 14) {
+        Some(((0b110 << 14) | (u & 0x3fff), 3 + 14))
+    } else if fits_signed(dod, 20) {
+        Some(((0b1110 << 20) | (u & 0xf_ffff), 4 + 20))
+    } else {
+        None
+    }
+}
+
+/// The integer value delta-of-delta field for `dod` (code and width), unless it needs
+/// the 64-bit bucket.
+#[inline(always)]
+fn int_dod_field(dod: i64) -> Option<(u64, u32)> {
+    if dod == 0 {
+        return Some((0, 1));
+    }
+    for k in 1..INT_PAYLOAD_BITS.len() - 1 {
+        let payload = INT_PAYLOAD_BITS.get(k).copied().unwrap_or(64);
+        if fits_signed(dod, payload) {
+            // `k` ones and a zero, then the payload.
+            let prefix = ((1u64 << k) - 1) << 1;
+            let mask = (1u64 << payload) - 1;
+            return Some((
+                (prefix << payload) | (dod as u64 & mask),
+                k as u32 + 1 + payload,
+            ));
+        }
+    }
+    None
+}
+
 /// An open chunk that samples are appended to.
 ///
 /// [`Self::bytes`] is always a complete, decodable chunk (the header's sample count is
@@ -157,11 +197,30 @@ impl XorChunk {
             }
             _ => {
                 let delta = t.wrapping_sub(self.t);
-                self.write_dod(delta.wrapping_sub(self.delta));
+                let dod = delta.wrapping_sub(self.delta);
                 let dv = i.wrapping_sub(self.v as i64);
-                self.write_int_dod(dv.wrapping_sub(self.ivdelta));
+                let vdod = dv.wrapping_sub(self.ivdelta);
+                if dod == 0 && vdod == 0 {
+                    // A steady series: two zero bits.
+                    self.w.write_bits(0, 2);
+                } else {
+                    self.write_int_fields(dod, vdod);
+                }
                 self.delta = delta;
                 self.ivdelta = dv;
+            }
+        }
+    }
+
+    /// Writes the timestamp and integer value delta-of-deltas.
+    #[inline]
+    fn write_int_fields(&mut self, dod: i64, vdod: i64) {
+        match (dod_field(dod), int_dod_field(vdod)) {
+            // Both fields in one write (at most 24 + 38 bits).
+            (Some((a, na)), Some((b, nb))) => self.w.write_bits((a << nb) | b, na + nb),
+            _ => {
+                self.write_dod(dod);
+                self.write_int_dod(vdod);
             }
         }
     }
@@ -224,8 +283,14 @@ impl XorChunk {
             }
             _ => {
                 let delta = t.wrapping_sub(self.t);
-                self.write_dod(delta.wrapping_sub(self.delta));
-                self.write_value(bits);
+                let dod = delta.wrapping_sub(self.delta);
+                match dod_field(dod) {
+                    Some((code, n)) => self.write_value_after(bits, code, n),
+                    None => {
+                        self.write_dod(dod);
+                        self.write_value(bits);
+                    }
+                }
                 self.delta = delta;
             }
         }
@@ -262,9 +327,16 @@ impl XorChunk {
 
     #[inline(always)]
     fn write_value(&mut self, bits: u64) {
+        self.write_value_after(bits, 0, 0);
+    }
+
+    /// Writes the value `bits` after the `pre_len` (at most 24) bits of `pre`, in as few
+    /// writes as the widths allow.
+    #[inline(always)]
+    fn write_value_after(&mut self, bits: u64, pre: u64, pre_len: u32) {
         let x = bits ^ self.v;
         if x == 0 {
-            self.w.write_bits(0, 1);
+            self.w.write_bits(pre << 1, pre_len + 1);
             return;
         }
         let lead = x.leading_zeros().min(MAX_LEADING);
@@ -275,15 +347,26 @@ impl XorChunk {
             let sig_old = 64 - leading - trailing;
             // Reuse the window unless a fresh, tighter one is cheaper including its header.
             if sig_old <= sig_new + WINDOW_HEADER_BITS {
-                self.w.write_bits(0b10, 2);
-                self.w.write_bits(x >> trailing, sig_old);
+                let head = (pre << 2) | 0b10;
+                if pre_len + 2 + sig_old <= 64 {
+                    self.w
+                        .write_bits((head << sig_old) | (x >> trailing), pre_len + 2 + sig_old);
+                } else {
+                    self.w.write_bits(head, pre_len + 2);
+                    self.w.write_bits(x >> trailing, sig_old);
+                }
                 return;
             }
         }
         // `sig_new` is 1..=64; 64 is stored as 0.
-        let header = (0b11 << 11) | (u64::from(lead) << 6) | u64::from(sig_new & 63);
-        self.w.write_bits(header, 2 + 5 + 6);
-        self.w.write_bits(x >> trail, sig_new);
+        let header = (pre << 13) | (0b11 << 11) | (u64::from(lead) << 6) | u64::from(sig_new & 63);
+        if pre_len + 13 + sig_new <= 64 {
+            self.w
+                .write_bits((header << sig_new) | (x >> trail), pre_len + 13 + sig_new);
+        } else {
+            self.w.write_bits(header, pre_len + 13);
+            self.w.write_bits(x >> trail, sig_new);
+        }
         // `lead` is at most 31 and `trail` at most 63 (`x` is not zero).
         self.leading = lead as u8;
         self.trailing = trail as u8;
