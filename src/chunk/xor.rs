@@ -227,21 +227,12 @@ impl XorChunk {
 
     #[inline(always)]
     fn write_int_dod(&mut self, dod: i64) {
-        let u = dod as u64;
-        if dod == 0 {
-            self.w.write_bits(0, 1);
-            return;
-        }
-        for k in 1..INT_PAYLOAD_BITS.len() {
-            let payload = INT_PAYLOAD_BITS.get(k).copied().unwrap_or(64);
-            let prefix = INT_PREFIX_BITS.get(k).copied().unwrap_or(6);
-            if payload == 64 || fits_signed(dod, payload) {
-                // `prefix` ones, then a zero unless it is the last bucket.
-                let ones = (1u64 << k) - 1;
-                let code = if prefix > k as u32 { ones << 1 } else { ones };
-                self.w.write_bits(code, prefix);
-                self.w.write_bits(u, payload);
-                return;
+        match int_dod_field(dod) {
+            Some((code, n)) => self.w.write_bits(code, n),
+            None => {
+                // The last bucket: six ones, then all 64 bits.
+                self.w.write_bits(0b11_1111, 6);
+                self.w.write_bits(dod as u64, 64);
             }
         }
     }
@@ -310,18 +301,12 @@ impl XorChunk {
 
     #[inline(always)]
     fn write_dod(&mut self, dod: i64) {
-        let u = dod as u64;
-        if dod == 0 {
-            self.w.write_bits(0, 1);
-        } else if fits_signed(dod, 7) {
-            self.w.write_bits((0b10 << 7) | (u & 0x7f), 2 + 7);
-        } else if fits_signed(dod, 14) {
-            self.w.write_bits((0b110 << 14) | (u & 0x3fff), 3 + 14);
-        } else if fits_signed(dod, 20) {
-            self.w.write_bits((0b1110 << 20) | (u & 0xf_ffff), 4 + 20);
-        } else {
-            self.w.write_bits(0b1111, 4);
-            self.w.write_bits(u, 64);
+        match dod_field(dod) {
+            Some((code, n)) => self.w.write_bits(code, n),
+            None => {
+                self.w.write_bits(0b1111, 4);
+                self.w.write_bits(dod as u64, 64);
+            }
         }
     }
 
