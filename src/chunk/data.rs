@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::fsutil::SharedBytes;
 use crate::model::Sample;
 
-use super::xor::{XorDecoder, XorIter};
+use super::decode::{XorDecoder, XorIter};
 use super::{checksum, ChunkError, ENCODING_INT, ENCODING_XOR, HEADER_LEN};
 
 /// An immutable encoded chunk with its time range, sample count and checksum. Cloning

@@ -10,13 +10,15 @@
 //! cheaply clonable snapshot; both iterate with [`XorIter`].
 
 mod data;
+mod decode;
 mod error;
 mod xor;
 
 pub use data::ChunkData;
+pub(crate) use decode::XorDecoder;
+pub use decode::XorIter;
 pub use error::ChunkError;
-pub(crate) use xor::XorDecoder;
-pub use xor::{XorChunk, XorIter};
+pub use xor::XorChunk;
 
 /// Chunks are cut at this many samples, as Prometheus does.
 pub const MAX_SAMPLES_PER_CHUNK: usize = 120;

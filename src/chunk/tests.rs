@@ -408,7 +408,7 @@ fn fast_path_agrees_with_checked_path_on_damaged_data() {
             } else {
                 120
             };
-            let (want, want_err) = xor::decode_checked_only(&d, total);
+            let (want, want_err) = decode::decode_checked_only(&d, total);
             let mut it = XorIter::new(&d, total);
             let got: Vec<Sample> = it.by_ref().collect();
             assert_eq!(got.len(), want.len());
