@@ -216,7 +216,7 @@ impl XorChunk {
     fn write_int_fields(&mut self, dod: i64, vdod: i64) {
         match (dod_field(dod), int_dod_field(vdod)) {
             // Both fields in one write (at most 24 + 38 bits).
-            (Some((a, na)), Some((b, nb))) => self.w.write_bits((a << nb) | b, na + nb),
+            (Some((a, na)), Some((b, nb))) => self.write_pair(a, na, b, nb),
             _ => {
                 self.write_dod(dod);
                 self.write_int_dod(vdod);
@@ -314,6 +314,18 @@ impl XorChunk {
         self.write_value_after(bits, 0, 0);
     }
 
+    /// Writes the `na` bits of `a`, then the `nb` bits of `b` (below `2^nb`): in one
+    /// write when together they fit in 64 bits.
+    #[inline(always)]
+    fn write_pair(&mut self, a: u64, na: u32, b: u64, nb: u32) {
+        if na + nb <= 64 {
+            self.w.write_bits(a.wrapping_shl(nb) | b, na + nb);
+        } else {
+            self.w.write_bits(a, na);
+            self.w.write_bits(b, nb);
+        }
+    }
+
     /// Writes the value `bits` after the `pre_len` (at most 24) bits of `pre`, in as few
     /// writes as the widths allow.
     #[inline(always)]
@@ -331,26 +343,13 @@ impl XorChunk {
             let sig_old = 64 - leading - trailing;
             // Reuse the window unless a fresh, tighter one is cheaper including its header.
             if sig_old <= sig_new + WINDOW_HEADER_BITS {
-                let head = (pre << 2) | 0b10;
-                if pre_len + 2 + sig_old <= 64 {
-                    self.w
-                        .write_bits((head << sig_old) | (x >> trailing), pre_len + 2 + sig_old);
-                } else {
-                    self.w.write_bits(head, pre_len + 2);
-                    self.w.write_bits(x >> trailing, sig_old);
-                }
+                self.write_pair((pre << 2) | 0b10, pre_len + 2, x >> trailing, sig_old);
                 return;
             }
         }
         // `sig_new` is 1..=64; 64 is stored as 0.
         let header = (pre << 13) | (0b11 << 11) | (u64::from(lead) << 6) | u64::from(sig_new & 63);
-        if pre_len + 13 + sig_new <= 64 {
-            self.w
-                .write_bits((header << sig_new) | (x >> trail), pre_len + 13 + sig_new);
-        } else {
-            self.w.write_bits(header, pre_len + 13);
-            self.w.write_bits(x >> trail, sig_new);
-        }
+        self.write_pair(header, pre_len + 13, x >> trail, sig_new);
         // `lead` is at most 31 and `trail` at most 63 (`x` is not zero).
         self.leading = lead as u8;
         self.trailing = trail as u8;
