@@ -571,12 +571,18 @@ def scraped_series(port):
         return None
 
 
-def scrape_one(args, work, binary, system, port, exp_ports):
-    data = os.path.join(work, "scrape-%s" % system)
+def start_scraping(args, work, binary, system, port, exp_ports, tag):
+    """Starts `system` on an empty store `<work>/<tag>-<system>`, scraping the fake
+    targets on `exp_ports`. Returns the store directory and the process."""
+    data = os.path.join(work, "%s-%s" % (tag, system))
     shutil.rmtree(data, ignore_errors=True)
-    config = write_config(os.path.join(work, "scrape.yml"), args.scrape_interval,
+    config = write_config(os.path.join(work, "%s.yml" % tag), args.scrape_interval,
                           ["127.0.0.1:%d" % p for p in exp_ports])
-    p = start_server(system, binary, data, port, config, work, "scrape")
+    return data, start_server(system, binary, data, port, config, work, tag)
+
+
+def scrape_one(args, work, binary, system, port, exp_ports):
+    _, p = start_scraping(args, work, binary, system, port, exp_ports, "scrape")
     try:
         wait_ready(port, p)
         time.sleep(args.scrape_warmup)
@@ -633,11 +639,7 @@ def bench_scrape(args, work, binary, res, ports):
 def fill_for_restart(args, work, binary, system, port, exp_ports, fill_s):
     """Scrapes the fake targets until the head holds the wanted samples, then stops the
     server cleanly. Returns facts about the head, or a "pending" entry."""
-    data = os.path.join(work, "restart-%s" % system)
-    shutil.rmtree(data, ignore_errors=True)
-    cfg = write_config(os.path.join(work, "restart.yml"), args.scrape_interval,
-                       ["127.0.0.1:%d" % p for p in exp_ports])
-    p = start_server(system, binary, data, port, cfg, work, "restart")
+    data, p = start_scraping(args, work, binary, system, port, exp_ports, "restart")
     try:
         wait_ready(port, p)
         t0 = time.time()
