@@ -140,7 +140,10 @@ r = p.custom_query(query="1+1")
 assert r[1] == "2", r
 vals = p.get_label_values(label_name="job")
 assert "aion" in vals, vals
-end = datetime.datetime.now()
+# The client rounds both ends to whole seconds, so a range ending "now"
+# can end before the first scrape of a server that started a moment ago.
+# Ending a minute ahead keeps that scrape inside the range.
+end = datetime.datetime.now() + datetime.timedelta(minutes=1)
 start = end - datetime.timedelta(minutes=10)
 r = p.custom_query_range(query="prometheus_tsdb_head_series", start_time=start, end_time=end, step="15")
 assert r and r[0]["values"], r
