@@ -465,10 +465,12 @@ fn remote_read_returns_data_aion_does_not_have() {
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{prom_port}']\n"
         ),
     );
+    // Queried 3 s in the past: a scrape still running at "now" would make its sample
+    // visible between the two queries compared below.
     wait_for(
         Duration::from_secs(30),
         "prometheus to scrape itself",
-        || raw(&prom.addr(), "up{job=\"prometheus\"}", now_s(), "1m").len() >= 3,
+        || raw(&prom.addr(), "up{job=\"prometheus\"}", now_s() - 3.0, "1m").len() >= 3,
     );
     let down = free_port();
     let cfg = tmp.path().join("aion.yml");
@@ -483,7 +485,7 @@ fn remote_read_returns_data_aion_does_not_have() {
         &tmp.path().join("aion"),
         &[&format!("--config.file={}", cfg.display())],
     );
-    let at = now_s();
+    let at = now_s() - 3.0;
     let theirs = raw(&prom.addr(), "up{job=\"prometheus\"}", at, "1m");
     let ours = raw(&aion.addr, "up{job=\"prometheus\"}", at, "1m");
     assert!(ours.len() >= 3);
