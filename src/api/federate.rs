@@ -73,7 +73,7 @@ fn push_escaped(out: &mut String, v: &str) {
 
 /// Renders the federation answer for `(labels, t, v)` samples sorted by metric name.
 pub fn render(samples: &[(Labels, i64, f64)], external: &Labels) -> String {
-    let mut ext: Vec<Label> = external.iter().cloned().collect();
+    let mut ext: Vec<Label> = external.iter().map(|l| l.to_label()).collect();
     if !external.has("instance") {
         ext.push(Label::new("instance", ""));
         ext.sort();
@@ -100,7 +100,7 @@ pub fn render(samples: &[(Labels, i64, f64)], external: &Labels) -> String {
         };
         for l in labels.iter() {
             if l.name != METRIC_NAME && !l.value.is_empty() {
-                pair(&mut out, &l.name, &l.value);
+                pair(&mut out, l.name, l.value);
             }
         }
         for l in &ext {

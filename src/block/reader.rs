@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::chunk::ChunkData;
 use crate::fsutil::{write_file_atomic, MappedFile, SharedBytes};
 use crate::index::{postings_for_matchers, ChunkMeta, IndexError, IndexReader};
-use crate::model::{Labels, Matcher, Sample};
+use crate::model::{LabelStr, Labels, Matcher, Sample};
 use crate::storage::{Querier, Queryable, Series, SeriesChunk, StorageError};
 
 use super::chunks::{self, segment_name, ChunkReader};
@@ -314,8 +314,8 @@ impl Block {
                 .series_labels(id)
                 .map_err(|e| self.index_err(e))?;
             for l in &labels {
-                if !names.contains(l.name.as_str()) {
-                    names.insert(l.name.clone());
+                if !names.contains(l.name) {
+                    names.insert(LabelStr::from(l.name));
                 }
             }
         }

@@ -306,9 +306,9 @@ impl RelabelConfig {
             LabelMap => {
                 let current = lb.labels();
                 for l in current.iter() {
-                    if let Some(caps) = self.regex.re.captures(&l.name) {
+                    if let Some(caps) = self.regex.re.captures(l.name) {
                         let name = expand(&self.regex.re, &caps, &self.replacement);
-                        lb.set(&name, &l.value);
+                        lb.set(&name, l.value);
                     }
                 }
             }

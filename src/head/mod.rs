@@ -262,11 +262,9 @@ fn mix_bytes(mut h: u64, bytes: &[u8]) -> u64 {
 /// compared within one process.
 #[inline]
 pub(crate) fn label_hash(labels: &Labels) -> u64 {
-    let mut h = 0u64;
-    for l in labels.iter() {
-        h = mix_bytes(h, l.name.as_bytes());
-        h = mix_bytes(h, l.value.as_bytes());
-    }
+    // The packed form is canonical and length-prefixed, so hashing it whole is
+    // hashing the pairs.
+    let mut h = mix_bytes(0, labels.packed().as_bytes());
     h ^= h >> 29;
     h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h ^ (h >> 32)
@@ -708,7 +706,7 @@ impl Head {
         let mut names = BTreeSet::new();
         for s in self.matching_series(matchers, mint, maxt) {
             for l in &s.labels {
-                if !names.contains(l.name.as_str()) {
+                if !names.contains(l.name) {
                     names.insert(l.name.to_string());
                 }
             }

@@ -29,18 +29,18 @@ impl MemPostings {
     /// Indexes series `id` under each of its labels.
     pub fn add(&mut self, id: u32, labels: &Labels) {
         for l in labels {
-            let values = match self.by_name.get_mut(l.name.as_str()) {
+            let values = match self.by_name.get_mut(l.name) {
                 Some(v) => v,
-                None => self.by_name.entry(l.name.clone()).or_default(),
+                None => self.by_name.entry(LabelStr::from(l.name)).or_default(),
             };
-            match values.get_mut(l.value.as_str()) {
+            match values.get_mut(l.value) {
                 Some(bm) => {
                     bm.insert(id);
                 }
                 None => {
                     let mut bm = RoaringBitmap::new();
                     bm.insert(id);
-                    values.insert(l.value.clone(), bm);
+                    values.insert(LabelStr::from(l.value), bm);
                 }
             }
         }
@@ -89,17 +89,17 @@ impl MemPostings {
     /// without series.
     pub fn remove(&mut self, id: u32, labels: &Labels) {
         for l in labels {
-            let Some(values) = self.by_name.get_mut(l.name.as_str()) else {
+            let Some(values) = self.by_name.get_mut(l.name) else {
                 continue;
             };
-            if let Some(bm) = values.get_mut(l.value.as_str()) {
+            if let Some(bm) = values.get_mut(l.value) {
                 bm.remove(id);
                 if bm.is_empty() {
-                    values.remove(l.value.as_str());
+                    values.remove(l.value);
                 }
             }
             if values.is_empty() {
-                self.by_name.remove(l.name.as_str());
+                self.by_name.remove(l.name);
             }
         }
         self.all.remove(id);

@@ -21,7 +21,7 @@ use roaring::RoaringBitmap;
 use super::postings::MemPostings;
 use super::series::{classify, MemSeries, Order, SeriesData};
 use super::{label_hash, Head, HeadError, HeadOptions, StrMap, U64Map};
-use crate::model::{Label, Labels, Timestamp};
+use crate::model::{Labels, Timestamp};
 use crate::wal::{Record, RefSample, RefSeries};
 
 /// What a replay found beyond the samples it restored.
@@ -388,24 +388,23 @@ fn build_postings(series: &[(u32, Labels)]) -> MemPostings {
     let mut all = Vec::with_capacity(series.len());
     // list of each label position of the previous series
     let mut prev: Vec<usize> = Vec::new();
-    let mut prev_labels: &[Label] = &[];
+    let mut prev_labels: Option<&Labels> = None;
     for (id, labels) in series {
         let id = *id;
         all.push(id);
-        let labels = labels.as_slice();
-        if prev.len() < labels.len() {
-            prev.resize(labels.len(), usize::MAX);
-        }
-        for ((l, p), slot) in labels
-            .iter()
-            .zip(prev_labels.iter().map(Some).chain(std::iter::repeat(None)))
-            .zip(prev.iter_mut())
-        {
-            let same = p.is_some_and(|p| p.name == l.name && p.value == l.value);
-            if !same {
-                let values = index.entry(l.name.as_str()).or_default();
-                *slot = *values.entry(l.value.as_str()).or_insert_with(|| {
-                    lists.push((l.name.as_str(), l.value.as_str(), Vec::new()));
+        let mut before = prev_labels.map(|p| p.iter());
+        for (k, l) in labels.iter().enumerate() {
+            let p = before.as_mut().and_then(|it| it.next());
+            if prev.len() <= k {
+                prev.push(usize::MAX);
+            }
+            let Some(slot) = prev.get_mut(k) else {
+                continue;
+            };
+            if p != Some(l) {
+                let values = index.entry(l.name).or_default();
+                *slot = *values.entry(l.value).or_insert_with(|| {
+                    lists.push((l.name, l.value, Vec::new()));
                     lists.len() - 1
                 });
             }
@@ -413,7 +412,7 @@ fn build_postings(series: &[(u32, Labels)]) -> MemPostings {
                 ids.push(id);
             }
         }
-        prev_labels = labels;
+        prev_labels = Some(labels);
     }
     let mut postings = MemPostings::new();
     postings.add_bulk(

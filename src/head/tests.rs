@@ -13,7 +13,7 @@ fn head() -> Head {
 fn samples(h: &Head, labels: &Labels) -> Vec<(i64, u64)> {
     let ms: Vec<Matcher> = labels
         .iter()
-        .map(|x| Matcher::equal(x.name.clone(), x.value.clone()))
+        .map(|x| Matcher::equal(x.name, x.value))
         .collect();
     let got = h.select(&ms, i64::MIN, i64::MAX);
     got.into_iter()

@@ -136,8 +136,8 @@ impl IndexWriter {
         for (labels, chunks) in &self.series {
             put_uvarint(&mut body, labels.len() as u64);
             for l in labels {
-                put_uvarint(&mut body, sym(&l.name)?);
-                put_uvarint(&mut body, sym(&l.value)?);
+                put_uvarint(&mut body, sym(l.name)?);
+                put_uvarint(&mut body, sym(l.value)?);
             }
             put_uvarint(&mut body, chunks.len() as u64);
             let mut prev: Option<&ChunkMeta> = None;

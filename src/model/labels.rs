@@ -48,13 +48,6 @@ pub enum LabelError {
     Empty,
 }
 
-/// Whether `labels` are sorted by name with unique names.
-fn sorted_unique(labels: &[Label]) -> bool {
-    labels
-        .windows(2)
-        .all(|w| matches!(w, [a, b] if a.name < b.name))
-}
-
 /// Whether `name` is a valid metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
 pub fn is_valid_metric_name(name: &str) -> bool {
     let mut bytes = name.bytes();
@@ -93,14 +86,144 @@ pub fn validate_label_name(name: &str) -> Result<(), LabelError> {
     }
 }
 
+/// A borrowed label of a [`Labels`] set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LabelRef<'a> {
+    /// Label name.
+    pub name: &'a str,
+    /// Label value.
+    pub value: &'a str,
+}
+
+impl LabelRef<'_> {
+    /// An owned copy.
+    pub fn to_label(&self) -> Label {
+        Label::new(self.name, self.value)
+    }
+}
+
+impl<'a> From<&'a Label> for LabelRef<'a> {
+    fn from(l: &'a Label) -> Self {
+        LabelRef {
+            name: &l.name,
+            value: &l.value,
+        }
+    }
+}
+
 /// An immutable, sorted set of labels with unique names. Cloning is an `Arc` bump.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Labels(Arc<[Label]>);
+///
+/// The labels are packed into one string: each name and each value is preceded by its
+/// length in base-64 digits, least significant first, each digit a byte below `0x40`,
+/// with `0x40` added to every digit but the last. All length bytes are ASCII, so the
+/// whole is valid UTF-8 and names and values are slices of it. A set costs one
+/// allocation of about the size of its text: a head holds one per series, and this is
+/// most of a series' memory.
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct Labels(Arc<str>);
+
+/// Appends the length prefix of a string of `n` bytes.
+#[inline]
+fn put_len(out: &mut String, mut n: usize) {
+    loop {
+        let digit = (n & 0x3f) as u8;
+        n >>= 6;
+        if n == 0 {
+            out.push(char::from(digit));
+            return;
+        }
+        out.push(char::from(digit | 0x40));
+    }
+}
+
+#[inline]
+fn put_str(out: &mut String, s: &str) {
+    put_len(out, s.len());
+    out.push_str(s);
+}
+
+/// Packed size of a string of `n` bytes.
+#[inline]
+fn packed_len(n: usize) -> usize {
+    let mut digits = 1;
+    let mut m = n >> 6;
+    while m > 0 {
+        digits += 1;
+        m >>= 6;
+    }
+    digits + n
+}
+
+/// Iterator over the labels of a [`Labels`], in name order.
+#[derive(Clone)]
+pub struct LabelsIter<'a> {
+    rest: &'a str,
+}
+
+impl<'a> LabelsIter<'a> {
+    #[inline]
+    fn take(&mut self) -> Option<&'a str> {
+        let b = self.rest.as_bytes();
+        let mut n = 0usize;
+        let mut i = 0usize;
+        loop {
+            let &c = b.get(i)?;
+            n |= usize::from(c & 0x3f).checked_shl(6 * i as u32)?;
+            i += 1;
+            if c & 0x40 == 0 {
+                break;
+            }
+        }
+        let end = i.checked_add(n)?;
+        let out = self.rest.get(i..end)?;
+        self.rest = self.rest.get(end..)?;
+        Some(out)
+    }
+}
+
+impl<'a> Iterator for LabelsIter<'a> {
+    type Item = LabelRef<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<LabelRef<'a>> {
+        let name = self.take()?;
+        let value = self.take()?;
+        Some(LabelRef { name, value })
+    }
+}
+
+/// Whether `pairs` are sorted by name with unique names.
+fn sorted_unique_pairs<'a>(mut pairs: impl Iterator<Item = (&'a str, &'a str)>) -> bool {
+    let Some((mut prev, _)) = pairs.next() else {
+        return true;
+    };
+    for (name, _) in pairs {
+        if name <= prev {
+            return false;
+        }
+        prev = name;
+    }
+    true
+}
 
 impl Labels {
     /// The empty label set.
     pub fn empty() -> Self {
-        Labels(Arc::from(Vec::new()))
+        Labels::default()
+    }
+
+    /// Packs pairs known to be sorted with unique names.
+    fn pack<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> Self {
+        let size = pairs
+            .clone()
+            .map(|(n, v)| packed_len(n.len()) + packed_len(v.len()))
+            .sum();
+        let mut out = String::with_capacity(size);
+        for (n, v) in pairs {
+            put_str(&mut out, n);
+            put_str(&mut out, v);
+        }
+        Labels(Arc::from(out))
     }
 
     /// Builds a set from labels in any order. If a name repeats, the last value wins.
@@ -114,7 +237,7 @@ impl Labels {
                 _ => out.push(l),
             }
         }
-        Labels(Arc::from(out))
+        Self::pack(out.iter().map(|l| (l.name.as_str(), l.value.as_str())))
     }
 
     /// Builds a set from `(name, value)` pairs in any order.
@@ -130,28 +253,37 @@ impl Labels {
     /// Builds a set from labels already sorted by name with unique names.
     /// Returns `None` when they are not.
     pub fn from_sorted(labels: Vec<Label>) -> Option<Self> {
-        sorted_unique(&labels).then(|| Labels(Arc::from(labels)))
+        Self::from_sorted_pairs(labels.iter().map(|l| (l.name.as_str(), l.value.as_str())))
     }
 
     /// Like [`Self::from_sorted`], taking the labels out of `labels` (left empty, with
-    /// its capacity, for reuse) into a single allocation.
+    /// its capacity, for reuse).
     pub fn from_sorted_drain(labels: &mut Vec<Label>) -> Option<Self> {
-        let out = sorted_unique(labels).then(|| Labels(labels.drain(..).collect()));
+        let out = Self::from_sorted(std::mem::take(labels));
         labels.clear();
         out
+    }
+
+    /// Builds a set from `(name, value)` pairs already sorted by name with unique
+    /// names, without owned intermediate labels (for decoders). Returns `None` when
+    /// they are not sorted and unique.
+    pub fn from_sorted_pairs<'a>(
+        pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+    ) -> Option<Self> {
+        sorted_unique_pairs(pairs.clone()).then(|| Self::pack(pairs))
     }
 
     /// Checks every name: the metric name (if any) and all label names must be valid,
     /// and the set must not be empty.
     pub fn validate(&self) -> Result<(), LabelError> {
-        if self.0.is_empty() {
+        if self.is_empty() {
             return Err(LabelError::Empty);
         }
-        for l in self.0.iter() {
+        for l in self.iter() {
             if l.name == METRIC_NAME {
-                validate_metric_name(&l.value)?;
+                validate_metric_name(l.value)?;
             } else {
-                validate_label_name(&l.name)?;
+                validate_label_name(l.name)?;
             }
         }
         Ok(())
@@ -159,11 +291,14 @@ impl Labels {
 
     /// The value of `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .binary_search_by(|l| l.name.as_str().cmp(name))
-            .ok()
-            .and_then(|i| self.0.get(i))
-            .map(|l| l.value.as_str())
+        for l in self.iter() {
+            match l.name.cmp(name) {
+                std::cmp::Ordering::Less => {}
+                std::cmp::Ordering::Equal => return Some(l.value),
+                std::cmp::Ordering::Greater => return None,
+            }
+        }
+        None
     }
 
     /// The value of `name`, or `""` when absent (Prometheus's convention).
@@ -183,7 +318,7 @@ impl Labels {
 
     /// Number of labels.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.iter().count()
     }
 
     /// Whether the set is empty.
@@ -192,13 +327,21 @@ impl Labels {
     }
 
     /// Iterates the labels in name order.
-    pub fn iter(&self) -> std::slice::Iter<'_, Label> {
-        self.0.iter()
+    #[inline]
+    pub fn iter(&self) -> LabelsIter<'_> {
+        LabelsIter { rest: &self.0 }
     }
 
-    /// The labels as a slice.
-    pub fn as_slice(&self) -> &[Label] {
+    /// The packed form (see [`Labels`]): equal sets have equal packed forms, so it can
+    /// be hashed or compared as a whole.
+    #[inline]
+    pub fn packed(&self) -> &str {
         &self.0
+    }
+
+    /// Whether two sets share their memory (clones of one another).
+    pub fn ptr_eq(a: &Labels, b: &Labels) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
     }
 
     /// A copy without the metric name.
@@ -212,24 +355,18 @@ impl Labels {
 
     /// A copy without the given names.
     pub fn without(&self, names: &[&str]) -> Labels {
-        self.filter(|l| !names.contains(&l.name.as_str()))
+        self.filter(|l| !names.contains(&l.name))
     }
 
     /// A copy keeping only the given names.
     pub fn keep_only(&self, names: &[&str]) -> Labels {
-        self.filter(|l| names.contains(&l.name.as_str()))
+        self.filter(|l| names.contains(&l.name))
     }
 
     /// A copy keeping the labels for which `keep` returns true.
-    pub fn filter(&self, mut keep: impl FnMut(&Label) -> bool) -> Labels {
-        Labels(
-            self.0
-                .iter()
-                .filter(|l| keep(l))
-                .cloned()
-                .collect::<Vec<_>>()
-                .into(),
-        )
+    pub fn filter(&self, mut keep: impl FnMut(&LabelRef<'_>) -> bool) -> Labels {
+        let kept: Vec<LabelRef<'_>> = self.iter().filter(|l| keep(l)).collect();
+        Self::pack(kept.iter().map(|l| (l.name, l.value)))
     }
 
     /// A builder starting from this set.
@@ -241,7 +378,23 @@ impl Labels {
     /// values with separators). Never persisted as an identity; used for sharding and
     /// grouping.
     pub fn stable_hash(&self) -> u64 {
-        stable_hash_pairs(self.0.iter().map(|l| (l.name.as_str(), l.value.as_str())))
+        stable_hash_pairs(self.iter().map(|l| (l.name, l.value)))
+    }
+}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Lexicographic by `(name, value)` pairs, as a list of labels orders.
+impl Ord for Labels {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return std::cmp::Ordering::Equal;
+        }
+        self.iter().cmp(other.iter())
     }
 }
 
@@ -282,9 +435,9 @@ impl Labels {
             }
             h.update(s.as_bytes());
         };
-        for l in self.0.iter() {
-            put(&l.name);
-            put(&l.value);
+        for l in self.iter() {
+            put(l.name);
+            put(l.value);
         }
         h.digest()
     }
@@ -300,11 +453,11 @@ impl fmt::Debug for Labels {
 impl fmt::Display for Labels {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("{")?;
-        for (i, l) in self.0.iter().enumerate() {
+        for (i, l) in self.iter().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            write!(f, "{}={}", l.name, quote(&l.value))?;
+            write!(f, "{}={}", l.name, quote(l.value))?;
         }
         f.write_str("}")
     }
@@ -344,10 +497,10 @@ pub fn quote(s: &str) -> String {
 }
 
 impl<'a> IntoIterator for &'a Labels {
-    type Item = &'a Label;
-    type IntoIter = std::slice::Iter<'a, Label>;
+    type Item = LabelRef<'a>;
+    type IntoIter = LabelsIter<'a>;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
+        self.iter()
     }
 }
 
@@ -405,14 +558,18 @@ impl LabelsBuilder {
 
     /// The finished label set.
     pub fn labels(&self) -> Labels {
-        Labels(Arc::from(self.labels.clone()))
+        Labels::pack(
+            self.labels
+                .iter()
+                .map(|l| (l.name.as_str(), l.value.as_str())),
+        )
     }
 }
 
 impl From<&Labels> for LabelsBuilder {
     fn from(l: &Labels) -> Self {
         LabelsBuilder {
-            labels: l.0.to_vec(),
+            labels: l.iter().map(|l| l.to_label()).collect(),
         }
     }
 }
@@ -473,6 +630,52 @@ mod tests {
     #[test]
     fn quoting_matches_go() {
         assert_eq!(quote("a\"b\\c\nd"), r#""a\"b\\c\nd""#);
+    }
+
+    #[test]
+    fn packed_form_round_trips_any_lengths_and_text() {
+        let lens = [0usize, 1, 63, 64, 65, 4095, 4096, 4097, 262_144, 300_000];
+        for &n in &lens {
+            let long = "é".repeat(n / 2) + &"x".repeat(n % 2);
+            let pairs = [
+                ("__name__", "m"),
+                ("a", ""),
+                ("b", long.as_str()),
+                ("z\u{1F600}", "ü"),
+            ];
+            let l = Labels::from_pairs(&pairs);
+            let got: Vec<(&str, &str)> = l.iter().map(|l| (l.name, l.value)).collect();
+            assert_eq!(got, pairs.to_vec(), "length {n}");
+            assert_eq!(l.len(), 4);
+            assert_eq!(l.get("b"), Some(long.as_str()));
+            assert_eq!(l.get("a"), Some(""));
+            assert_eq!(l.get("c"), None);
+            assert_eq!(l.get("0"), None);
+            assert_eq!(l.builder().labels(), l);
+            assert_eq!(Labels::from_sorted_pairs(pairs.iter().copied()), Some(l));
+        }
+        assert_eq!(
+            Labels::from_sorted_pairs([("b", "1"), ("a", "1")].into_iter()),
+            None
+        );
+        assert_eq!(
+            Labels::from_sorted_pairs([("a", "1"), ("a", "2")].into_iter()),
+            None
+        );
+        assert!(Labels::empty().is_empty() && Labels::empty().iter().next().is_none());
+    }
+
+    #[test]
+    fn equality_and_hash_follow_the_pairs() {
+        use std::collections::HashSet;
+        // the same text split differently between name and value is a different set
+        let a = Labels::from_pairs(&[("ab", "c")]);
+        let b = Labels::from_pairs(&[("a", "bc")]);
+        assert_ne!(a, b);
+        let set: HashSet<Labels> = [a.clone(), b.clone(), a.clone()].into_iter().collect();
+        assert_eq!(set.len(), 2);
+        assert_eq!(a, Labels::from_pairs(&[("ab", "c")]));
+        assert!(b < a);
     }
 
     #[test]

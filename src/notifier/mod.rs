@@ -253,8 +253,8 @@ impl Notifier {
             if !opts.external_labels.is_empty() {
                 let mut b = a.labels.builder();
                 for l in opts.external_labels.iter() {
-                    if a.labels.get(&l.name).is_none() {
-                        b.set(&l.name, &l.value);
+                    if a.labels.get(l.name).is_none() {
+                        b.set(l.name, l.value);
                     }
                 }
                 a.labels = b.labels();

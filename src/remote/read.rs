@@ -54,26 +54,25 @@ fn matchers(ms: &[LabelMatcher], external: &Labels) -> Result<Vec<Matcher>, Rece
 /// Merges sorted series labels with sorted external labels; the series' own value
 /// wins on a name both have.
 fn merge_external(series: &Labels, external: &Labels) -> Vec<PLabel> {
-    let (a, b) = (series.as_slice(), external.as_slice());
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
+    let (mut a, mut b) = (series.iter().peekable(), external.iter().peekable());
+    let mut out = Vec::with_capacity(series.len() + external.len());
     loop {
-        let l = match (a.get(i), b.get(j)) {
+        let l = match (a.peek().copied(), b.peek().copied()) {
             (Some(x), Some(y)) if x.name < y.name => {
-                i += 1;
+                a.next();
                 x
             }
             (Some(x), Some(y)) if x.name == y.name => {
-                i += 1;
-                j += 1;
+                a.next();
+                b.next();
                 x
             }
             (_, Some(y)) => {
-                j += 1;
+                b.next();
                 y
             }
             (Some(x), None) => {
-                i += 1;
+                a.next();
                 x
             }
             (None, None) => break,

@@ -87,8 +87,8 @@ pub fn wire_labels(
     } else {
         let mut b: LabelsBuilder = labels.builder();
         for l in external.iter() {
-            if !labels.has(&l.name) {
-                b.set(&l.name, &l.value);
+            if !labels.has(l.name) {
+                b.set(l.name, l.value);
             }
         }
         b.labels()

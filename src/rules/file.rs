@@ -337,7 +337,7 @@ pub fn parse_rule_file(file: &str, text: &str) -> Result<Vec<GroupSpec>, Vec<Rul
             }
             let mut labels: Vec<(String, String)> = glabels
                 .iter()
-                .filter(|l| !r.labels.contains_key(l.name.as_ref() as &str))
+                .filter(|l| !r.labels.contains_key(l.name as &str))
                 .map(|l| (l.name.to_string(), l.value.to_string()))
                 .collect();
             labels.extend(r.labels.iter().map(|(k, v)| (k.clone(), v.clone())));

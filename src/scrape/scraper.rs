@@ -210,19 +210,19 @@ impl Scraper {
         lb.retain(|l| !l.value.is_empty());
         if self.opts.honor_labels {
             for l in self.target_labels.iter() {
-                if lb.get(&l.name).is_none_or(str::is_empty) {
-                    lb.set(&l.name, &l.value);
+                if lb.get(l.name).is_none_or(str::is_empty) {
+                    lb.set(l.name, l.value);
                 }
             }
         } else {
             let mut conflicts: Vec<Label> = Vec::new();
             for l in self.target_labels.iter() {
-                if let Some(v) = lb.get(&l.name) {
+                if let Some(v) = lb.get(l.name) {
                     if !v.is_empty() {
-                        conflicts.push(Label::new(l.name.as_str(), v));
+                        conflicts.push(Label::new(l.name, v));
                     }
                 }
-                lb.set(&l.name, &l.value);
+                lb.set(l.name, l.value);
             }
             conflicts.sort_by_key(|l| l.name.len());
             for c in conflicts {

@@ -176,7 +176,7 @@ pub fn populate(cfg: &ScrapeConfig, discovered: &Labels) -> Result<Option<Target
     let labels = Labels::new(
         full.iter()
             .filter(|l| !l.name.starts_with("__") && !l.value.is_empty())
-            .cloned()
+            .map(|l| l.to_label())
             .collect::<Vec<Label>>(),
     );
     // The URL: scheme, address, path and parameters (from `__param_*` labels, which

@@ -100,9 +100,9 @@ impl Querier for MemQuerier<'_> {
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
         let mut names = BTreeSet::new();
         for s in self.store.matching(matchers, self.mint, self.maxt) {
-            names.extend(s.labels.iter().map(|l| l.name.clone()));
+            names.extend(s.labels.iter().map(|l| l.name.to_string()));
         }
-        Ok(names.into_iter().map(String::from).collect())
+        Ok(names.into_iter().collect())
     }
 
     fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {

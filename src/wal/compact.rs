@@ -7,7 +7,7 @@
 
 use super::record::{count, put_uvarint, take_bytes, unzigzag, uvarint, zigzag, DecodeError};
 use super::{RefSample, RefSeries};
-use crate::model::{Label, Labels};
+use crate::model::Labels;
 
 /// Value kind: a zig-zag varint integer `i`; the value is `i as f64`.
 const KIND_INT: u64 = 0;
@@ -152,8 +152,8 @@ pub(super) fn encode_series(series: &[RefSeries], buf: &mut Vec<u8>) {
         prev_ref = s.series_ref;
         put_uvarint(buf, s.labels.len() as u64);
         for l in s.labels.iter() {
-            table.put(buf, &l.name);
-            table.put(buf, &l.value);
+            table.put(buf, l.name);
+            table.put(buf, l.value);
         }
     }
 }
@@ -176,18 +176,19 @@ pub(super) fn decode_series(mut b: &[u8]) -> Result<Vec<RefSeries>, DecodeError>
     let mut out = Vec::with_capacity(n);
     let mut table: Vec<&str> = Vec::new();
     let mut r = 0u64;
-    let mut scratch = Vec::new();
+    let mut scratch: Vec<(&str, &str)> = Vec::new();
     for _ in 0..n {
         r = r.wrapping_add(unzigzag(uvarint(&mut b)?) as u64);
         let nl = count(&mut b, MIN_LABEL_LEN)?;
+        scratch.clear();
         scratch.reserve(nl);
         for _ in 0..nl {
             let name = take_string(&mut b, &mut table)?;
             let value = take_string(&mut b, &mut table)?;
-            scratch.push(Label::new(name, value));
+            scratch.push((name, value));
         }
-        let labels =
-            Labels::from_sorted_drain(&mut scratch).ok_or("label names not sorted and unique")?;
+        let labels = Labels::from_sorted_pairs(scratch.iter().copied())
+            .ok_or("label names not sorted and unique")?;
         out.push(RefSeries {
             series_ref: r,
             labels,

@@ -155,8 +155,8 @@ fn encode_series(series: &[RefSeries], buf: &mut Vec<u8>) {
         put_uvarint(buf, s.series_ref);
         put_uvarint(buf, s.labels.len() as u64);
         for l in s.labels.iter() {
-            put_str(buf, &l.name);
-            put_str(buf, &l.value);
+            put_str(buf, l.name);
+            put_str(buf, l.value);
         }
     }
 }
@@ -183,8 +183,8 @@ fn encode_samples(samples: &[RefSample], buf: &mut Vec<u8>) {
 fn put_labels(buf: &mut Vec<u8>, labels: &Labels) {
     put_uvarint(buf, labels.len() as u64);
     for l in labels.iter() {
-        put_str(buf, &l.name);
-        put_str(buf, &l.value);
+        put_str(buf, l.name);
+        put_str(buf, l.value);
     }
 }
 
@@ -300,9 +300,10 @@ fn decode_series(mut b: &[u8]) -> Result<Vec<RefSeries>, DecodeError> {
         for _ in 0..nl {
             let name = take_str(&mut b)?;
             let value = take_str(&mut b)?;
-            labels.push(Label::new(name, value));
+            labels.push((name, value));
         }
-        let labels = Labels::from_sorted(labels).ok_or("label names not sorted and unique")?;
+        let labels = Labels::from_sorted_pairs(labels.iter().copied())
+            .ok_or("label names not sorted and unique")?;
         out.push(RefSeries { series_ref, labels });
     }
     if !b.is_empty() {

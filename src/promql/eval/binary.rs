@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{label_key, EvalResult, Evaluator, IntMap, Sv, Val};
-use crate::model::{Label, Labels, METRIC_NAME};
+use crate::model::{LabelRef, Labels, METRIC_NAME};
 use crate::promql::ast::{BinOp, BinaryExpr, VectorMatchCardinality, VectorMatching};
 use crate::promql::engine::QueryError;
 use crate::promql::functions::math::{go_mod, go_pow};
@@ -57,7 +57,7 @@ fn changes_schema(op: BinOp) -> bool {
 }
 
 /// FNV-1a over selected labels: the join signature.
-fn hash_labels<'a>(it: impl Iterator<Item = &'a Label>) -> u64 {
+fn hash_labels<'a>(it: impl Iterator<Item = LabelRef<'a>>) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for l in it {
         for b in l

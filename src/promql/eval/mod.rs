@@ -492,5 +492,5 @@ pub(crate) type IntMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IntHa
 /// address): evaluation inputs are fully materialised before a node processes them.
 #[inline]
 pub(crate) fn label_key(l: &Labels) -> usize {
-    l.as_slice().as_ptr() as usize
+    l.packed().as_ptr() as usize
 }
