@@ -670,7 +670,7 @@ def copy_store(src, dst):
 
 
 # The line each server logs (at info level) when it starts answering /-/ready with 200.
-READY_LINE = re.compile(rb"Server is ready to receive web requests|server is ready to receive requests")
+READY_LINE = re.compile(rb"[Ss]erver is ready to receive web requests")
 
 
 def timed_start(system, binary, data, port, cfg, work):

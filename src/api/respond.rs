@@ -131,7 +131,10 @@ pub async fn read_request(
     })
 }
 
-/// The database, or the 503 answer when it is not open yet.
+/// The database, or the 503 answer when the server is not ready yet.
 pub fn db(state: &ApiState) -> Result<Arc<Db>, Response> {
+    if !state.is_ready() {
+        return Err(unavailable());
+    }
     state.db.get().cloned().ok_or_else(unavailable)
 }

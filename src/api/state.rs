@@ -41,6 +41,10 @@ pub struct ApiState {
     pub opts: ApiOptions,
     /// The database, set once the WAL has been replayed (until then the API answers 503).
     pub db: OnceLock<Arc<Db>>,
+    /// Set once the database is open and the initial configuration (scraping, remote
+    /// read and write, rules) is applied: until then the API answers 503, as
+    /// Prometheus's does.
+    pub ready: std::sync::atomic::AtomicBool,
     /// Aion's own metrics.
     pub metrics: Arc<Registry>,
     /// Limits concurrent queries.
@@ -85,6 +89,7 @@ impl ApiState {
         ApiState {
             opts,
             db: OnceLock::new(),
+            ready: std::sync::atomic::AtomicBool::new(false),
             metrics,
             query_slots: Arc::new(Semaphore::new(slots)),
             quit: Arc::new(Notify::new()),
@@ -105,9 +110,15 @@ impl ApiState {
         }
     }
 
-    /// Whether the database is open and serving.
+    /// Whether the server is ready: the database is open and the initial
+    /// configuration applied.
     pub fn is_ready(&self) -> bool {
-        self.db.get().is_some()
+        self.ready.load(Ordering::Acquire) && self.db.get().is_some()
+    }
+
+    /// Marks the server ready (see [`Self::is_ready`]).
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
     }
 
     /// Records a configuration (re)load result.

@@ -129,7 +129,7 @@ pub async fn tsdb(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Respon
 /// `GET /api/v1/status/walreplay`.
 pub async fn walreplay(State(st): State<Arc<ApiState>>, req: Request<Body>) -> Response {
     tri!(read_request(&st, req, false).await);
-    let done = st.is_ready();
+    let done = st.db.get().is_some();
     respond::success_value(
         &json!({"min": 0, "max": 0, "current": if done { 0 } else { -1 }, "state": if done { "done" } else { "in progress" }}),
     )

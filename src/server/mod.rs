@@ -376,7 +376,8 @@ async fn serve(
         }
     })?;
 
-    // Open (and replay) the database in the background; /-/ready answers 503 until done.
+    // Open (and replay) the database in the background; /-/ready answers 503 until it is
+    // open and the configuration below is applied.
     let dir = f.tsdb_path.clone();
     let dbo = db_options(&f);
     let st_open = st.clone();
@@ -388,7 +389,7 @@ async fn serve(
         let _ = st_open.replay.set(took);
         let db = Arc::new(db);
         let _ = st_open.db.set(db.clone());
-        log::info!(target: "aion::server", "storage ready, WAL replayed in {:.3}s; server is ready to receive requests", took.as_secs_f64());
+        log::info!(target: "aion::server", "storage ready, WAL replayed in {:.3}s", took.as_secs_f64());
         Ok::<Arc<Db>, ServerError>(db)
     });
 
@@ -455,6 +456,10 @@ async fn serve(
     let _ = st.rules.set(rules_svc.manager.clone());
     let _ = st.notifier.set(rules_svc.notifier.clone());
     let _ = rules_svc.apply_config(&config);
+    // As in Prometheus, ready once the initial configuration is applied: a query
+    // answered from then on sees remote read, and scraping has begun.
+    st.set_ready();
+    log::info!(target: "aion::server", "server is ready to receive web requests");
     let rules_reload = rules_svc.clone();
     let remote_reload = remote_write.clone();
     let scrape_reload = scrape.clone();
