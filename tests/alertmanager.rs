@@ -182,8 +182,7 @@ fn notifier_delivers_firing_and_resolved_alerts() {
     // Alertmanager shows the alert before its reply reaches the notifier, which counts
     // the batch as sent only then.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while n.stats.sent.load(std::sync::atomic::Ordering::Relaxed) < 3 && Instant::now() < deadline
-    {
+    while n.stats.sent.load(std::sync::atomic::Ordering::Relaxed) < 3 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(n.stats.sent.load(std::sync::atomic::Ordering::Relaxed), 3);
