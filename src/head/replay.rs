@@ -383,36 +383,33 @@ fn drop_elsewhere<T: Send + 'static>(v: T) {
 /// the same position (common: series arrive grouped by target and metric) is found
 /// without hashing.
 fn build_postings(series: &[(u32, Labels)]) -> MemPostings {
-    let mut index: StrMap<&str, StrMap<&str, usize>> = StrMap::default();
+    // Keyed by a label's packed text: one hash and one comparison per label.
+    let mut index: StrMap<&str, usize> = StrMap::default();
     let mut lists: Vec<(&str, &str, Vec<u32>)> = Vec::new();
     let mut all = Vec::with_capacity(series.len());
-    // list of each label position of the previous series
-    let mut prev: Vec<usize> = Vec::new();
-    let mut prev_labels: Option<&Labels> = None;
+    // packed text and list of each label position of the previous series
+    let mut prev: Vec<(&str, usize)> = Vec::new();
     for (id, labels) in series {
         let id = *id;
         all.push(id);
-        let mut before = prev_labels.map(|p| p.iter());
-        for (k, l) in labels.iter().enumerate() {
-            let p = before.as_mut().and_then(|it| it.next());
+        for (k, (text, l)) in labels.iter_packed().enumerate() {
             if prev.len() <= k {
-                prev.push(usize::MAX);
+                prev.push(("", usize::MAX));
             }
             let Some(slot) = prev.get_mut(k) else {
                 continue;
             };
-            if p != Some(l) {
-                let values = index.entry(l.name).or_default();
-                *slot = *values.entry(l.value).or_insert_with(|| {
+            if slot.0 != text {
+                let list = *index.entry(text).or_insert_with(|| {
                     lists.push((l.name, l.value, Vec::new()));
                     lists.len() - 1
                 });
+                *slot = (text, list);
             }
-            if let Some((_, _, ids)) = lists.get_mut(*slot) {
+            if let Some((_, _, ids)) = lists.get_mut(slot.1) {
                 ids.push(id);
             }
         }
-        prev_labels = Some(labels);
     }
     let mut postings = MemPostings::new();
     postings.add_bulk(

@@ -181,6 +181,25 @@ impl<'a> LabelsIter<'a> {
     }
 }
 
+/// Iterator over the labels of a [`Labels`] with each label's packed text (see
+/// [`Labels::iter_packed`]).
+#[derive(Clone)]
+pub struct PackedIter<'a> {
+    inner: LabelsIter<'a>,
+}
+
+impl<'a> Iterator for PackedIter<'a> {
+    type Item = (&'a str, LabelRef<'a>);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let before = self.inner.rest;
+        let l = self.inner.next()?;
+        let used = before.len() - self.inner.rest.len();
+        Some((before.get(..used)?, l))
+    }
+}
+
 impl<'a> Iterator for LabelsIter<'a> {
     type Item = LabelRef<'a>;
 
@@ -330,6 +349,15 @@ impl Labels {
     #[inline]
     pub fn iter(&self) -> LabelsIter<'_> {
         LabelsIter { rest: &self.0 }
+    }
+
+    /// Iterates the labels in name order, each with its packed text: its name and value
+    /// with their length prefixes, one contiguous slice. Two labels are equal exactly
+    /// when their packed texts are, so one comparison or one hash of the text stands for
+    /// two of the name and the value.
+    #[inline]
+    pub fn iter_packed(&self) -> PackedIter<'_> {
+        PackedIter { inner: self.iter() }
     }
 
     /// The packed form (see [`Labels`]): equal sets have equal packed forms, so it can
