@@ -562,22 +562,30 @@ impl Head {
 
     /// Registers replayed series (label hash, series) with unique labels and references,
     /// not yet in the head. Their postings follow with [`Self::install_postings`].
-    pub(crate) fn install_series(&self, series: Vec<(u64, Arc<MemSeries>)>) {
+    ///
+    /// `series` gives each series' label hash and reference with the series; it is
+    /// consumed lazily, so a caller that builds each series in the iterator has it
+    /// still in the cache when its reference count is raised here.
+    pub(crate) fn install_series(
+        &self,
+        series: impl ExactSizeIterator<Item = (u64, SeriesRef, Arc<MemSeries>)>,
+    ) {
         let n = series.len() as u64;
         // Group by shard first, so each shard is locked and grown once.
-        let mut by_ref: Vec<Vec<Arc<MemSeries>>> = (0..SHARDS).map(|_| Vec::new()).collect();
+        let mut by_ref: Vec<Vec<(SeriesRef, Arc<MemSeries>)>> =
+            (0..SHARDS).map(|_| Vec::new()).collect();
         let mut by_hash: Vec<Vec<(u64, Arc<MemSeries>)>> =
             (0..SHARDS).map(|_| Vec::new()).collect();
-        for (hash, s) in series {
-            if let Some(v) = by_ref.get_mut((s.series_ref as usize) & (SHARDS - 1)) {
-                v.push(Arc::clone(&s));
+        for (hash, r, s) in series {
+            if let Some(v) = by_ref.get_mut((r as usize) & (SHARDS - 1)) {
+                v.push((r, Arc::clone(&s)));
             }
             if let Some(v) = by_hash.get_mut((hash as usize) & (SHARDS - 1)) {
                 v.push((hash, s));
             }
         }
         for (i, list) in by_ref.into_iter().enumerate() {
-            let Some(&last) = list.iter().map(|s| &s.series_ref).max() else {
+            let Some(last) = list.iter().map(|&(r, _)| r).max() else {
                 continue;
             };
             let mut v = shard(&self.by_ref, i as u64).write();
@@ -586,8 +594,8 @@ impl Head {
                     v.resize(top + 1, None);
                 }
             }
-            for s in list {
-                let slot = usize::try_from(s.series_ref / SHARDS as u64).ok();
+            for (r, s) in list {
+                let slot = usize::try_from(r / SHARDS as u64).ok();
                 if let Some(x) = slot.and_then(|slot| v.get_mut(slot)) {
                     *x = Some(s);
                 }

@@ -59,14 +59,15 @@ enum Msg {
 /// The series of one worker that hold samples, for [`build_series`].
 type Built = Vec<ReplaySeries>;
 
-/// Replayed series as the head holds them: (label hash, series).
-fn build_series(list: Built) -> Vec<(u64, Arc<MemSeries>)> {
-    list.into_iter()
-        .map(|rs| {
-            let s = MemSeries::with_data(rs.series_ref, rs.labels, rs.data);
-            (rs.hash, Arc::new(s))
-        })
-        .collect()
+/// Replayed series as the head holds them: (label hash, reference, series), built as
+/// [`Head::install_series`] takes them.
+fn build_series(
+    list: Built,
+) -> impl ExactSizeIterator<Item = (u64, super::SeriesRef, Arc<MemSeries>)> {
+    list.into_iter().map(|rs| {
+        let s = MemSeries::with_data(rs.series_ref, rs.labels, rs.data);
+        (rs.hash, rs.series_ref, Arc::new(s))
+    })
 }
 
 /// What a worker hands back when it is done, besides its series.
