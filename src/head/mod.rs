@@ -262,9 +262,14 @@ fn mix_bytes(mut h: u64, bytes: &[u8]) -> u64 {
 /// compared within one process.
 #[inline]
 pub(crate) fn label_hash(labels: &Labels) -> u64 {
-    // The packed form is canonical and length-prefixed, so hashing it whole is
-    // hashing the pairs.
-    let mut h = mix_bytes(0, labels.packed().as_bytes());
+    packed_hash(labels.packed())
+}
+
+/// [`label_hash`] of a label set's packed text ([`Labels::packed`]): the packed form is
+/// canonical and length-prefixed, so hashing it whole is hashing the pairs.
+#[inline]
+fn packed_hash(text: &str) -> u64 {
+    let mut h = mix_bytes(0, text.as_bytes());
     h ^= h >> 29;
     h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h ^ (h >> 32)
@@ -487,14 +492,20 @@ impl Head {
             .map(|s| s.series_ref)
     }
 
-    /// The reference of the series whose [`Labels::stable_hash`] is `hash` and whose
-    /// labels satisfy `eq`, if it exists. Lets a decoder find a series from borrowed
-    /// label data without building a [`Labels`] first.
-    pub fn series_ref_by_hash(&self, hash: u64, eq: impl Fn(&Labels) -> bool) -> Option<SeriesRef> {
+    /// The reference of the series with exactly the labels `pairs` (sorted by name,
+    /// names unique), if it exists. Lets a decoder find a series from borrowed label
+    /// data without building a [`Labels`]: `scratch` receives their packed text.
+    pub fn series_ref_by_pairs(
+        &self,
+        pairs: &[(&str, &str)],
+        scratch: &mut String,
+    ) -> Option<SeriesRef> {
+        Labels::pack_into(scratch, pairs.iter().copied());
+        let hash = packed_hash(scratch);
         let map = shard(&self.by_hash, hash).read();
         map.get(&hash)?
             .iter()
-            .find(|s| eq(&s.labels))
+            .find(|s| s.labels.packed() == scratch.as_str())
             .map(|s| s.series_ref)
     }
 

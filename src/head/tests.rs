@@ -28,6 +28,28 @@ fn bits(v: &[(i64, f64)]) -> Vec<(i64, u64)> {
 }
 
 #[test]
+fn series_found_from_borrowed_pairs() {
+    let h = head();
+    let a = l(&[("__name__", "up"), ("job", "a")]);
+    let mut app = h.appender();
+    let ra = app.append(&a, 1000, 1.0).unwrap();
+    app.commit().unwrap();
+    let mut scratch = String::new();
+    assert_eq!(
+        h.series_ref_by_pairs(&[("__name__", "up"), ("job", "a")], &mut scratch),
+        Some(ra)
+    );
+    for other in [
+        &[("__name__", "up"), ("job", "b")][..],
+        &[("__name__", "up")][..],
+        &[("__name__", "up"), ("job", "a"), ("x", "1")][..],
+        &[("__name__", "upjob"), ("", "a")][..],
+    ] {
+        assert_eq!(h.series_ref_by_pairs(other, &mut scratch), None, "{other:?}");
+    }
+}
+
+#[test]
 fn append_commit_and_select() {
     let h = head();
     let a = l(&[("__name__", "up"), ("job", "a")]);

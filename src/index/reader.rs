@@ -7,7 +7,7 @@ use std::ops::Range;
 use roaring::RoaringBitmap;
 
 use crate::fsutil::SharedBytes;
-use crate::model::{Label, Labels};
+use crate::model::Labels;
 
 use super::codec::{framed_section, Decoder};
 use super::{
@@ -336,9 +336,10 @@ impl IndexReader {
         for _ in 0..nl {
             let name = d.uvarint32()?;
             let value = d.uvarint32()?;
-            labels.push(Label::new(self.symbol(name, &d)?, self.symbol(value, &d)?));
+            labels.push((self.symbol(name, &d)?, self.symbol(value, &d)?));
         }
-        let labels = Labels::from_sorted(labels).ok_or_else(|| d.err("labels not sorted"))?;
+        let labels = Labels::from_sorted_pairs(labels.iter().copied())
+            .ok_or_else(|| d.err("labels not sorted"))?;
         let nc = d.count(3)?;
         let mut chunks = Vec::with_capacity(nc);
         let mut prev = None;
@@ -364,9 +365,9 @@ impl IndexReader {
         for _ in 0..nl {
             let name = d.uvarint32()?;
             let value = d.uvarint32()?;
-            labels.push(Label::new(self.symbol(name, &d)?, self.symbol(value, &d)?));
+            labels.push((self.symbol(name, &d)?, self.symbol(value, &d)?));
         }
-        Labels::from_sorted(labels).ok_or_else(|| d.err("labels not sorted"))
+        Labels::from_sorted_pairs(labels.iter().copied()).ok_or_else(|| d.err("labels not sorted"))
     }
 
     fn series_decoder(&self, id: u32) -> Result<Decoder<'_>, IndexError> {

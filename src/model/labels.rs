@@ -237,12 +237,23 @@ impl Labels {
             .clone()
             .map(|(n, v)| packed_len(n.len()) + packed_len(v.len()))
             .sum();
-        let mut out = String::with_capacity(size);
-        for (n, v) in pairs {
-            put_str(&mut out, n);
-            put_str(&mut out, v);
+        if size == 0 {
+            return Labels::default();
         }
+        let mut out = String::with_capacity(size);
+        Self::pack_into(&mut out, pairs);
         Labels(Arc::from(out))
+    }
+
+    /// Writes into `out` (cleared first) the packed text (see [`Self::packed`]) of the
+    /// set with these pairs, which must be sorted by name with unique names: lets a
+    /// decoder compare borrowed label data with stored sets without building one.
+    pub fn pack_into<'a>(out: &mut String, pairs: impl Iterator<Item = (&'a str, &'a str)>) {
+        out.clear();
+        for (n, v) in pairs {
+            put_str(out, n);
+            put_str(out, v);
+        }
     }
 
     /// Builds a set from labels in any order. If a name repeats, the last value wins.
@@ -275,10 +286,11 @@ impl Labels {
         Self::from_sorted_pairs(labels.iter().map(|l| (l.name.as_str(), l.value.as_str())))
     }
 
-    /// Like [`Self::from_sorted`], taking the labels out of `labels` (left empty, with
-    /// its capacity, for reuse).
+    /// Like [`Self::from_sorted`], emptying `labels` (which keeps its capacity, for
+    /// reuse).
     pub fn from_sorted_drain(labels: &mut Vec<Label>) -> Option<Self> {
-        let out = Self::from_sorted(std::mem::take(labels));
+        let out =
+            Self::from_sorted_pairs(labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
         labels.clear();
         out
     }
@@ -427,8 +439,7 @@ impl Ord for Labels {
 }
 
 /// [`Labels::stable_hash`] of `(name, value)` pairs given in name order, without
-/// building a [`Labels`] (decoders use it to find an existing series without
-/// allocating).
+/// building a [`Labels`].
 pub fn stable_hash_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut feed = |bytes: &[u8]| {

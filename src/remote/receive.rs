@@ -3,8 +3,8 @@
 //!
 //! The request is decoded by `prost` ([`super::codec::decode`]) as a
 //! [`RawWriteRequest`], whose label names and values share the decompressed body rather
-//! than being copied into a `String` each. An existing series is found by the hash of
-//! its label pairs ([`Head::series_ref_by_hash`]) and its
+//! than being copied into a `String` each. An existing series is found from its label
+//! pairs ([`Head::series_ref_by_pairs`]) and its
 //! samples go to [`Appender::append_ref`], so a steady stream of known series builds no
 //! [`Labels`] and does no index lookup by name. Only a new series builds a [`Labels`].
 //!
@@ -22,7 +22,7 @@ use super::codec::CodecError;
 use super::proto::{MetricMetadata, RawTimeSeries, RawWriteRequest};
 use crate::db::{Db, DbError};
 use crate::head::{AppendError, Appender, Head, SeriesRef};
-use crate::model::{stable_hash_pairs, Label, Labels, Timestamp, METRIC_NAME};
+use crate::model::{Labels, Timestamp, METRIC_NAME};
 
 /// Samples more than this far ahead of the receiver's clock are rejected, as
 /// Prometheus does.
@@ -188,14 +188,6 @@ fn show(labels: &[(&str, &str)]) -> String {
     format!("{{{}}}", parts.join(", "))
 }
 
-fn same_labels(stored: &Labels, pairs: &[(&str, &str)]) -> bool {
-    stored.len() == pairs.len()
-        && stored
-            .iter()
-            .zip(pairs)
-            .all(|(l, (n, v))| l.name == *n && l.value == *v)
-}
-
 /// Checks a series' labels as received: non-empty names, sorted by name without
 /// repeats, and a non-empty metric name.
 fn check_labels(pairs: &[(&str, &str)]) -> Result<(), ReceiveError> {
@@ -247,6 +239,8 @@ struct Batch<'h> {
     head: &'h Head,
     max_t: Timestamp,
     stats: WriteStats,
+    /// Packed label text of the series being looked up.
+    scratch: String,
 }
 
 impl Batch<'_> {
@@ -271,10 +265,7 @@ impl Batch<'_> {
         self.stats.samples += ts.samples.len() as u64;
         // Aion, like Prometheus's scrape path, treats an empty value as an absent label.
         labels.retain(|(_, v)| !v.is_empty());
-        let hash = stable_hash_pairs(labels.iter().copied());
-        let mut sref: Option<SeriesRef> = self
-            .head
-            .series_ref_by_hash(hash, |l| same_labels(l, &labels));
+        let mut sref: Option<SeriesRef> = self.head.series_ref_by_pairs(&labels, &mut self.scratch);
         for sample in &ts.samples {
             let (t, v) = (sample.timestamp, sample.value);
             if t > self.max_t {
@@ -316,8 +307,7 @@ impl Batch<'_> {
         t: Timestamp,
         v: f64,
     ) -> Result<SeriesRef, AppendError> {
-        let owned: Vec<Label> = pairs.iter().map(|(n, v)| Label::new(*n, *v)).collect();
-        let labels = Labels::from_sorted(owned).unwrap_or_else(Labels::empty);
+        let labels = Labels::from_sorted_pairs(pairs.iter().copied()).unwrap_or_else(Labels::empty);
         self.app.append(&labels, t, v)
     }
 }
@@ -352,6 +342,7 @@ pub fn apply_request(
         head: db.head(),
         max_t: now_ms.saturating_add(MAX_AHEAD_MS),
         stats: WriteStats::default(),
+        scratch: String::new(),
     };
     // One decoded series at a time, reusing its vectors' capacity.
     let mut ts = RawTimeSeries::default();
