@@ -45,7 +45,11 @@ fn series_found_from_borrowed_pairs() {
         &[("__name__", "up"), ("job", "a"), ("x", "1")][..],
         &[("__name__", "upjob"), ("", "a")][..],
     ] {
-        assert_eq!(h.series_ref_by_pairs(other, &mut scratch), None, "{other:?}");
+        assert_eq!(
+            h.series_ref_by_pairs(other, &mut scratch),
+            None,
+            "{other:?}"
+        );
     }
 }
 

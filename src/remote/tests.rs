@@ -25,6 +25,14 @@ struct Harness {
     thread: std::thread::JoinHandle<()>,
 }
 
+/// A position no WAL has: the shards' `next_key` until the reader has decided where
+/// to start (it sets every shard's before reading).
+const NOT_STARTED: Key = Key {
+    segment: u32::MAX,
+    offset: u64::MAX,
+    index: u32::MAX,
+};
+
 fn start(dir: &std::path::Path, shards: usize) -> Harness {
     start_aged(dir, shards, 0)
 }
@@ -39,7 +47,10 @@ fn start_aged(dir: &std::path::Path, shards: usize, age_limit_ms: i64) -> Harnes
         let (tx, rx) = mpsc::channel(1000);
         senders.push(tx);
         rxs.push(rx);
-        states.push(Arc::new(Mutex::new(ShardState::default())));
+        states.push(Arc::new(Mutex::new(ShardState {
+            next_key: NOT_STARTED,
+            ..ShardState::default()
+        })));
     }
     let stop = Arc::new(AtomicBool::new(false));
     let metrics = Arc::new(QueueMetrics::default());
@@ -67,6 +78,16 @@ fn start_aged(dir: &std::path::Path, shards: usize, age_limit_ms: i64) -> Harnes
 }
 
 impl Harness {
+    /// Waits until the reader thread has run and chosen where to start, so that what
+    /// the test writes next is "new" however late the thread was scheduled.
+    fn wait_started(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.states.iter().any(|s| s.lock().next_key == NOT_STARTED) {
+            assert!(Instant::now() < deadline, "WAL reader never started");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Items received until `n` have arrived (or a timeout), per shard.
     fn take(&mut self, n: usize) -> Vec<(usize, Item)> {
         self.take_within(n, Duration::from_secs(10))
@@ -156,6 +177,7 @@ fn follows_the_wal_and_resumes_exactly() {
     .unwrap();
     // A new queue starts at the end of the WAL: samples at t=1 are not sent.
     let mut h = start(dir.path(), 2);
+    h.wait_started();
     std::thread::sleep(Duration::from_millis(300));
     for t in 2..=20 {
         wal.log(&[Record::Samples(vec![
@@ -236,6 +258,7 @@ fn samples_older_than_the_age_limit_are_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let (wal, _) = Wal::open(&dir.path().join("wal"), WalOptions::default(), |_| {}).unwrap();
     let mut h = start_aged(dir.path(), 1, 3_600_000);
+    h.wait_started();
     std::thread::sleep(Duration::from_millis(200));
     let now = crate::db::system_clock_ms();
     wal.log(&[
@@ -275,6 +298,7 @@ fn series_gone_from_a_new_checkpoint_are_forgotten() {
     ])])
     .unwrap();
     let mut h = start(dir.path(), 1);
+    h.wait_started();
     std::thread::sleep(Duration::from_millis(300));
     for _ in 0..3 {
         wal.cut_segment().unwrap();
