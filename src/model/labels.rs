@@ -379,11 +379,6 @@ impl Labels {
         &self.0
     }
 
-    /// Whether two sets share their memory (clones of one another).
-    pub fn ptr_eq(a: &Labels, b: &Labels) -> bool {
-        Arc::ptr_eq(&a.0, &b.0)
-    }
-
     /// A copy without the metric name.
     pub fn without_metric_name(&self) -> Labels {
         if self.has(METRIC_NAME) {
