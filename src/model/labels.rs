@@ -6,9 +6,10 @@ use std::sync::Arc;
 /// The label that carries the metric name.
 pub const METRIC_NAME: &str = "__name__";
 
-/// The string type of label names and values: it derefs to `str`, compares, hashes and
-/// orders like one, and keeps strings of up to 24 bytes inline, so that most labels
-/// cost no heap allocation of their own (a head holds millions of them).
+/// The string type of owned label names and values ([`Label`], and the head's postings
+/// keys): it derefs to `str`, compares, hashes and orders like one, and keeps strings of
+/// up to 24 bytes inline, so that most labels cost no heap allocation of their own.
+/// ([`Labels`] keeps its labels packed in one string instead.)
 pub type LabelStr = compact_str::CompactString;
 
 /// One name/value pair.
