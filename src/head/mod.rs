@@ -571,12 +571,12 @@ impl Head {
         Ok((s, true))
     }
 
-    /// Registers replayed series (label hash, series) with unique labels and references,
-    /// not yet in the head. Their postings follow with [`Self::install_postings`].
+    /// Registers replayed series with unique labels and references, not yet in the
+    /// head. Their postings follow with [`Self::install_postings`].
     ///
-    /// `series` gives each series' label hash and reference with the series; it is
-    /// consumed lazily, so a caller that builds each series in the iterator has it
-    /// still in the cache when its reference count is raised here.
+    /// `series` gives each series with its label hash and reference; it is consumed
+    /// lazily, so a caller that builds each series in the iterator has it still in the
+    /// cache when its reference count is raised here.
     pub(crate) fn install_series(
         &self,
         series: impl ExactSizeIterator<Item = (u64, SeriesRef, Arc<MemSeries>)>,
