@@ -103,15 +103,6 @@ impl LabelRef<'_> {
     }
 }
 
-impl<'a> From<&'a Label> for LabelRef<'a> {
-    fn from(l: &'a Label) -> Self {
-        LabelRef {
-            name: &l.name,
-            value: &l.value,
-        }
-    }
-}
-
 /// An immutable, sorted set of labels with unique names. Cloning is an `Arc` bump.
 ///
 /// The labels are packed into one string: each name and each value is preceded by its
@@ -285,15 +276,6 @@ impl Labels {
     /// Returns `None` when they are not.
     pub fn from_sorted(labels: Vec<Label>) -> Option<Self> {
         Self::from_sorted_pairs(labels.iter().map(|l| (l.name.as_str(), l.value.as_str())))
-    }
-
-    /// Like [`Self::from_sorted`], emptying `labels` (which keeps its capacity, for
-    /// reuse).
-    pub fn from_sorted_drain(labels: &mut Vec<Label>) -> Option<Self> {
-        let out =
-            Self::from_sorted_pairs(labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
-        labels.clear();
-        out
     }
 
     /// Builds a set from `(name, value)` pairs already sorted by name with unique

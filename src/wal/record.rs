@@ -4,7 +4,7 @@
 //! against what remains in the buffer before anything is allocated, and no path panics.
 
 use super::{Record, RefSample, RefSeries, Tombstone, WalError};
-use crate::model::{Label, Labels};
+use crate::model::Labels;
 
 /// Magic bytes at the start of every segment file (the last byte is the format version).
 pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"AIONWAL\x01";
@@ -194,9 +194,9 @@ fn take_labels(b: &mut &[u8]) -> Result<Labels, DecodeError> {
     for _ in 0..nl {
         let name = take_str(b)?;
         let value = take_str(b)?;
-        labels.push(Label::new(name, value));
+        labels.push((name, value));
     }
-    Labels::from_sorted(labels).ok_or("label names not sorted and unique")
+    Labels::from_sorted_pairs(labels.iter().copied()).ok_or("label names not sorted and unique")
 }
 
 fn encode_tombstones(list: &[Tombstone], buf: &mut Vec<u8>) {
@@ -295,15 +295,7 @@ fn decode_series(mut b: &[u8]) -> Result<Vec<RefSeries>, DecodeError> {
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let series_ref = uvarint(&mut b)?;
-        let nl = count(&mut b, MIN_LABEL_LEN)?;
-        let mut labels = Vec::with_capacity(nl);
-        for _ in 0..nl {
-            let name = take_str(&mut b)?;
-            let value = take_str(&mut b)?;
-            labels.push((name, value));
-        }
-        let labels = Labels::from_sorted_pairs(labels.iter().copied())
-            .ok_or("label names not sorted and unique")?;
+        let labels = take_labels(&mut b)?;
         out.push(RefSeries { series_ref, labels });
     }
     if !b.is_empty() {
@@ -572,7 +564,7 @@ mod tests {
                 .iter()
                 .map(|(r, m)| RefSeries {
                     series_ref: *r,
-                    labels: Labels::from_sorted(m.iter().map(|(n, v)| Label::new(n.clone(), v.clone())).collect()).unwrap(),
+                    labels: Labels::from_sorted(m.iter().map(|(n, v)| crate::model::Label::new(n.clone(), v.clone())).collect()).unwrap(),
                 })
                 .collect();
             let mut buf = Vec::new();
