@@ -73,7 +73,9 @@ fn fast_step(mut st: State, data: &[u8]) -> Option<State> {
         return None;
     }
     if st.int {
-        // Integer value: delta-of-delta bucket.
+        // Integer value: delta-of-delta bucket. Decoded like the timestamp's above but
+        // written out: sharing one inlined function made gauge decoding 4-8% slower
+        // (the loop's code layout), measured with `cargo bench --bench chunk`.
         st.cur.refill(data);
         let (w, valid) = st.cur.buffer();
         let (dod, n) = if (w as i64) >= 0 {
