@@ -515,6 +515,30 @@ fn integer_extremes_round_trip() {
 }
 
 #[test]
+fn wide_integer_samples_among_narrow_ones() {
+    // Every tenth sample has a 20-bit timestamp bucket and a 32-bit value bucket (62
+    // bits), more than the batched integer loop takes per sample; the samples around it
+    // are narrow and decoded by that loop again.
+    // The interval and the value's slope change at once, so the sample after a wide one
+    // has a zero timestamp delta-of-delta and a narrow value bucket.
+    let mut t = 1_700_000_000_000i64;
+    let mut v = 1_000i64;
+    let mut slope = 600i64;
+    let s: Vec<(i64, f64)> = (0..120)
+        .map(|i| {
+            if i % 10 == 5 {
+                slope = if slope == 600 { 1 << 30 } else { 600 };
+            }
+            t += if slope == 600 { 15_000 } else { 315_000 };
+            v += slope + (i % 3) * 1_000;
+            (t, v as f64)
+        })
+        .collect();
+    assert_roundtrip(&s);
+    assert_eq!(encode(&s).bytes()[0], ENCODING_INT);
+}
+
+#[test]
 fn non_integer_value_switches_to_xor() {
     for odd in [
         0.5,
