@@ -238,3 +238,63 @@ fn wal_segment_hold_keeps_segments_until_released() {
     let segs = db.inner.wal.segments().unwrap();
     assert_ne!(segs.first(), Some(&0), "released: {segs:?}");
 }
+
+/// A series left without samples by a head truncation but kept (a scrape cache holds
+/// it) keeps its series record in the checkpoint, so samples appended to it later
+/// survive a crash once the segments holding its original record are deleted.
+#[test]
+fn series_kept_empty_survives_checkpoint_and_crash() {
+    let dir = tmp();
+    let o = opts()
+        .block_range_ms(1000)
+        .retention_time_ms(0)
+        .maintenance_interval(None);
+    let db = Db::open(dir.path(), o.clone()).unwrap();
+    let a = Labels::from_pairs(&[("__name__", "a")]);
+    let b = Labels::from_pairs(&[("__name__", "b")]);
+    let mut app = db.appender();
+    let a_ref = app.append(&a, 100, 1.0).unwrap();
+    app.commit().unwrap();
+    let handle = db.head().handle(a_ref).unwrap();
+    for t in 1..60 {
+        let mut app = db.appender();
+        app.append(&b, t * 100, t as f64).unwrap();
+        app.commit().unwrap();
+        if t % 10 == 9 {
+            db.compact().unwrap();
+        }
+    }
+    assert!(db.db_stats().checkpoints >= 2);
+    let segs = db.inner.wal.segments().unwrap();
+    assert_ne!(segs.first(), Some(&0), "old segments deleted: {segs:?}");
+    // `a` is still in the head, without samples, and gets a new one.
+    let mut app = db.appender();
+    assert_eq!(app.append(&a, 5_950, 2.0).unwrap(), a_ref);
+    app.commit().unwrap();
+    // A crash: the files as they are now, opened by another process.
+    let copy = tmp();
+    copy_dir(dir.path(), copy.path());
+    drop(handle);
+    drop(db);
+    let db = Db::open(copy.path(), o).unwrap();
+    let got = db
+        .querier(5_900, 10_000)
+        .unwrap()
+        .select(&[crate::model::Matcher::new(MatchOp::Equal, "__name__", "a").unwrap()])
+        .unwrap();
+    assert_eq!(got.len(), 1, "series a after the crash");
+    assert_eq!(got[0].samples(), vec![Sample::new(5_950, 2.0)]);
+}
+
+/// Copies a data directory except its lock file, as a crash would leave it.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else if e.file_name() != "lock" {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}

@@ -83,8 +83,11 @@ impl Head {
     }
 
     /// Calls `f` with the reference, labels and samples (oldest first) of every series
-    /// holding samples, in reference order; for writing a WAL checkpoint. Each series is
-    /// locked only while its samples are decoded.
+    /// in the head, in reference order; for writing a WAL checkpoint. Series without
+    /// samples are included: one kept by a truncation (see [`Self::truncate_before`])
+    /// has logged its series record once and never again, and samples appended to it
+    /// later would find no record on replay once the segment holding it was deleted.
+    /// Each series is locked only while its samples are decoded.
     pub fn for_each_series(&self, mut f: impl FnMut(SeriesRef, &Labels, Vec<Sample>)) {
         let mut all: Vec<_> = self
             .by_ref
@@ -95,9 +98,7 @@ impl Head {
         for s in all {
             let chunks = s.data.lock().chunks_in(i64::MIN, i64::MAX);
             let samples = Series::new(s.labels.clone(), chunks, i64::MIN, i64::MAX).samples();
-            if !samples.is_empty() {
-                f(s.series_ref, &s.labels, samples);
-            }
+            f(s.series_ref, &s.labels, samples);
         }
     }
 }
