@@ -401,6 +401,20 @@ impl std::fmt::Debug for Head {
     }
 }
 
+/// Consecutive references share a shard of [`Head::by_ref`] in runs of this many, a
+/// cache line of slots, so that appending to series in reference order (as scrapes
+/// and bulk loads do) reads one line of slots per run rather than one per series.
+const REF_RUN: u64 = 8;
+
+/// The shard of [`Head::by_ref`] holding reference `r` (for [`shard`]) and its slot
+/// there.
+#[inline]
+fn ref_slot(r: SeriesRef) -> (u64, Option<usize>) {
+    let run = r / REF_RUN;
+    let slot = (run / SHARDS as u64) * REF_RUN + r % REF_RUN;
+    (run, usize::try_from(slot).ok())
+}
+
 /// Picks shard `i` (masked to the shard count) from a full shard array.
 #[inline]
 fn shard<T>(shards: &[T], i: u64) -> &T {
@@ -521,17 +535,17 @@ impl Head {
 
     #[inline]
     pub(crate) fn series_by_ref(&self, r: u64) -> Option<Arc<MemSeries>> {
-        let slot = usize::try_from(r / SHARDS as u64).ok()?;
-        shard(&self.by_ref, r).read().get(slot)?.clone()
+        let (sh, slot) = ref_slot(r);
+        shard(&self.by_ref, sh).read().get(slot?)?.clone()
     }
 
     /// The series with reference `r` and its [`MemSeries::newest_hint`], read before
     /// the reference count is raised so the two memory accesses can overlap.
     #[inline]
     pub(crate) fn series_and_hint(&self, r: u64) -> Option<(Arc<MemSeries>, Timestamp)> {
-        let slot = usize::try_from(r / SHARDS as u64).ok()?;
-        let shard = shard(&self.by_ref, r).read();
-        let s = shard.get(slot)?.as_ref()?;
+        let (sh, slot) = ref_slot(r);
+        let shard = shard(&self.by_ref, sh).read();
+        let s = shard.get(slot?)?.as_ref()?;
         let hint = s.newest_hint();
         Some((Arc::clone(s), hint))
     }
@@ -588,7 +602,7 @@ impl Head {
         let mut by_hash: Vec<Vec<(u64, Arc<MemSeries>)>> =
             (0..SHARDS).map(|_| Vec::new()).collect();
         for (hash, r, s) in series {
-            if let Some(v) = by_ref.get_mut((r as usize) & (SHARDS - 1)) {
+            if let Some(v) = by_ref.get_mut((ref_slot(r).0 as usize) & (SHARDS - 1)) {
                 v.push((r, Arc::clone(&s)));
             }
             if let Some(v) = by_hash.get_mut((hash as usize) & (SHARDS - 1)) {
@@ -596,18 +610,15 @@ impl Head {
             }
         }
         for (i, list) in by_ref.into_iter().enumerate() {
-            let Some(last) = list.iter().map(|&(r, _)| r).max() else {
+            let Some(top) = list.iter().filter_map(|&(r, _)| ref_slot(r).1).max() else {
                 continue;
             };
             let mut v = shard(&self.by_ref, i as u64).write();
-            if let Ok(top) = usize::try_from(last / SHARDS as u64) {
-                if v.len() <= top {
-                    v.resize(top + 1, None);
-                }
+            if v.len() <= top {
+                v.resize(top + 1, None);
             }
             for (r, s) in list {
-                let slot = usize::try_from(r / SHARDS as u64).ok();
-                if let Some(x) = slot.and_then(|slot| v.get_mut(slot)) {
+                if let Some(x) = ref_slot(r).1.and_then(|slot| v.get_mut(slot)) {
                     *x = Some(s);
                 }
             }
@@ -635,8 +646,8 @@ impl Head {
     fn insert(&self, id: u32, s: Arc<MemSeries>) {
         let r = s.series_ref;
         let labels = s.labels.clone();
-        if let Ok(slot) = usize::try_from(r / SHARDS as u64) {
-            let mut v = shard(&self.by_ref, r).write();
+        if let (sh, Some(slot)) = ref_slot(r) {
+            let mut v = shard(&self.by_ref, sh).write();
             if v.len() <= slot {
                 v.resize(slot + 1, None);
             }

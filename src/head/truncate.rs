@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{shard, Head, SeriesRef, SHARDS};
+use super::{shard, Head, SeriesRef};
 use crate::model::{Labels, Sample, Timestamp};
 use crate::storage::Series;
 
@@ -50,7 +50,8 @@ impl Head {
         for s in empty {
             let hash = super::label_hash(&s.labels);
             let mut by_hash = shard(&self.by_hash, hash).write();
-            let mut by_ref = shard(&self.by_ref, s.series_ref).write();
+            let (ref_shard, ref_slot) = super::ref_slot(s.series_ref);
+            let mut by_ref = shard(&self.by_ref, ref_shard).write();
             // Held by the two maps and by `s`: nobody else can reach it now.
             let unreferenced = Arc::strong_count(&s) == 3;
             if !unreferenced || s.data.lock().min_time().is_some() {
@@ -63,10 +64,7 @@ impl Head {
                     by_hash.remove(&hash);
                 }
             }
-            if let Some(slot) = usize::try_from(s.series_ref / SHARDS as u64)
-                .ok()
-                .and_then(|i| by_ref.get_mut(i))
-            {
+            if let Some(slot) = ref_slot.and_then(|i| by_ref.get_mut(i)) {
                 *slot = None;
             }
             if let Ok(id) = u32::try_from(s.series_ref) {
