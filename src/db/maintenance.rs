@@ -129,6 +129,9 @@ impl Inner {
 
     pub(super) fn run_maintenance(&self) -> Result<(), DbError> {
         let _g = self.maint.lock();
+        // Series a truncation had to keep (appender threads held them) are usually
+        // free by the next pass.
+        self.head.collect_kept();
         self.compact_locked()?;
         self.retention_locked()?;
         Ok(())

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use parking_lot::MutexGuard;
 
 use super::series::{classify, MemSeries, Order, SeriesData, NO_SAMPLE};
+use super::series_cache::SeriesCache;
 use super::{normalize_labels, AppendError, Head, SeriesHandle, SeriesRef, U64Map};
 use crate::db::DbError;
 use crate::model::{Labels, Timestamp};
@@ -73,6 +74,9 @@ struct Buffers {
     listed: Vec<bool>,
     order: Vec<u32>,
     wal_samples: Vec<RefSample>,
+    /// The series of this thread's earlier batches; `series` moves here when a batch
+    /// ends and is taken back from here (see `series_cache`).
+    cache: SeriesCache,
 }
 
 /// What an appender knows of a series' newest sample.
@@ -130,6 +134,7 @@ impl Default for Buffers {
             listed: Vec::new(),
             order: Vec::new(),
             wal_samples: Vec::new(),
+            cache: SeriesCache::default(),
         }
     }
 }
@@ -138,8 +143,11 @@ impl Default for Buffers {
 const MAX_RECYCLED: usize = 1 << 16;
 
 impl Buffers {
+    /// Empties the batch, moving its series to the cache.
     fn clear(&mut self) {
-        self.series.clear();
+        for (s, &r) in self.series.drain(..).zip(&self.refs) {
+            self.cache.put(r, s);
+        }
         self.refs.clear();
         self.last.clear();
         if self.indexed {
@@ -185,15 +193,34 @@ thread_local! {
     static RECYCLED: std::cell::RefCell<Option<Buffers>> = const { std::cell::RefCell::new(None) };
 }
 
+/// Drops this thread's cached series of head `head` (see `series_cache`).
+pub(super) fn drop_thread_cache(head: u64) {
+    let _ = RECYCLED.try_with(|r| {
+        if let Ok(mut r) = r.try_borrow_mut() {
+            if let Some(b) = r.as_mut().filter(|b| b.cache.is_for(head)) {
+                b.cache.clear();
+            }
+        }
+    });
+}
+
 impl Drop for Appender<'_> {
     fn drop(&mut self) {
         // Dropping uncommitted samples is the rollback; keep the memory for the next
         // appender on this thread.
         let mut b = std::mem::take(&mut self.b);
         b.clear();
-        if b.recyclable() {
-            let _ = RECYCLED.try_with(|r| *r.borrow_mut() = Some(b));
+        if !b.recyclable() {
+            b = Buffers {
+                cache: std::mem::take(&mut b.cache),
+                ..Buffers::default()
+            };
         }
+        let _ = RECYCLED.try_with(|r| {
+            if let Ok(mut r) = r.try_borrow_mut() {
+                *r = Some(b);
+            }
+        });
     }
 }
 
@@ -210,15 +237,17 @@ impl std::fmt::Debug for Appender<'_> {
 impl<'a> Appender<'a> {
     pub(crate) fn new(head: &'a Head, wal: Option<&'a Wal>) -> Self {
         let half = head.opts.block_range_ms / 2;
+        let mut b: Buffers = RECYCLED
+            .try_with(|r| r.try_borrow_mut().ok().and_then(|mut r| r.take()))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        b.cache.prepare(head.id(), head.gc_epoch());
         Appender {
             head,
             wal,
             min_valid: head.max_time().map(|m| m.saturating_sub(half)),
-            b: RECYCLED
-                .try_with(|r| r.borrow_mut().take())
-                .ok()
-                .flatten()
-                .unwrap_or_default(),
+            b,
             stats: CommitStats::default(),
         }
     }
@@ -270,10 +299,16 @@ impl<'a> Appender<'a> {
         let idx = match self.b.find(series_ref) {
             Some(i) => i,
             None => {
-                let (s, hint) = self
-                    .head
-                    .series_and_hint(series_ref)
-                    .ok_or(AppendError::UnknownRef(series_ref))?;
+                let (s, hint) = match self.b.cache.take(series_ref) {
+                    Some(s) => {
+                        let hint = s.newest_hint();
+                        (s, hint)
+                    }
+                    None => self
+                        .head
+                        .series_and_hint(series_ref)
+                        .ok_or(AppendError::UnknownRef(series_ref))?,
+                };
                 self.add_series(s, series_ref, hint)
             }
         };
@@ -295,9 +330,13 @@ impl<'a> Appender<'a> {
         let idx = match self.b.find(r) {
             Some(i) => i,
             None => {
-                let s = h.series();
+                let s = self
+                    .b
+                    .cache
+                    .take(r)
+                    .unwrap_or_else(|| Arc::clone(h.series()));
                 let hint = s.newest_hint();
-                self.add_series(Arc::clone(s), r, hint)
+                self.add_series(s, r, hint)
             }
         };
         self.append_idx(idx, t, v)

@@ -38,6 +38,7 @@ mod cardinality;
 mod postings;
 mod replay;
 mod series;
+mod series_cache;
 mod truncate;
 
 use std::collections::{BTreeSet, HashMap};
@@ -45,7 +46,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 pub use appender::{Appender, CommitStats};
 pub use cardinality::Cardinality;
@@ -389,7 +390,22 @@ pub struct Head {
     max_time: AtomicI64,
     /// Samples older than this are out of bounds: their range is persisted in a block.
     append_floor: AtomicI64,
+    /// Raised by every truncation: appender threads then drop the series they cached
+    /// from earlier batches (see `series_cache`), so the truncation after can remove
+    /// those left without samples.
+    gc_epoch: AtomicU64,
+    /// Series the last truncation left without samples but could not remove, retried
+    /// by [`Self::collect_kept`].
+    kept_empty: Mutex<Vec<Arc<MemSeries>>>,
     counters: Counters,
+}
+
+impl Drop for Head {
+    fn drop(&mut self) {
+        // Other threads' caches let go of this head's series when they next append
+        // (to another head) or end.
+        appender::drop_thread_cache(self.id);
+    }
 }
 
 impl std::fmt::Debug for Head {
@@ -446,6 +462,8 @@ impl Head {
             min_time: AtomicI64::new(i64::MAX),
             max_time: AtomicI64::new(i64::MIN),
             append_floor: AtomicI64::new(i64::MIN),
+            gc_epoch: AtomicU64::new(0),
+            kept_empty: Mutex::new(Vec::new()),
             counters: Counters::default(),
         }
     }
@@ -453,6 +471,12 @@ impl Head {
     /// An identifier of this head, unique within the process.
     pub(crate) fn id(&self) -> u64 {
         self.id
+    }
+
+    /// The number of truncations so far: the epoch of appender threads' series caches.
+    #[inline]
+    pub(crate) fn gc_epoch(&self) -> u64 {
+        self.gc_epoch.load(Ordering::Acquire)
     }
 
     /// A handle on the series with reference `r`, if it exists.

@@ -509,3 +509,82 @@ fn series_limit_rejects_only_new_series() {
         .to_string()
         .contains("head series limit"));
 }
+
+#[test]
+fn appender_threads_cache_series_per_head() {
+    // Two heads whose first series share reference 1: a thread's cached series of one
+    // head never stands in for the other's.
+    let (h1, h2) = (head(), head());
+    let (a, b) = (l(&[("__name__", "a")]), l(&[("__name__", "b")]));
+    let mut app = h1.appender();
+    let r = app.append(&a, 1000, 1.0).unwrap();
+    app.commit().unwrap();
+    let mut app = h2.appender();
+    assert_eq!(app.append(&b, 1000, 2.0).unwrap(), r);
+    app.commit().unwrap();
+    for (h, v) in [(&h1, 3.0), (&h2, 4.0), (&h1, 5.0)] {
+        let mut app = h.appender();
+        app.append_ref(r, 2000 + v as i64, v).unwrap();
+        // A cached series is still checked against its newest sample.
+        assert!(matches!(
+            app.append_ref(r, 1000, 9.0),
+            Err(AppendError::OutOfOrder { .. })
+        ));
+        app.commit().unwrap();
+    }
+    assert_eq!(
+        samples(&h1, &a),
+        bits(&[(1000, 1.0), (2003, 3.0), (2005, 5.0)])
+    );
+    assert_eq!(samples(&h2, &b), bits(&[(1000, 2.0), (2004, 4.0)]));
+}
+
+#[test]
+fn series_cached_by_another_thread_are_collected_later() {
+    let h = head();
+    let (a, b, c) = (
+        l(&[("__name__", "a")]),
+        l(&[("__name__", "b")]),
+        l(&[("__name__", "c")]),
+    );
+    let mut app = h.appender();
+    app.append(&a, 1000, 1.0).unwrap();
+    let rc = app.append(&c, 6000, 1.0).unwrap();
+    app.commit().unwrap();
+    // Another thread appends to `b` and keeps it in its cache while it waits.
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|sc| {
+        let (h, b) = (&h, &b);
+        sc.spawn(move || {
+            let mut app = h.appender();
+            app.append(b, 1000, 2.0).unwrap();
+            app.commit().unwrap();
+            done.send(()).unwrap();
+            wait.recv().unwrap();
+            // A new batch of this thread, for another series, lets `b` go.
+            let mut app = h.appender();
+            app.append_ref(rc, 9000, 3.0).unwrap();
+            app.commit().unwrap();
+            done.send(()).unwrap();
+        });
+        finished.recv().unwrap();
+        h.raise_append_floor(5000);
+        // `a` is in this thread's cache, which the truncation drops; `b` is in the
+        // other thread's.
+        let st = h.truncate_before(5000);
+        assert_eq!((st.series_removed, st.series_kept_empty), (1, 1));
+        assert!(h.series_ref(&a).is_none());
+        assert!(h.series_ref(b).is_some());
+        // Still held.
+        let st = h.collect_kept();
+        assert_eq!((st.series_removed, st.series_kept_empty), (0, 1));
+        go.send(()).unwrap();
+        finished.recv().unwrap();
+    });
+    let st = h.collect_kept();
+    assert_eq!((st.series_removed, st.series_kept_empty), (1, 0));
+    assert!(h.series_ref(&b).is_none());
+    assert_eq!(h.collect_kept(), TruncateStats::default());
+    assert_eq!(samples(&h, &c), bits(&[(6000, 1.0), (9000, 3.0)]));
+}

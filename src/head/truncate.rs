@@ -4,6 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::series::MemSeries;
 use super::{shard, Head, SeriesRef};
 use crate::model::{Labels, Sample, Timestamp};
 use crate::storage::Series;
@@ -33,11 +34,16 @@ impl Head {
 
     /// Drops every sample older than `t` (whole chunks, and the older part of a chunk
     /// straddling `t`), then removes the series left without samples from the
-    /// registry and the postings, unless an appender or reader still holds them (they
-    /// are collected by a later truncation). The head's minimum time becomes at least
-    /// `t`.
+    /// registry and the postings, unless an appender, a reader or an appender thread's
+    /// series cache still holds them: those are retried by [`Self::collect_kept`]. The
+    /// head's minimum time becomes at least `t`.
     pub fn truncate_before(&self, t: Timestamp) -> TruncateStats {
-        let mut stats = TruncateStats::default();
+        // Appender threads drop the series they cached once they see the new epoch;
+        // this thread's cache is dropped now.
+        self.gc_epoch.fetch_add(1, Ordering::AcqRel);
+        super::appender::drop_thread_cache(self.id());
+        // Series kept last time are found again below if still empty.
+        self.kept_empty.lock().clear();
         let mut empty = Vec::new();
         for sh in self.by_ref.iter() {
             let series: Vec<_> = sh.read().iter().flatten().cloned().collect();
@@ -47,15 +53,47 @@ impl Head {
                 }
             }
         }
+        let stats = self.remove_empty(empty);
+        // All remaining and future samples are at or after `t` (the caller raised the
+        // append floor), so `t` is a safe lower bound that concurrent commits can only
+        // keep or lower towards their own (newer) samples.
+        self.min_time.fetch_max(t, Ordering::AcqRel);
+        stats
+    }
+
+    /// Retries removing the series the last truncation left without samples but kept
+    /// because something held them (typically appender threads' series caches, which
+    /// let go once those threads start a new batch). Series that received samples
+    /// since are no longer candidates. Cheap when there are none; the database calls
+    /// it on every maintenance pass.
+    pub fn collect_kept(&self) -> TruncateStats {
+        let list = std::mem::take(&mut *self.kept_empty.lock());
+        if list.is_empty() {
+            return TruncateStats::default();
+        }
+        self.remove_empty(list)
+    }
+
+    /// Removes the series of `empty` (each found without samples, and held by the
+    /// list) that are still without samples and that nothing else references; keeps
+    /// the others that are still empty for [`Self::collect_kept`].
+    fn remove_empty(&self, empty: Vec<Arc<MemSeries>>) -> TruncateStats {
+        let mut stats = TruncateStats::default();
+        let mut kept = Vec::new();
         for s in empty {
             let hash = super::label_hash(&s.labels);
             let mut by_hash = shard(&self.by_hash, hash).write();
             let (ref_shard, ref_slot) = super::ref_slot(s.series_ref);
             let mut by_ref = shard(&self.by_ref, ref_shard).write();
+            let still_empty = s.data.lock().min_time().is_none();
+            if !still_empty {
+                continue;
+            }
             // Held by the two maps and by `s`: nobody else can reach it now.
-            let unreferenced = Arc::strong_count(&s) == 3;
-            if !unreferenced || s.data.lock().min_time().is_some() {
+            if Arc::strong_count(&s) != 3 {
                 stats.series_kept_empty += 1;
+                drop((by_hash, by_ref));
+                kept.push(s);
                 continue;
             }
             if let Some(list) = by_hash.get_mut(&hash) {
@@ -73,10 +111,14 @@ impl Head {
             self.num_series.fetch_sub(1, Ordering::Relaxed);
             stats.series_removed += 1;
         }
-        // All remaining and future samples are at or after `t` (the caller raised the
-        // append floor), so `t` is a safe lower bound that concurrent commits can only
-        // keep or lower towards their own (newer) samples.
-        self.min_time.fetch_max(t, Ordering::AcqRel);
+        if !kept.is_empty() {
+            let mut list = self.kept_empty.lock();
+            list.extend(kept);
+            // A truncation and a retry running at once could list a series twice,
+            // which would keep it referenced for good.
+            list.sort_unstable_by_key(|s| Arc::as_ptr(s) as usize);
+            list.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        }
         stats
     }
 

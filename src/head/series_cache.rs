@@ -1,0 +1,152 @@
+//! The series an appender thread wrote to in earlier batches, kept for its next ones.
+//!
+//! An appender holds a strong reference on every series of its batch until the batch
+//! is committed or dropped, so that a head truncation cannot remove a series with
+//! samples on the way. Taking that reference from the head costs a shard lock and a
+//! reference count increment, each an atomic instruction that waits for the series'
+//! memory, and dropping it another: together the largest cost of an append by
+//! reference. When a batch ends its references move here instead (recycled with the
+//! appender's other buffers, per thread), and the thread's next batch takes them back
+//! without touching any shared state.
+//!
+//! A cached reference keeps its series registered: a truncation only removes series
+//! nobody else references. Every truncation therefore starts a new epoch of the head,
+//! and a cache from an earlier epoch is emptied when an appender takes it, so that a
+//! series left without samples is removed by the first truncation after the threads
+//! that wrote to it have started a new batch.
+
+use std::sync::Arc;
+
+use super::series::MemSeries;
+use super::SeriesRef;
+
+/// References per page (a power of two): pages are allocated for the ranges of
+/// references a thread writes to, so references grown large by series churn cost
+/// nothing for the ranges no longer written.
+const PAGE_BITS: u32 = 12;
+const PAGE_LEN: usize = 1 << PAGE_BITS;
+
+/// Pages beyond this index (references above 2^32) are not cached.
+const MAX_PAGES: usize = 1 << 20;
+
+type Page = Box<[Option<Arc<MemSeries>>]>;
+
+/// Series by reference, for one head and one epoch of it.
+#[derive(Default)]
+pub(super) struct SeriesCache {
+    head: u64,
+    epoch: u64,
+    pages: Vec<Option<Page>>,
+    len: usize,
+}
+
+impl SeriesCache {
+    /// Makes the cache one of head `head` in epoch `epoch`, emptying it if it was
+    /// another's.
+    #[inline]
+    pub(super) fn prepare(&mut self, head: u64, epoch: u64) {
+        if self.head != head || self.epoch != epoch {
+            self.clear();
+            self.head = head;
+            self.epoch = epoch;
+        }
+    }
+
+    /// Drops every cached reference.
+    pub(super) fn clear(&mut self) {
+        self.pages.clear();
+        self.len = 0;
+    }
+
+    /// Whether the cache holds series of head `head`.
+    pub(super) fn is_for(&self, head: u64) -> bool {
+        self.head == head && self.len > 0
+    }
+
+    /// Cached series.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Takes the series with reference `r` out of the cache.
+    #[inline]
+    pub(super) fn take(&mut self, r: SeriesRef) -> Option<Arc<MemSeries>> {
+        let (page, slot) = split(r)?;
+        let s = self.pages.get_mut(page)?.as_mut()?.get_mut(slot)?.take()?;
+        self.len -= 1;
+        Some(s)
+    }
+
+    /// Caches `s` under its reference `r` (replacing any series cached there).
+    #[inline]
+    pub(super) fn put(&mut self, r: SeriesRef, s: Arc<MemSeries>) {
+        let Some((page, slot)) = split(r) else {
+            return;
+        };
+        if page >= self.pages.len() {
+            self.pages.resize_with(page + 1, || None);
+        }
+        let Some(p) = self.pages.get_mut(page) else {
+            return;
+        };
+        let p = p.get_or_insert_with(|| (0..PAGE_LEN).map(|_| None).collect());
+        if let Some(x) = p.get_mut(slot) {
+            if x.replace(s).is_none() {
+                self.len += 1;
+            }
+        }
+    }
+}
+
+/// The page and slot of reference `r`; `None` past [`MAX_PAGES`].
+#[inline]
+fn split(r: SeriesRef) -> Option<(usize, usize)> {
+    let page = usize::try_from(r >> PAGE_BITS).ok()?;
+    (page < MAX_PAGES).then_some((page, (r as usize) & (PAGE_LEN - 1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::head::{Head, HeadOptions};
+    use crate::model::Labels;
+
+    fn series(head: &Head, name: &str) -> (SeriesRef, Arc<MemSeries>) {
+        let l = Labels::from_pairs(&[("__name__", name)]);
+        let (s, _) = head.get_or_create(&l).unwrap();
+        (s.series_ref, s)
+    }
+
+    #[test]
+    fn take_put_and_epochs() {
+        let head = Head::new(HeadOptions::default());
+        let (ra, a) = series(&head, "a");
+        let (rb, b) = series(&head, "b");
+        let mut c = SeriesCache::default();
+        c.prepare(head.id(), 0);
+        assert!(c.take(ra).is_none());
+        c.put(ra, Arc::clone(&a));
+        c.put(rb, Arc::clone(&b));
+        // A far reference gets its own page; one beyond the pages is not cached.
+        c.put(ra + (5 << PAGE_BITS), Arc::clone(&a));
+        c.put(u64::MAX, Arc::clone(&a));
+        assert_eq!(c.len(), 3);
+        assert!(Arc::ptr_eq(&c.take(ra).unwrap(), &a));
+        assert!(c.take(ra).is_none());
+        assert!(c.take(u64::MAX).is_none());
+        assert_eq!(c.len(), 2);
+        assert!(c.is_for(head.id()));
+        // Same head and epoch: kept. A new epoch or another head: emptied.
+        c.prepare(head.id(), 0);
+        assert_eq!(c.len(), 2);
+        c.prepare(head.id(), 1);
+        assert_eq!(c.len(), 0);
+        assert!(c.take(rb).is_none());
+        c.put(rb, Arc::clone(&b));
+        c.prepare(head.id() + 1, 1);
+        assert!(!c.is_for(head.id()));
+        // Only the test's references are left.
+        assert_eq!(Arc::strong_count(&b), 3);
+    }
+}
