@@ -366,13 +366,14 @@ fn refill_parts(data: &[u8], pos: &mut usize, buf: &mut u64, valid: &mut u32) ->
 }
 
 /// The most bits [`run_int`] takes for one sample: 56 buffered bits less the 7 that
-/// choose the next sample's buckets. Wider samples (a 20-bit timestamp bucket with a
-/// 32-bit value bucket) go to the per-sample path.
+/// choose the next sample's buckets. Wider samples (a 32-bit value bucket with a
+/// non-zero timestamp bucket) go to the per-sample path.
 const MAX_PIPELINED_BITS: u32 = 56 - 7;
 
 /// Decodes samples of an integer chunk into `out` on the fast path, with the decoding
 /// state in locals so that it stays in registers. Stops before the first sample the fast
-/// path declines (see [`fast_step`]) and returns how many samples were written. The
+/// path declines (see [`fast_step`]) or that takes more than [`MAX_PIPELINED_BITS`], and
+/// returns how many samples were written. The
 /// caller guarantees `st.read >= 2`, `st.int` and that `out` is no longer than the
 /// samples left.
 #[inline(never)]

@@ -129,15 +129,15 @@ impl Inner {
 
     pub(super) fn run_maintenance(&self) -> Result<(), DbError> {
         let _g = self.maint.lock();
-        // Series a truncation had to keep (appender threads held them) are usually
-        // free by the next pass.
-        self.head.collect_kept();
         self.compact_locked()?;
         self.retention_locked()?;
         Ok(())
     }
 
     pub(super) fn compact_locked(&self) -> Result<(), DbError> {
+        // Series a truncation had to keep (appender threads held them) are usually
+        // free by the next pass.
+        self.head.collect_kept();
         self.set_aside_bad_blocks();
         while self.persist_head_once()? {}
         for _ in 0..MAX_COMPACTIONS_PER_PASS {

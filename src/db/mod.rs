@@ -531,7 +531,9 @@ impl Db {
 
     /// Persists the head's oldest block ranges while it spans more than 1.5 block
     /// ranges (truncating the head and checkpointing the WAL after each block), then
-    /// compacts blocks until the planner finds nothing to do.
+    /// compacts blocks until the planner finds nothing to do. First it removes the head
+    /// series an earlier truncation left without samples but had to keep because
+    /// appenders held them ([`Head::collect_kept`]), if they are free now.
     pub fn compact(&self) -> Result<(), DbError> {
         let _g = self.inner.maint.lock();
         self.inner.compact_locked()

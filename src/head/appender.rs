@@ -139,7 +139,8 @@ impl Default for Buffers {
     }
 }
 
-/// Buffers larger than this (in entries) are dropped rather than recycled.
+/// Buffers larger than this (in entries) are dropped rather than recycled (the series
+/// cache, bounded on its own, is kept).
 const MAX_RECYCLED: usize = 1 << 16;
 
 impl Buffers {

@@ -305,7 +305,7 @@ struct Counters {
     series_limited: AtomicU64,
 }
 
-/// One shard of the reference → series map: slot `r / SHARDS` of shard `r % SHARDS`.
+/// One shard of the reference → series map, at the slot [`ref_slot`] gives.
 /// References are dense, so a vector beats a hash map (one cache miss per lookup).
 type RefShard = RwLock<Vec<Option<Arc<MemSeries>>>>;
 /// One shard of the label hash → series map (a hash may collide).
@@ -417,9 +417,10 @@ impl std::fmt::Debug for Head {
     }
 }
 
-/// Consecutive references share a shard of [`Head::by_ref`] in runs of this many, a
-/// cache line of slots, so that appending to series in reference order (as scrapes
-/// and bulk loads do) reads one line of slots per run rather than one per series.
+/// Consecutive references share a shard of [`Head::by_ref`] in runs of this many (64
+/// bytes of slots, one or two cache lines), so that appending to series in reference
+/// order (as scrapes and bulk loads do) reads a line of slots per run rather than one
+/// per series.
 const REF_RUN: u64 = 8;
 
 /// The shard of [`Head::by_ref`] holding reference `r` (for [`shard`]) and its slot

@@ -29,6 +29,12 @@ const PAGE_LEN: usize = 1 << PAGE_BITS;
 /// Pages beyond this index (references above 2^32) are not cached.
 const MAX_PAGES: usize = 1 << 20;
 
+/// Pages one cache allocates at most (2 MiB of slots, 262,144 references): a thread
+/// that writes to more series caches only the first ranges it met, so that many
+/// threads writing to a large head (remote write requests each on their own thread,
+/// say) do not each hold a slot for every series.
+const MAX_ALLOCATED_PAGES: usize = 64;
+
 type Page = Box<[Option<Arc<MemSeries>>]>;
 
 /// Series by reference, for one head and one epoch of it.
@@ -37,6 +43,8 @@ pub(super) struct SeriesCache {
     head: u64,
     epoch: u64,
     pages: Vec<Option<Page>>,
+    /// Pages allocated in `pages`.
+    allocated: usize,
     len: usize,
 }
 
@@ -55,6 +63,7 @@ impl SeriesCache {
     /// Drops every cached reference.
     pub(super) fn clear(&mut self) {
         self.pages.clear();
+        self.allocated = 0;
         self.len = 0;
     }
 
@@ -84,13 +93,21 @@ impl SeriesCache {
         let Some((page, slot)) = split(r) else {
             return;
         };
-        if page >= self.pages.len() {
-            self.pages.resize_with(page + 1, || None);
+        if self.pages.get(page).is_none_or(Option::is_none) {
+            if self.allocated >= MAX_ALLOCATED_PAGES {
+                return;
+            }
+            if page >= self.pages.len() {
+                self.pages.resize_with(page + 1, || None);
+            }
+            if let Some(p) = self.pages.get_mut(page) {
+                *p = Some((0..PAGE_LEN).map(|_| None).collect());
+                self.allocated += 1;
+            }
         }
-        let Some(p) = self.pages.get_mut(page) else {
+        let Some(Some(p)) = self.pages.get_mut(page) else {
             return;
         };
-        let p = p.get_or_insert_with(|| (0..PAGE_LEN).map(|_| None).collect());
         if let Some(x) = p.get_mut(slot) {
             if x.replace(s).is_none() {
                 self.len += 1;
@@ -148,5 +165,28 @@ mod tests {
         assert!(!c.is_for(head.id()));
         // Only the test's references are left.
         assert_eq!(Arc::strong_count(&b), 3);
+    }
+
+    #[test]
+    fn allocated_pages_are_bounded() {
+        let head = Head::new(HeadOptions::default());
+        let (r, a) = series(&head, "a");
+        let mut c = SeriesCache::default();
+        c.prepare(head.id(), 0);
+        for page in 0..MAX_ALLOCATED_PAGES as u64 + 10 {
+            c.put(page << PAGE_BITS, Arc::clone(&a));
+        }
+        assert_eq!(c.len(), MAX_ALLOCATED_PAGES);
+        // Allocated pages still take more series; others are not cached.
+        c.put(1, Arc::clone(&a));
+        c.put(
+            (MAX_ALLOCATED_PAGES as u64 + 5) << PAGE_BITS,
+            Arc::clone(&a),
+        );
+        assert_eq!(c.len(), MAX_ALLOCATED_PAGES + 1);
+        assert_eq!(Arc::strong_count(&a), 3 + MAX_ALLOCATED_PAGES + 1);
+        c.clear();
+        c.put(r, Arc::clone(&a));
+        assert_eq!(c.len(), 1);
     }
 }

@@ -14,7 +14,8 @@ use crate::storage::Series;
 pub struct TruncateStats {
     /// Series removed because no sample was left and nothing referenced them.
     pub series_removed: u64,
-    /// Series left without samples but kept because an appender or reader held them.
+    /// Series left without samples but kept because an appender, a reader, a scrape
+    /// cache or an appender thread's series cache held them.
     pub series_kept_empty: u64,
 }
 
@@ -85,15 +86,18 @@ impl Head {
             let mut by_hash = shard(&self.by_hash, hash).write();
             let (ref_shard, ref_slot) = super::ref_slot(s.series_ref);
             let mut by_ref = shard(&self.by_ref, ref_shard).write();
-            let still_empty = s.data.lock().min_time().is_none();
-            if !still_empty {
+            // Held by the two maps and by `s` only: nobody else can reach it while the
+            // maps are locked, so it cannot get samples between the two checks below.
+            // (The other order would let a commit add samples, and its appender let go
+            // of the series, between them.)
+            if Arc::strong_count(&s) != 3 {
+                if s.data.lock().min_time().is_none() {
+                    stats.series_kept_empty += 1;
+                    kept.push(s);
+                }
                 continue;
             }
-            // Held by the two maps and by `s`: nobody else can reach it now.
-            if Arc::strong_count(&s) != 3 {
-                stats.series_kept_empty += 1;
-                drop((by_hash, by_ref));
-                kept.push(s);
+            if s.data.lock().min_time().is_some() {
                 continue;
             }
             if let Some(list) = by_hash.get_mut(&hash) {
