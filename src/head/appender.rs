@@ -276,14 +276,13 @@ impl<'a> Appender<'a> {
             self.stats.series_created += 1;
         }
         let r = series.series_ref;
-        let idx = match self.b.find(r) {
-            Some(i) => i,
+        match self.b.find(r) {
+            Some(i) => self.append_idx(i, t, v)?,
             None => {
                 let hint = series.newest_hint();
-                self.add_series(series, r, hint)
+                self.append_new(series, r, hint, t, v)?
             }
-        };
-        self.append_idx(idx, t, v)?;
+        }
         Ok(r)
     }
 
@@ -297,8 +296,8 @@ impl<'a> Appender<'a> {
         v: f64,
     ) -> Result<(), AppendError> {
         self.check_bounds(t)?;
-        let idx = match self.b.find(series_ref) {
-            Some(i) => i,
+        match self.b.find(series_ref) {
+            Some(i) => self.append_idx(i, t, v),
             None => {
                 let (s, hint) = match self.b.cache.take(series_ref) {
                     Some(s) => {
@@ -310,10 +309,9 @@ impl<'a> Appender<'a> {
                         .series_and_hint(series_ref)
                         .ok_or(AppendError::UnknownRef(series_ref))?,
                 };
-                self.add_series(s, series_ref, hint)
+                self.append_new(s, series_ref, hint, t, v)
             }
-        };
-        self.append_idx(idx, t, v)
+        }
     }
 
     /// Appends a sample to the series `h` holds, like [`Self::append_ref`] without the
@@ -328,8 +326,8 @@ impl<'a> Appender<'a> {
     ) -> Result<(), AppendError> {
         self.check_bounds(t)?;
         let r = h.series_ref();
-        let idx = match self.b.find(r) {
-            Some(i) => i,
+        match self.b.find(r) {
+            Some(i) => self.append_idx(i, t, v),
             None => {
                 let s = self
                     .b
@@ -337,10 +335,9 @@ impl<'a> Appender<'a> {
                     .take(r)
                     .unwrap_or_else(|| Arc::clone(h.series()));
                 let hint = s.newest_hint();
-                self.add_series(s, r, hint)
+                self.append_new(s, r, hint, t, v)
             }
-        };
-        self.append_idx(idx, t, v)
+        }
     }
 
     /// A handle on the series with reference `r` (from [`Self::append`]) for
@@ -355,9 +352,51 @@ impl<'a> Appender<'a> {
         self.head.id()
     }
 
-    /// Adds series `s` with reference `r`, not yet in the batch; `hint` is its
-    /// [`MemSeries::newest_hint`].
-    fn add_series(&mut self, s: Arc<MemSeries>, r: SeriesRef, hint: Timestamp) -> u32 {
+    /// Appends a sample to series `s` (reference `r`, not yet in the batch; `hint` is
+    /// its [`MemSeries::newest_hint`]).
+    #[inline]
+    fn append_new(
+        &mut self,
+        s: Arc<MemSeries>,
+        r: SeriesRef,
+        hint: Timestamp,
+        t: Timestamp,
+        v: f64,
+    ) -> Result<(), AppendError> {
+        if hint != NO_SAMPLE && t > hint {
+            // Newer than the series (as far as this appender can tell; the commit
+            // re-checks), the usual case: recorded at once, as `append_idx` would.
+            let bits = v.to_bits();
+            let idx = self.add_series(
+                s,
+                r,
+                Newest {
+                    t,
+                    bits,
+                    kind: Known::Exact,
+                },
+            );
+            self.b.samples.push(Pending { idx, t, v });
+            return Ok(());
+        }
+        // The lock is only taken when the timestamp alone cannot classify a sample
+        // (see `append_idx`).
+        let last = match hint {
+            NO_SAMPLE => Newest::exact(s.data.lock().last()),
+            t => Newest {
+                t,
+                bits: 0,
+                kind: Known::LowerBound,
+            },
+        };
+        let idx = self.add_series(s, r, last);
+        self.append_idx(idx, t, v)
+    }
+
+    /// Adds series `s` with reference `r`, not yet in the batch, whose newest sample
+    /// (committed, or pending in this batch) is known as `last`.
+    #[inline]
+    fn add_series(&mut self, s: Arc<MemSeries>, r: SeriesRef, last: Newest) -> u32 {
         let b = &mut self.b;
         let idx = b.series.len() as u32;
         if r > b.max_ref {
@@ -368,16 +407,7 @@ impl<'a> Appender<'a> {
         if b.indexed {
             b.index.insert(r, idx);
         }
-        // The lock is only taken when the timestamp alone cannot classify a sample
-        // (see `append_idx`).
-        b.last.push(match hint {
-            NO_SAMPLE => Newest::exact(s.data.lock().last()),
-            t => Newest {
-                t,
-                bits: 0,
-                kind: Known::LowerBound,
-            },
-        });
+        b.last.push(last);
         b.series.push(s);
         b.refs.push(r);
         idx
