@@ -52,10 +52,9 @@ pub struct Appender<'a> {
 /// The appender's working memory, recycled per thread so steady-state batches do not
 /// allocate or rehash.
 struct Buffers {
-    series: Vec<Arc<MemSeries>>,
-    /// The reference of each entry of `series`, kept here so the commit need not read
-    /// it from the series (another cache line).
-    refs: Vec<SeriesRef>,
+    /// The batch's series, each with its reference, kept here so the commit need not
+    /// read it from the series (another cache line).
+    series: Vec<(Arc<MemSeries>, SeriesRef)>,
     /// Newest sample per entry of `series`: committed or pending.
     last: Vec<Newest>,
     /// Entry of each reference in `series`; only filled once a reference arrives that
@@ -123,7 +122,6 @@ impl Default for Buffers {
     fn default() -> Self {
         Buffers {
             series: Vec::new(),
-            refs: Vec::new(),
             last: Vec::new(),
             index: U64Map::default(),
             indexed: false,
@@ -146,10 +144,9 @@ const MAX_RECYCLED: usize = 1 << 16;
 impl Buffers {
     /// Empties the batch, moving its series to the cache.
     fn clear(&mut self) {
-        for (s, &r) in self.series.drain(..).zip(&self.refs) {
+        for (s, r) in self.series.drain(..) {
             self.cache.put(r, s);
         }
-        self.refs.clear();
         self.last.clear();
         if self.indexed {
             self.index.clear();
@@ -182,8 +179,12 @@ impl Buffers {
         }
         if !self.indexed {
             self.index.clear();
-            self.index
-                .extend(self.refs.iter().enumerate().map(|(i, &r)| (r, i as u32)));
+            self.index.extend(
+                self.series
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(_, r))| (r, i as u32)),
+            );
             self.indexed = true;
         }
         self.index.get(&r).copied()
@@ -395,7 +396,7 @@ impl<'a> Appender<'a> {
 
     /// Adds series `s` with reference `r`, not yet in the batch, whose newest sample
     /// (committed, or pending in this batch) is known as `last`.
-    #[inline]
+    #[inline(always)]
     fn add_series(&mut self, s: Arc<MemSeries>, r: SeriesRef, last: Newest) -> u32 {
         let b = &mut self.b;
         let idx = b.series.len() as u32;
@@ -408,15 +409,14 @@ impl<'a> Appender<'a> {
             b.index.insert(r, idx);
         }
         b.last.push(last);
-        b.series.push(s);
-        b.refs.push(r);
+        b.series.push((s, r));
         idx
     }
 
     /// Replaces the lower bound of entry `i`'s newest sample with the exact one.
     #[cold]
     fn load_exact(&mut self, i: usize) {
-        if let (Some(s), Some(last)) = (self.b.series.get(i), self.b.last.get_mut(i)) {
+        if let (Some((s, _)), Some(last)) = (self.b.series.get(i), self.b.last.get_mut(i)) {
             *last = Newest::exact(s.data.lock().last());
         }
     }
@@ -511,7 +511,7 @@ impl<'a> Appender<'a> {
         // the locks below (each an atomic that waits for the memory it touches) finds
         // them cached.
         let mut any_locked = false;
-        for s in &b.series {
+        for (s, _) in &b.series {
             any_locked |= s.data.is_locked();
         }
         std::hint::black_box(any_locked);
@@ -521,16 +521,16 @@ impl<'a> Appender<'a> {
         // keeps the WAL order of each series' samples equal to the order in memory.
         let mut guards: Vec<Option<MutexGuard<'_, SeriesData>>> = Vec::with_capacity(n);
         if b.sorted {
-            guards.extend(b.series.iter().map(|s| Some(s.data.lock())));
+            guards.extend(b.series.iter().map(|(s, _)| Some(s.data.lock())));
         } else {
             guards.extend((0..n).map(|_| None));
             b.order.clear();
             b.order.extend(0..n as u32);
-            let refs = &b.refs;
+            let series = &b.series;
             b.order
-                .sort_unstable_by_key(|&i| refs.get(i as usize).copied().unwrap_or(0));
+                .sort_unstable_by_key(|&i| series.get(i as usize).map_or(0, |e| e.1));
             for &i in &b.order {
-                if let (Some(s), Some(slot)) =
+                if let (Some((s, _)), Some(slot)) =
                     (b.series.get(i as usize), guards.get_mut(i as usize))
                 {
                     *slot = Some(s.data.lock());
@@ -565,14 +565,14 @@ impl<'a> Appender<'a> {
         if logging {
             wal_samples.reserve(b.samples.len());
         }
-        let (cur, listed, refs) = (&mut b.cur, &mut b.listed, &b.refs);
+        let (cur, listed, series) = (&mut b.cur, &mut b.listed, &b.series);
         b.samples.retain(|p| {
             if p.t < floor {
                 oob += 1;
                 return false;
             }
             let i = p.idx as usize;
-            let (Some(last), Some(&series_ref)) = (cur.get_mut(i), refs.get(i)) else {
+            let (Some(last), Some(&(_, series_ref))) = (cur.get_mut(i), series.get(i)) else {
                 return false;
             };
             let bits = p.v.to_bits();
@@ -611,8 +611,8 @@ impl<'a> Appender<'a> {
                 .zip(guards.iter())
                 .zip(b.listed.iter())
                 .filter(|((_, g), &l)| l && g.as_ref().is_some_and(|g| !g.logged))
-                .map(|((s, _), _)| RefSeries {
-                    series_ref: s.series_ref,
+                .map(|(((s, r), _), _)| RefSeries {
+                    series_ref: *r,
                     labels: s.labels.clone(),
                 })
                 .collect();
@@ -634,7 +634,7 @@ impl<'a> Appender<'a> {
         let mut mint = i64::MAX;
         let mut maxt = i64::MIN;
         for p in &b.samples {
-            if let (Some(Some(g)), Some(s)) =
+            if let (Some(Some(g)), Some((s, _))) =
                 (guards.get_mut(p.idx as usize), b.series.get(p.idx as usize))
             {
                 g.append(p.t, p.v);

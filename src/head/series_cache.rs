@@ -45,7 +45,6 @@ pub(super) struct SeriesCache {
     pages: Vec<Option<Page>>,
     /// Pages allocated in `pages`.
     allocated: usize,
-    len: usize,
 }
 
 impl SeriesCache {
@@ -64,27 +63,29 @@ impl SeriesCache {
     pub(super) fn clear(&mut self) {
         self.pages.clear();
         self.allocated = 0;
-        self.len = 0;
     }
 
-    /// Whether the cache holds series of head `head`.
+    /// Whether the cache may hold series of head `head`.
     pub(super) fn is_for(&self, head: u64) -> bool {
-        self.head == head && self.len > 0
+        self.head == head && self.allocated > 0
     }
 
-    /// Cached series.
+    /// Cached series (counted: tests only).
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
-        self.len
+        self.pages
+            .iter()
+            .flatten()
+            .flat_map(|p| p.iter())
+            .flatten()
+            .count()
     }
 
     /// Takes the series with reference `r` out of the cache.
     #[inline]
     pub(super) fn take(&mut self, r: SeriesRef) -> Option<Arc<MemSeries>> {
         let (page, slot) = split(r)?;
-        let s = self.pages.get_mut(page)?.as_mut()?.get_mut(slot)?.take()?;
-        self.len -= 1;
-        Some(s)
+        self.pages.get_mut(page)?.as_mut()?.get_mut(slot)?.take()
     }
 
     /// Caches `s` under its reference `r` (replacing any series cached there).
@@ -109,9 +110,7 @@ impl SeriesCache {
             return;
         };
         if let Some(x) = p.get_mut(slot) {
-            if x.replace(s).is_none() {
-                self.len += 1;
-            }
+            *x = Some(s);
         }
     }
 }
