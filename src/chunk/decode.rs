@@ -373,9 +373,8 @@ const MAX_PIPELINED_BITS: u32 = 56 - 7;
 /// Decodes samples of an integer chunk into `out` on the fast path, with the decoding
 /// state in locals so that it stays in registers. Stops before the first sample the fast
 /// path declines (see [`fast_step`]) or that takes more than [`MAX_PIPELINED_BITS`], and
-/// returns how many samples were written. The
-/// caller guarantees `st.read >= 2`, `st.int` and that `out` is no longer than the
-/// samples left.
+/// returns how many samples were written. The caller guarantees `st.read >= 2`,
+/// `st.int` and that `out` is no longer than the samples left.
 #[inline(never)]
 fn run_int(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
     let (mut pos, mut buf, mut valid) = st.cur.into_parts();

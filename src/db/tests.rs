@@ -197,27 +197,39 @@ fn concurrent_writers_and_readers_agree_after_reopen() {
     }
 }
 
-/// A WAL segment hold keeps checkpoints from deleting the segments a reader still
-/// needs, across a reopen too; releasing it lets the next checkpoint delete them.
-#[test]
-fn wal_segment_hold_keeps_segments_until_released() {
-    let dir = tmp();
-    let o = opts()
+/// Options under which `Db::compact` persists a block, truncates the head and writes
+/// a WAL checkpoint every second of samples.
+fn checkpointing_opts() -> DbOptions {
+    opts()
         .block_range_ms(1000)
         .retention_time_ms(0)
-        .maintenance_interval(None);
-    let db = Db::open(dir.path(), o.clone()).unwrap();
-    let hold = db.wal_segment_hold();
-    hold.hold_from(0);
-    let l = Labels::from_pairs(&[("__name__", "x")]);
-    for t in 0..40 {
+        .maintenance_interval(None)
+}
+
+/// Appends `(t * 100, t)` to `l` for each `t`, one commit each, compacting after every
+/// tenth.
+fn append_compacting(db: &Db, l: &Labels, ts: std::ops::Range<i64>) {
+    for t in ts {
         let mut app = db.appender();
-        app.append(&l, t * 100, t as f64).unwrap();
+        app.append(l, t * 100, t as f64).unwrap();
         app.commit().unwrap();
         if t % 10 == 9 {
             db.compact().unwrap();
         }
     }
+}
+
+/// A WAL segment hold keeps checkpoints from deleting the segments a reader still
+/// needs, across a reopen too; releasing it lets the next checkpoint delete them.
+#[test]
+fn wal_segment_hold_keeps_segments_until_released() {
+    let dir = tmp();
+    let o = checkpointing_opts();
+    let db = Db::open(dir.path(), o.clone()).unwrap();
+    let hold = db.wal_segment_hold();
+    hold.hold_from(0);
+    let l = Labels::from_pairs(&[("__name__", "x")]);
+    append_compacting(&db, &l, 0..40);
     assert!(db.db_stats().checkpoints >= 2);
     let segs = db.inner.wal.segments().unwrap();
     assert_eq!(segs.first(), Some(&0), "held segment 0 kept: {segs:?}");
@@ -245,10 +257,7 @@ fn wal_segment_hold_keeps_segments_until_released() {
 #[test]
 fn series_kept_empty_survives_checkpoint_and_crash() {
     let dir = tmp();
-    let o = opts()
-        .block_range_ms(1000)
-        .retention_time_ms(0)
-        .maintenance_interval(None);
+    let o = checkpointing_opts();
     let db = Db::open(dir.path(), o.clone()).unwrap();
     let a = Labels::from_pairs(&[("__name__", "a")]);
     let b = Labels::from_pairs(&[("__name__", "b")]);
@@ -256,14 +265,7 @@ fn series_kept_empty_survives_checkpoint_and_crash() {
     let a_ref = app.append(&a, 100, 1.0).unwrap();
     app.commit().unwrap();
     let handle = db.head().handle(a_ref).unwrap();
-    for t in 1..60 {
-        let mut app = db.appender();
-        app.append(&b, t * 100, t as f64).unwrap();
-        app.commit().unwrap();
-        if t % 10 == 9 {
-            db.compact().unwrap();
-        }
-    }
+    append_compacting(&db, &b, 1..60);
     assert!(db.db_stats().checkpoints >= 2);
     let segs = db.inner.wal.segments().unwrap();
     assert_ne!(segs.first(), Some(&0), "old segments deleted: {segs:?}");

@@ -11,9 +11,11 @@
 //!
 //! A cached reference keeps its series registered: a truncation only removes series
 //! nobody else references. Every truncation therefore starts a new epoch of the head,
-//! and a cache from an earlier epoch is emptied when an appender takes it, so that a
-//! series left without samples is removed by the first truncation after the threads
-//! that wrote to it have started a new batch.
+//! and a cache from an earlier epoch is emptied when an appender takes it; a series the
+//! truncation had to keep is removed by [`Head::collect_kept`] once the threads that
+//! wrote to it have started a new batch.
+//!
+//! [`Head::collect_kept`]: super::Head::collect_kept
 
 use std::sync::Arc;
 
@@ -21,8 +23,8 @@ use super::series::MemSeries;
 use super::SeriesRef;
 
 /// References per page (a power of two): pages are allocated for the ranges of
-/// references a thread writes to, so references grown large by series churn cost
-/// nothing for the ranges no longer written.
+/// references a thread writes to, so references grown large by series churn cost only
+/// an empty entry of the page table (16 bytes) per range no longer written.
 const PAGE_BITS: u32 = 12;
 const PAGE_LEN: usize = 1 << PAGE_BITS;
 
@@ -94,21 +96,23 @@ impl SeriesCache {
         let Some((page, slot)) = split(r) else {
             return;
         };
-        if self.pages.get(page).is_none_or(Option::is_none) {
-            if self.allocated >= MAX_ALLOCATED_PAGES {
+        let full = self.allocated >= MAX_ALLOCATED_PAGES;
+        if page >= self.pages.len() {
+            if full {
                 return;
             }
-            if page >= self.pages.len() {
-                self.pages.resize_with(page + 1, || None);
-            }
-            if let Some(p) = self.pages.get_mut(page) {
-                *p = Some((0..PAGE_LEN).map(|_| None).collect());
-                self.allocated += 1;
-            }
+            self.pages.resize_with(page + 1, || None);
         }
-        let Some(Some(p)) = self.pages.get_mut(page) else {
+        let Some(p) = self.pages.get_mut(page) else {
             return;
         };
+        if p.is_none() {
+            if full {
+                return;
+            }
+            self.allocated += 1;
+        }
+        let p = p.get_or_insert_with(|| (0..PAGE_LEN).map(|_| None).collect());
         if let Some(x) = p.get_mut(slot) {
             *x = Some(s);
         }
