@@ -4,6 +4,8 @@
 //!
 //! Besides criterion's own output, each benchmark prints ns/sample and samples/s.
 
+use std::sync::{mpsc, Arc};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -40,36 +42,77 @@ fn setup(policy: FsyncPolicy, n: usize) -> (tempfile::TempDir, Db, Vec<u64>) {
     (dir, db, refs)
 }
 
-/// Commits `batches` scrape-like batches from `threads` threads; each thread owns a
-/// disjoint slice of the series and advances its own clock. Returns the elapsed time.
-fn run_batches(db: &Db, refs: &[u64], clock: &mut [i64], batches: u64, threads: usize) -> Duration {
-    let per_thread = refs.len() / threads;
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        for (th, t_clock) in clock.iter_mut().enumerate().take(threads) {
-            let mine = &refs[th * per_thread..(th + 1) * per_thread];
-            let n = batches / threads as u64 + u64::from((th as u64) < batches % threads as u64);
-            s.spawn(move || {
-                let mut pos = 0usize;
-                for _ in 0..n {
-                    if pos + BATCH > mine.len() {
-                        pos = 0;
+/// Appender threads that live across criterion's samples, as a server's worker
+/// threads do (each keeps its thread's appender buffers and series cache between
+/// batches; a thread started per sample would begin every sample cold). Each thread
+/// owns a disjoint slice of the series and advances its own clock.
+struct Workers {
+    jobs: Vec<mpsc::Sender<u64>>,
+    done: mpsc::Receiver<()>,
+    handles: Vec<thread::JoinHandle<()>>,
+}
+
+impl Workers {
+    fn start(db: &Arc<Db>, refs: &Arc<Vec<u64>>, threads: usize) -> Self {
+        let per_thread = refs.len() / threads;
+        let (done_tx, done) = mpsc::channel();
+        let mut jobs = Vec::with_capacity(threads);
+        let mut handles = Vec::with_capacity(threads);
+        for th in 0..threads {
+            let (tx, rx) = mpsc::channel::<u64>();
+            let (db, refs, done_tx) = (Arc::clone(db), Arc::clone(refs), done_tx.clone());
+            jobs.push(tx);
+            handles.push(thread::spawn(move || {
+                let mine = &refs[th * per_thread..(th + 1) * per_thread];
+                let (mut pos, mut clock) = (0usize, 0i64);
+                for n in rx {
+                    for _ in 0..n {
+                        if pos + BATCH > mine.len() {
+                            pos = 0;
+                        }
+                        if pos == 0 {
+                            clock += 15_000;
+                        }
+                        let mut app = db.appender();
+                        for (k, &r) in mine[pos..pos + BATCH].iter().enumerate() {
+                            app.append_ref(r, clock, (k as f64) * 0.5 + clock as f64)
+                                .expect("append");
+                        }
+                        app.commit().expect("commit");
+                        pos += BATCH;
                     }
-                    if pos == 0 {
-                        *t_clock += 15_000;
-                    }
-                    let mut app = db.appender();
-                    for (k, &r) in mine[pos..pos + BATCH].iter().enumerate() {
-                        app.append_ref(r, *t_clock, (k as f64) * 0.5 + *t_clock as f64)
-                            .expect("append");
-                    }
-                    app.commit().expect("commit");
-                    pos += BATCH;
+                    done_tx.send(()).expect("report");
                 }
-            });
+            }));
         }
-    });
-    start.elapsed()
+        Workers {
+            jobs,
+            done,
+            handles,
+        }
+    }
+
+    /// Commits `batches` scrape-like batches, spread over the threads, and returns the
+    /// elapsed time.
+    fn run(&self, batches: u64) -> Duration {
+        let threads = self.jobs.len() as u64;
+        let start = Instant::now();
+        for (th, job) in self.jobs.iter().enumerate() {
+            let n = batches / threads + u64::from((th as u64) < batches % threads);
+            job.send(n).expect("start batches");
+        }
+        for _ in 0..threads {
+            self.done.recv().expect("batches done");
+        }
+        start.elapsed()
+    }
+
+    fn stop(self) {
+        drop(self.jobs);
+        for h in self.handles {
+            h.join().expect("worker");
+        }
+    }
 }
 
 fn append_commit(c: &mut Criterion) {
@@ -87,14 +130,18 @@ fn append_commit(c: &mut Criterion) {
     g.throughput(Throughput::Elements(BATCH as u64));
     for (name, policy, threads, series) in cases {
         // set up lazily: criterion only runs the benchmarks its filter selects
-        let mut state: Option<(tempfile::TempDir, Db, Vec<u64>)> = None;
-        let mut clock = vec![0i64; threads];
+        let mut state: Option<(tempfile::TempDir, Arc<Db>, Workers)> = None;
         let mut total = Duration::ZERO;
         let mut total_batches = 0u64;
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
-                let (_, db, refs) = state.get_or_insert_with(|| setup(policy, series));
-                let d = run_batches(db, refs, &mut clock, iters, threads);
+                let (_, _, workers) = state.get_or_insert_with(|| {
+                    let (dir, db, refs) = setup(policy, series);
+                    let db = Arc::new(db);
+                    let workers = Workers::start(&db, &Arc::new(refs), threads);
+                    (dir, db, workers)
+                });
+                let d = workers.run(iters);
                 total += d;
                 total_batches += iters;
                 d
@@ -109,8 +156,11 @@ fn append_commit(c: &mut Criterion) {
             total.as_nanos() as f64 / samples,
             samples / total.as_secs_f64() / 1e6
         );
-        if let Some((_dir, db, _)) = state {
-            db.close().expect("close");
+        if let Some((_dir, db, workers)) = state {
+            workers.stop();
+            if let Ok(db) = Arc::try_unwrap(db) {
+                db.close().expect("close");
+            }
         }
     }
     g.finish();
