@@ -76,6 +76,11 @@ struct Buffers {
     /// The series of this thread's earlier batches; `series` moves here when a batch
     /// ends and is taken back from here (see `series_cache`).
     cache: SeriesCache,
+    /// Whether the batch was committed: `cur` then holds each series' newest sample,
+    /// which goes to the cache with the series (a failed commit's would be too new:
+    /// harmless, as an append not newer than the cached timestamp reads the series,
+    /// but slower).
+    applied: bool,
 }
 
 /// What an appender knows of a series' newest sample.
@@ -133,6 +138,7 @@ impl Default for Buffers {
             order: Vec::new(),
             wal_samples: Vec::new(),
             cache: SeriesCache::default(),
+            applied: false,
         }
     }
 }
@@ -142,10 +148,16 @@ impl Default for Buffers {
 const MAX_RECYCLED: usize = 1 << 16;
 
 impl Buffers {
-    /// Empties the batch, moving its series to the cache.
+    /// Empties the batch, moving its series to the cache: with their newest timestamp
+    /// when the batch was committed (it can only have grown since), else unknown.
     fn clear(&mut self) {
-        for (s, r) in self.series.drain(..) {
-            self.cache.put(r, s);
+        let applied = std::mem::take(&mut self.applied);
+        for (i, (s, r)) in self.series.drain(..).enumerate() {
+            let newest = match self.cur.get(i) {
+                Some(&Some((t, _))) if applied => t,
+                _ => NO_SAMPLE,
+            };
+            self.cache.put(r, s, newest);
         }
         self.last.clear();
         if self.indexed {
@@ -289,6 +301,12 @@ impl<'a> Appender<'a> {
 
     /// Appends a sample to the series with reference `series_ref` (from
     /// [`Self::append`] or [`Head::series_ref`]).
+    ///
+    /// A sample is checked against the newest one of its series as far as this thread
+    /// knows it: after this thread's last commit to the series. A sample made out of
+    /// order or a duplicate by another thread's commit since then is accepted here and
+    /// dropped (and counted) by [`Self::commit`], as for appenders committing at the
+    /// same time.
     #[inline]
     pub fn append_ref(
         &mut self,
@@ -301,10 +319,11 @@ impl<'a> Appender<'a> {
             Some(i) => self.append_idx(i, t, v),
             None => {
                 let (s, hint) = match self.b.cache.take(series_ref) {
-                    Some(s) => {
+                    Some((s, NO_SAMPLE)) => {
                         let hint = s.newest_hint();
                         (s, hint)
                     }
+                    Some(cached) => cached,
                     None => self
                         .head
                         .series_and_hint(series_ref)
@@ -330,12 +349,18 @@ impl<'a> Appender<'a> {
         match self.b.find(r) {
             Some(i) => self.append_idx(i, t, v),
             None => {
-                let s = self
-                    .b
-                    .cache
-                    .take(r)
-                    .unwrap_or_else(|| Arc::clone(h.series()));
-                let hint = s.newest_hint();
+                let (s, hint) = match self.b.cache.take(r) {
+                    Some((s, NO_SAMPLE)) => {
+                        let hint = s.newest_hint();
+                        (s, hint)
+                    }
+                    Some(cached) => cached,
+                    None => {
+                        let s = Arc::clone(h.series());
+                        let hint = s.newest_hint();
+                        (s, hint)
+                    }
+                };
                 self.append_new(s, r, hint, t, v)
             }
         }
@@ -353,8 +378,8 @@ impl<'a> Appender<'a> {
         self.head.id()
     }
 
-    /// Appends a sample to series `s` (reference `r`, not yet in the batch; `hint` is
-    /// its [`MemSeries::newest_hint`]).
+    /// Appends a sample to series `s` (reference `r`, not yet in the batch; `hint` is a
+    /// lower bound of its newest timestamp, such as [`MemSeries::newest_hint`]).
     #[inline]
     fn append_new(
         &mut self,
@@ -490,8 +515,8 @@ impl<'a> Appender<'a> {
     }
 
     /// Writes the batch to the WAL (one write: new series, then samples) and makes it
-    /// visible. Samples that became out of order or duplicate because another appender
-    /// committed to the same series since they were appended are dropped and counted.
+    /// visible. Samples that another thread's commit made out of order or duplicate
+    /// (see [`Self::append_ref`]) are dropped and counted.
     /// On a WAL error nothing of the batch is applied.
     pub fn commit(mut self) -> Result<CommitStats, DbError> {
         self.commit_inner()
@@ -645,6 +670,7 @@ impl<'a> Appender<'a> {
             }
         }
         drop(guards);
+        b.applied = true;
         let accepted = b.samples.len() as u64;
         b.samples.clear();
         self.head.note_appended(accepted, mint, maxt);

@@ -9,6 +9,16 @@
 //! appender's other buffers, per thread), and the thread's next batch takes them back
 //! without touching any shared state.
 //!
+//! With each series the cache keeps the timestamp of its newest sample as the thread's
+//! last commit left it: a lower bound of the series' newest timestamp (it only grows),
+//! so an append newer than it is accepted without reading the series' memory, each a
+//! cache miss on a large head; the commit, which locks the series anyway, re-checks. (An
+//! append not newer than the cached timestamp reads the series, so a cached timestamp
+//! that is too new would cost time, never correctness.)
+//! [`NO_SAMPLE`] means "not known": read the series.
+//!
+//! [`NO_SAMPLE`]: super::series::NO_SAMPLE
+//!
 //! A cached reference keeps its series registered: a truncation only removes series
 //! nobody else references. Every truncation therefore starts a new epoch of the head,
 //! and a cache from an earlier epoch is emptied when an appender takes it; a series the
@@ -21,6 +31,7 @@ use std::sync::Arc;
 
 use super::series::MemSeries;
 use super::SeriesRef;
+use crate::model::Timestamp;
 
 /// References per page (a power of two): pages are allocated for the ranges of
 /// references a thread writes to, so references grown large by series churn cost only
@@ -31,13 +42,15 @@ const PAGE_LEN: usize = 1 << PAGE_BITS;
 /// Pages beyond this index (references above 2^32) are not cached.
 const MAX_PAGES: usize = 1 << 20;
 
-/// Pages one cache allocates at most (2 MiB of slots, 262,144 references): a thread
+/// Pages one cache allocates at most (4 MiB of slots, 262,144 references): a thread
 /// that writes to more series caches only the first ranges it met, so that many
 /// threads writing to a large head (remote write requests each on their own thread,
 /// say) do not each hold a slot for every series.
 const MAX_ALLOCATED_PAGES: usize = 64;
 
-type Page = Box<[Option<Arc<MemSeries>>]>;
+/// A cached series and the lower bound of its newest timestamp.
+type Slot = Option<(Arc<MemSeries>, Timestamp)>;
+type Page = Box<[Slot]>;
 
 /// Series by reference, for one head and one epoch of it.
 #[derive(Default)]
@@ -83,16 +96,19 @@ impl SeriesCache {
             .count()
     }
 
-    /// Takes the series with reference `r` out of the cache.
+    /// Takes the series with reference `r` out of the cache, with a lower bound of its
+    /// newest timestamp ([`NO_SAMPLE`](super::series::NO_SAMPLE) when not known).
     #[inline]
-    pub(super) fn take(&mut self, r: SeriesRef) -> Option<Arc<MemSeries>> {
+    pub(super) fn take(&mut self, r: SeriesRef) -> Option<(Arc<MemSeries>, Timestamp)> {
         let (page, slot) = split(r)?;
         self.pages.get_mut(page)?.as_mut()?.get_mut(slot)?.take()
     }
 
-    /// Caches `s` under its reference `r` (replacing any series cached there).
+    /// Caches `s` under its reference `r` (replacing any series cached there) with
+    /// `newest`, which must not exceed the series' newest timestamp
+    /// ([`NO_SAMPLE`](super::series::NO_SAMPLE) when not known).
     #[inline]
-    pub(super) fn put(&mut self, r: SeriesRef, s: Arc<MemSeries>) {
+    pub(super) fn put(&mut self, r: SeriesRef, s: Arc<MemSeries>, newest: Timestamp) {
         let Some((page, slot)) = split(r) else {
             return;
         };
@@ -114,7 +130,7 @@ impl SeriesCache {
         }
         let p = p.get_or_insert_with(|| (0..PAGE_LEN).map(|_| None).collect());
         if let Some(x) = p.get_mut(slot) {
-            *x = Some(s);
+            *x = Some((s, newest));
         }
     }
 }
@@ -129,6 +145,7 @@ fn split(r: SeriesRef) -> Option<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::head::series::NO_SAMPLE;
     use crate::head::{Head, HeadOptions};
     use crate::model::Labels;
 
@@ -146,13 +163,16 @@ mod tests {
         let mut c = SeriesCache::default();
         c.prepare(head.id(), 0);
         assert!(c.take(ra).is_none());
-        c.put(ra, Arc::clone(&a));
-        c.put(rb, Arc::clone(&b));
+        c.put(ra, Arc::clone(&a), 7);
+        c.put(rb, Arc::clone(&b), NO_SAMPLE);
         // A far reference gets its own page; one beyond the pages is not cached.
-        c.put(ra + (5 << PAGE_BITS), Arc::clone(&a));
-        c.put(u64::MAX, Arc::clone(&a));
+        c.put(ra + (5 << PAGE_BITS), Arc::clone(&a), NO_SAMPLE);
+        c.put(u64::MAX, Arc::clone(&a), NO_SAMPLE);
         assert_eq!(c.len(), 3);
-        assert!(Arc::ptr_eq(&c.take(ra).unwrap(), &a));
+        let (s, newest) = c.take(ra).unwrap();
+        assert!(Arc::ptr_eq(&s, &a));
+        assert_eq!(newest, 7);
+        drop(s);
         assert!(c.take(ra).is_none());
         assert!(c.take(u64::MAX).is_none());
         assert_eq!(c.len(), 2);
@@ -163,7 +183,7 @@ mod tests {
         c.prepare(head.id(), 1);
         assert_eq!(c.len(), 0);
         assert!(c.take(rb).is_none());
-        c.put(rb, Arc::clone(&b));
+        c.put(rb, Arc::clone(&b), NO_SAMPLE);
         c.prepare(head.id() + 1, 1);
         assert!(!c.is_for(head.id()));
         // Only the test's references are left.
@@ -177,19 +197,20 @@ mod tests {
         let mut c = SeriesCache::default();
         c.prepare(head.id(), 0);
         for page in 0..MAX_ALLOCATED_PAGES as u64 + 10 {
-            c.put(page << PAGE_BITS, Arc::clone(&a));
+            c.put(page << PAGE_BITS, Arc::clone(&a), NO_SAMPLE);
         }
         assert_eq!(c.len(), MAX_ALLOCATED_PAGES);
         // Allocated pages still take more series; others are not cached.
-        c.put(1, Arc::clone(&a));
+        c.put(1, Arc::clone(&a), NO_SAMPLE);
         c.put(
             (MAX_ALLOCATED_PAGES as u64 + 5) << PAGE_BITS,
             Arc::clone(&a),
+            NO_SAMPLE,
         );
         assert_eq!(c.len(), MAX_ALLOCATED_PAGES + 1);
         assert_eq!(Arc::strong_count(&a), 3 + MAX_ALLOCATED_PAGES + 1);
         c.clear();
-        c.put(r, Arc::clone(&a));
+        c.put(r, Arc::clone(&a), NO_SAMPLE);
         assert_eq!(c.len(), 1);
     }
 }

@@ -1,6 +1,7 @@
 use super::*;
 use crate::chunk::MAX_SAMPLES_PER_CHUNK;
 use crate::model::{MatchOp, Sample, STALE_NAN};
+use crate::wal::{Wal, WalOptions};
 
 fn l(pairs: &[(&str, &str)]) -> Labels {
     Labels::from_pairs(pairs)
@@ -587,4 +588,59 @@ fn series_cached_by_another_thread_are_collected_later() {
     assert!(h.series_ref(&b).is_none());
     assert_eq!(h.collect_kept(), TruncateStats::default());
     assert_eq!(samples(&h, &c), bits(&[(6000, 1.0), (9000, 3.0)]));
+}
+
+#[test]
+fn cached_newest_timestamps_are_lower_bounds() {
+    let h = head();
+    let a = l(&[("__name__", "a")]);
+    let mut app = h.appender();
+    let r = app.append(&a, 1000, 1.0).unwrap();
+    app.commit().unwrap();
+    // Another thread commits a newer sample; this thread's cache still says 1000.
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            let mut app = h.appender();
+            app.append_ref(r, 3000, 3.0).unwrap();
+            app.commit().unwrap();
+        });
+    });
+    // Newer than what this thread knows, so accepted at append; the commit finds it
+    // out of order, drops and counts it, as for any concurrent commit.
+    let mut app = h.appender();
+    app.append_ref(r, 2000, 2.0).unwrap();
+    let st = app.commit().unwrap();
+    assert_eq!((st.samples_appended, st.out_of_order), (0, 1));
+    // That commit read the series' newest sample: rejected at append now.
+    let mut app = h.appender();
+    assert!(matches!(
+        app.append_ref(r, 2500, 2.5),
+        Err(AppendError::OutOfOrder { max_t: 3000, .. })
+    ));
+    app.append_ref(r, 3000, 3.0).unwrap();
+    assert!(matches!(
+        app.append_ref(r, 3000, 9.0),
+        Err(AppendError::DuplicateSample { t: 3000 })
+    ));
+    // A rolled back sample is not remembered as the newest.
+    app.append_ref(r, 5000, 5.0).unwrap();
+    app.rollback();
+    let mut app = h.appender();
+    app.append_ref(r, 4000, 4.0).unwrap();
+    assert_eq!(app.commit().unwrap().samples_appended, 1);
+    // Nor is a sample whose commit failed to reach the WAL.
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(dir.path(), WalOptions::default(), |_| {}).unwrap();
+    wal.fail_logs_for_tests(true);
+    let mut app = Appender::new(&h, Some(&wal));
+    app.append_ref(r, 7000, 7.0).unwrap();
+    assert!(app.commit().is_err());
+    wal.fail_logs_for_tests(false);
+    let mut app = Appender::new(&h, Some(&wal));
+    app.append_ref(r, 6000, 6.0).unwrap();
+    assert_eq!(app.commit().unwrap().samples_appended, 1);
+    assert_eq!(
+        samples(&h, &a),
+        bits(&[(1000, 1.0), (3000, 3.0), (4000, 4.0), (6000, 6.0)])
+    );
 }

@@ -228,6 +228,8 @@ struct Inner {
     failing: AtomicBool,
     #[cfg(test)]
     sync_delay: Mutex<Duration>,
+    #[cfg(test)]
+    fail_logs: AtomicBool,
 }
 
 /// An open write-ahead log. `Send + Sync`: [`Wal::log`] may be called from many threads at once.
@@ -379,6 +381,8 @@ impl Wal {
             failing: AtomicBool::new(false),
             #[cfg(test)]
             sync_delay: Mutex::new(Duration::ZERO),
+            #[cfg(test)]
+            fail_logs: AtomicBool::new(false),
         });
         let background = match inner.opts.fsync {
             FsyncPolicy::Interval(every) => {
@@ -466,6 +470,13 @@ impl Wal {
     pub fn log(&self, records: &[Record]) -> Result<(), WalError> {
         if records.is_empty() {
             return Ok(());
+        }
+        #[cfg(test)]
+        if self.inner.fail_logs.load(Ordering::Relaxed) {
+            return Err(WalError::Io {
+                path: self.inner.dir.clone(),
+                source: std::io::Error::other("write failure injected by a test"),
+            });
         }
         let seq = ENCODE_BUF.with(|cell| {
             let mut buf = cell.borrow_mut();
@@ -578,6 +589,13 @@ impl Wal {
     #[cfg(test)]
     pub(crate) fn encode_for_tests(rec: &Record, buf: &mut Vec<u8>) {
         let _ = encode_record(rec, buf);
+    }
+
+    /// Test hook: makes every [`Wal::log`] fail (while `on`) as a full disk would,
+    /// without poisoning the log.
+    #[cfg(test)]
+    pub(crate) fn fail_logs_for_tests(&self, on: bool) {
+        self.inner.fail_logs.store(on, Ordering::Relaxed);
     }
 
     /// Test hook: makes every sync take at least `d` longer, to exercise group commit.
