@@ -31,7 +31,7 @@ struct Totals {
 }
 
 impl Totals {
-    fn add(&mut self, c: &XorChunk) {
+    fn add(&mut self, c: &mut XorChunk) {
         if c.num_samples() > 0 {
             self.samples += c.num_samples() as u64;
             self.chunks += 1;
@@ -133,20 +133,20 @@ fn main() -> Result<(), Box<dyn Error>> {
         st.last_t = Some(t);
         st.chunk.append(t, v);
         if st.chunk.num_samples() >= MAX_SAMPLES_PER_CHUNK {
-            total.add(&st.chunk);
+            total.add(&mut st.chunk);
             families
                 .entry(st.family.clone())
                 .or_default()
-                .add(&st.chunk);
+                .add(&mut st.chunk);
             st.chunk = XorChunk::new();
         }
     }
-    for st in series.values() {
-        total.add(&st.chunk);
+    for st in series.values_mut() {
+        total.add(&mut st.chunk);
         families
             .entry(st.family.clone())
             .or_default()
-            .add(&st.chunk);
+            .add(&mut st.chunk);
     }
     println!("file: {path}");
     println!(

@@ -110,7 +110,7 @@ proptest! {
 
     #[test]
     fn roundtrip_bit_exact(s in samples(MAX_SAMPLES_PER_CHUNK)) {
-        let c = encode(&s);
+        let mut c = encode(&s);
         let got: Vec<Sample> = c.iter().collect();
         prop_assert!(bit_eq_all(&got, &s));
         let d = ChunkData::from_bytes(Arc::from(c.bytes()), Some(c.freeze().crc())).unwrap();
@@ -133,7 +133,7 @@ proptest! {
             let i = i.index(s.len());
             s[i].v = f64::from_bits(bits);
         }
-        let c = encode(&s);
+        let mut c = encode(&s);
         let got: Vec<Sample> = c.iter().collect();
         prop_assert!(bit_eq_all(&got, &s));
         let d = ChunkData::from_bytes(Arc::from(c.bytes()), Some(c.freeze().crc())).unwrap();
@@ -261,8 +261,8 @@ proptest! {
         bit in 0u8..8,
         count in any::<u16>(),
     ) {
-        let c = encode(&s);
-        let bytes = c.bytes();
+        let mut c = encode(&s);
+        let bytes = c.bytes().to_vec();
         // Truncated anywhere: an error, never a panic (a cut inside the final padding
         // cannot be told from a shorter stream, but there is none: every byte has data).
         let n = cut.index(bytes.len());

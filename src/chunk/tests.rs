@@ -28,7 +28,7 @@ fn collect_batches(it: &mut XorIter<'_>, size: usize) -> Vec<Sample> {
 }
 
 fn assert_roundtrip(samples: &[(i64, f64)]) {
-    let c = encode(samples);
+    let mut c = encode(samples);
     assert_eq!(c.num_samples(), samples.len());
     let got: Vec<Sample> = c.iter().collect();
     assert_eq!(got.len(), samples.len());
@@ -63,7 +63,7 @@ fn assert_roundtrip(samples: &[(i64, f64)]) {
 
 #[test]
 fn empty_chunk() {
-    let c = XorChunk::new();
+    let mut c = XorChunk::new();
     assert_eq!(c.num_samples(), 0);
     assert_eq!(c.min_time(), None);
     assert_eq!(c.max_time(), None);
@@ -98,7 +98,7 @@ fn full_chunk_realistic() {
         s.push((t, v));
     }
     assert_roundtrip(&s);
-    let c = encode(&s);
+    let mut c = encode(&s);
     // Regular counters compress to a few bytes per sample at most.
     assert!(
         c.bytes().len() < 3 * MAX_SAMPLES_PER_CHUNK,
@@ -160,7 +160,7 @@ fn negative_timestamps() {
 fn repeated_values() {
     let s: Vec<(i64, f64)> = (0..120).map(|i| (i * 1000, 3.25)).collect();
     assert_roundtrip(&s);
-    let c = encode(&s);
+    let mut c = encode(&s);
     // Regular timestamps and constant values: one bit each after the second sample.
     assert!(
         c.bytes().len() <= HEADER_LEN + 1 + 8 + 2 + 1 + 30,
@@ -265,7 +265,7 @@ fn header_errors() {
         ChunkData::from_bytes(Arc::from(&[9u8, 0, 0][..]), None),
         Err(ChunkError::UnknownEncoding { encoding: 9 })
     ));
-    let c = encode(&[(1, 1.0), (2, 2.0)]);
+    let mut c = encode(&[(1, 1.0), (2, 2.0)]);
     let d = c.freeze();
     assert!(matches!(
         ChunkData::from_bytes(Arc::from(c.bytes()), Some(d.crc() ^ 1)),
@@ -278,7 +278,7 @@ fn corruption_is_reported() {
     let s: Vec<(i64, f64)> = (0..50)
         .map(|i| (i * 15_000 + (i % 3), (i * i) as f64 * 0.1))
         .collect();
-    let c = encode(&s);
+    let mut c = encode(&s);
     let bytes = c.bytes().to_vec();
     // Truncation at every length fails (with a location) rather than panicking.
     for len in 0..bytes.len() {
@@ -339,8 +339,9 @@ fn non_increasing_timestamps_are_rejected() {
 #[test]
 fn iterator_reports_error_after_none() {
     let s: Vec<(i64, f64)> = (0..20).map(|i| (i * 1000, i as f64 * 1.5)).collect();
-    let c = encode(&s);
-    let bytes = &c.bytes()[..c.bytes().len() - 4];
+    let mut c = encode(&s);
+    let all = c.bytes();
+    let bytes = &all[..all.len() - 4];
     let mut it = XorIter::new(bytes, 20);
     let n = it.by_ref().count();
     assert!(n < 20);
@@ -438,7 +439,7 @@ fn integer_values_use_the_integer_encoding() {
         v += (600 + (i * 37) % 300) as f64;
     }
     assert_roundtrip(&s);
-    let c = encode(&s);
+    let mut c = encode(&s);
     assert_eq!(c.bytes()[0], ENCODING_INT);
     // Value delta-of-deltas within +-150 take 14 bits at most; XOR takes more.
     assert!(c.bytes().len() < 120 * 2, "{}", c.bytes().len());
@@ -555,7 +556,7 @@ fn non_integer_value_switches_to_xor() {
                 .collect();
             s[at].1 = odd;
             assert_roundtrip(&s);
-            let c = encode(&s);
+            let mut c = encode(&s);
             assert_eq!(c.bytes()[0], ENCODING_XOR, "{odd:?} at {at}");
             // Before the odd value the chunk was still integer-encoded.
             if at > 0 {

@@ -1,5 +1,7 @@
 //! The XOR and integer chunk encoder (the decoder is in `decode.rs`).
 
+use std::sync::Arc;
+
 use crate::encoding::varint::{get_uvarint, zigzag_decode, zigzag_encode, MAX_VARINT_LEN};
 use crate::encoding::BitWriter;
 use crate::model::Sample;
@@ -289,13 +291,11 @@ impl XorChunk {
 
     #[inline(always)]
     fn finish_append(&mut self, t: i64, v: u64) {
+        // The header's sample count is left stale (see `bytes`): rewriting it on every
+        // append touched the chunk's first cache line besides the one appended to.
         self.t = t;
         self.v = v;
         self.num += 1;
-        let n = self.num.to_le_bytes();
-        if let Some(h) = self.w.as_bytes_mut().get_mut(1..HEADER_LEN) {
-            h.copy_from_slice(&n);
-        }
     }
 
     #[inline(always)]
@@ -365,7 +365,7 @@ impl XorChunk {
         if self.num == 0 {
             return None;
         }
-        let (u, _) = get_uvarint(self.bytes().get(HEADER_LEN..)?).ok()?;
+        let (u, _) = get_uvarint(self.w.as_bytes().get(HEADER_LEN..)?).ok()?;
         Some(zigzag_decode(u))
     }
 
@@ -374,22 +374,41 @@ impl XorChunk {
         (self.num > 0).then_some(self.t)
     }
 
-    /// The encoded chunk: header (encoding byte, sample count) and bit stream.
-    pub fn bytes(&self) -> &[u8] {
+    /// The encoded chunk: header (encoding byte, sample count) and bit stream. Appends
+    /// leave the header's count stale, so this writes it first (hence `&mut`).
+    pub fn bytes(&mut self) -> &[u8] {
+        let n = self.num.to_le_bytes();
+        if let Some(h) = self.w.as_bytes_mut().get_mut(1..HEADER_LEN) {
+            h.copy_from_slice(&n);
+        }
         self.w.as_bytes()
+    }
+
+    /// Reads the chunk's last byte and its length, so that a caller can load many
+    /// chunks' ends into the cache with loads the CPU overlaps before appending.
+    #[inline]
+    pub(crate) fn touch(&self) -> u64 {
+        let b = self.w.as_bytes();
+        u64::from(b.last().copied().unwrap_or(0)) ^ b.len() as u64
     }
 
     /// Iterates the samples appended so far.
     pub fn iter(&self) -> XorIter<'_> {
-        XorIter::new(self.bytes(), usize::from(self.num))
+        XorIter::new(self.w.as_bytes(), usize::from(self.num))
     }
 
-    /// An immutable snapshot of the chunk (copies the bytes and computes the checksum).
+    /// An immutable snapshot of the chunk (copies the bytes, with the sample count
+    /// written into the copy's header, and computes the checksum).
     pub fn freeze(&self) -> ChunkData {
         let (min_t, max_t) = match self.min_time() {
             None => (i64::MAX, i64::MIN),
             Some(min_t) => (min_t, self.t),
         };
-        ChunkData::from_parts(self.bytes().into(), min_t, max_t, self.num_samples())
+        let mut bytes: Arc<[u8]> = self.w.as_bytes().into();
+        // A fresh `Arc` is unique, so `get_mut` always succeeds.
+        if let Some(h) = Arc::get_mut(&mut bytes).and_then(|b| b.get_mut(1..HEADER_LEN)) {
+            h.copy_from_slice(&self.num.to_le_bytes());
+        }
+        ChunkData::from_parts(bytes, min_t, max_t, self.num_samples())
     }
 }

@@ -129,15 +129,12 @@ impl SeriesData {
         self.has_last.then_some((self.last_t, self.last_v))
     }
 
-    /// Reads the parts of the series an append writes (the newest sample and both ends
-    /// of the open chunk's bytes) and returns a value depending on them, so that a
+    /// Reads the parts of the series an append writes (the newest sample and the end of
+    /// the open chunk's bytes) and returns a value depending on them, so that a
     /// caller can load many series' data into the cache with loads the CPU overlaps.
     #[inline]
     pub(crate) fn touch(&self) -> u64 {
-        let b = self.open.bytes();
-        let ends =
-            u64::from(b.first().copied().unwrap_or(0)) ^ u64::from(b.last().copied().unwrap_or(0));
-        ends ^ self.last_v ^ u64::from(self.has_last) ^ self.open.num_samples() as u64
+        self.open.touch() ^ self.last_v ^ u64::from(self.has_last) ^ self.open.num_samples() as u64
     }
 
     /// Appends a sample the caller has checked is newer than [`Self::last`]. Cuts a new
