@@ -565,3 +565,26 @@ fn non_integer_value_switches_to_xor() {
         }
     }
 }
+
+#[test]
+fn reset_chunk_encodes_like_a_new_one() {
+    // XOR mode, then integers, then XOR again: each encoding starts afresh.
+    let xor = [(1, 1.5), (2, 2.25), (4, -0.0), (9, f64::NAN)];
+    let ints = [(10, 3.0), (20, 5.0), (30, 7.0)];
+    let mut c = encode(&xor);
+    for next in [&ints[..], &xor[..], &[]] {
+        c.reset();
+        assert_eq!(c.num_samples(), 0);
+        assert_eq!((c.min_time(), c.max_time()), (None, None));
+        for &(t, v) in next {
+            c.append(t, v);
+        }
+        assert_eq!(c.bytes(), encode(next).bytes());
+        let got: Vec<Sample> = c.iter().collect();
+        assert_eq!(got.len(), next.len());
+        assert!(got
+            .iter()
+            .zip(next)
+            .all(|(g, &(t, v))| g.bit_eq(&Sample::new(t, v))));
+    }
+}

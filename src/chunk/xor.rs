@@ -151,7 +151,24 @@ impl XorChunk {
     fn with_encoding(int_mode: bool) -> Self {
         // Small at first and grown by doubling: most open chunks of a large head hold few
         // samples (new or short-lived series), and full chunks are copied out exactly.
-        let mut w = BitWriter::with_capacity(32);
+        Self::in_buffer(Vec::with_capacity(32), int_mode)
+    }
+
+    /// Empties the chunk, keeping its buffer trimmed to the bytes the chunk held: a
+    /// series' next chunk usually grows as large as its last, so this saves growing a
+    /// new buffer step by step (each a reallocation and copy), and keeps no more memory
+    /// than the full chunk needed.
+    pub fn reset(&mut self) {
+        let mut buf = std::mem::take(&mut self.w).into_bytes();
+        let used = buf.len();
+        buf.clear();
+        buf.shrink_to(used);
+        *self = Self::in_buffer(buf, true);
+    }
+
+    /// An empty chunk writing into `buf` (empty).
+    fn in_buffer(buf: Vec<u8>, int_mode: bool) -> Self {
+        let mut w = BitWriter::from_vec(buf);
         let enc = if int_mode { ENCODING_INT } else { ENCODING_XOR };
         w.write_bytes(&[enc, 0, 0]);
         XorChunk {

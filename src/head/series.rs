@@ -150,11 +150,13 @@ impl SeriesData {
         self.has_last = true;
     }
 
-    /// Moves the open chunk to the full ones.
+    /// Moves the open chunk to the full ones (a copy of exactly its size; the open
+    /// chunk keeps its buffer for the next samples).
     #[cold]
     #[inline(never)]
     fn cut(&mut self) {
-        let full = std::mem::take(&mut self.open).freeze();
+        let full = self.open.freeze();
+        self.open.reset();
         let mut chunks = std::mem::take(&mut self.chunks).into_vec();
         chunks.reserve_exact(1);
         chunks.push(full);
