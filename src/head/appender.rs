@@ -18,8 +18,9 @@ pub struct CommitStats {
     pub samples_appended: u64,
     /// Series created by this appender.
     pub series_created: u64,
-    /// Samples rejected as out of order (at append or, when another appender committed
-    /// newer samples of the same series in between, at commit).
+    /// Samples rejected as out of order: at append, or at commit when another thread
+    /// committed newer samples of the series since this thread last committed to it (or
+    /// while this batch was open).
     pub out_of_order: u64,
     /// Samples rejected as duplicates with a different value.
     pub duplicate: u64,
@@ -47,6 +48,26 @@ pub struct Appender<'a> {
     min_valid: Option<Timestamp>,
     b: Buffers,
     stats: CommitStats,
+    /// Whether a sample the commit finds no longer fits refuses the whole batch (see
+    /// [`Appender::commit_all_or_nothing`]).
+    all_or_nothing: bool,
+    /// The first such sample's series and what was wrong with it.
+    refused: Option<(Labels, AppendError)>,
+}
+
+/// Why [`Appender::commit_all_or_nothing`] stored nothing.
+#[derive(Debug)]
+pub(crate) enum StrictCommitError {
+    /// A sample no longer fit its series at commit: another thread's commit made it out
+    /// of order or a duplicate, or a block cut from the head made it out of bounds.
+    Sample {
+        /// The sample's series.
+        labels: Labels,
+        /// What was wrong.
+        err: AppendError,
+    },
+    /// Writing the WAL failed.
+    Db(DbError),
 }
 
 /// The appender's working memory, recycled per thread so steady-state batches do not
@@ -67,7 +88,8 @@ struct Buffers {
     /// Whether `series` is in increasing reference order.
     sorted: bool,
     samples: Vec<Pending>,
-    /// Commit scratch: the series' newest sample as samples are accepted.
+    /// Commit scratch: the series' newest sample as samples are accepted; after an
+    /// applied commit, what `clear` gives the cache with each series.
     cur: Vec<Option<(Timestamp, u64)>>,
     /// Commit scratch: entries whose series is new to the WAL and already listed.
     listed: Vec<bool>,
@@ -263,6 +285,8 @@ impl<'a> Appender<'a> {
             min_valid: head.max_time().map(|m| m.saturating_sub(half)),
             b,
             stats: CommitStats::default(),
+            all_or_nothing: false,
+            refused: None,
         }
     }
 
@@ -318,11 +342,7 @@ impl<'a> Appender<'a> {
         match self.b.find(series_ref) {
             Some(i) => self.append_idx(i, t, v),
             None => {
-                let (s, hint) = match self.b.cache.take(series_ref) {
-                    Some((s, NO_SAMPLE)) => {
-                        let hint = s.newest_hint();
-                        (s, hint)
-                    }
+                let (s, hint) = match self.take_cached(series_ref) {
                     Some(cached) => cached,
                     None => self
                         .head
@@ -349,11 +369,7 @@ impl<'a> Appender<'a> {
         match self.b.find(r) {
             Some(i) => self.append_idx(i, t, v),
             None => {
-                let (s, hint) = match self.b.cache.take(r) {
-                    Some((s, NO_SAMPLE)) => {
-                        let hint = s.newest_hint();
-                        (s, hint)
-                    }
+                let (s, hint) = match self.take_cached(r) {
                     Some(cached) => cached,
                     None => {
                         let s = Arc::clone(h.series());
@@ -363,6 +379,19 @@ impl<'a> Appender<'a> {
                 };
                 self.append_new(s, r, hint, t, v)
             }
+        }
+    }
+
+    /// Takes series `r` from the thread's cache, with a lower bound of its newest
+    /// timestamp (read from the series when the cache does not know it).
+    #[inline]
+    fn take_cached(&mut self, r: SeriesRef) -> Option<(Arc<MemSeries>, Timestamp)> {
+        match self.b.cache.take(r)? {
+            (s, NO_SAMPLE) => {
+                let hint = s.newest_hint();
+                Some((s, hint))
+            }
+            cached => Some(cached),
         }
     }
 
@@ -522,6 +551,19 @@ impl<'a> Appender<'a> {
         self.commit_inner()
     }
 
+    /// Commits like [`Self::commit`], except that a sample the commit finds no longer
+    /// fits its series (see [`Self::append_ref`]) refuses the whole batch: nothing is
+    /// written and the first such sample is returned. For callers that answer a batch
+    /// as a whole, such as the remote write receiver.
+    pub(crate) fn commit_all_or_nothing(mut self) -> Result<CommitStats, StrictCommitError> {
+        self.all_or_nothing = true;
+        let stats = self.commit_inner().map_err(StrictCommitError::Db)?;
+        match self.refused.take() {
+            Some((labels, err)) => Err(StrictCommitError::Sample { labels, err }),
+            None => Ok(stats),
+        }
+    }
+
     /// Discards the batch.
     pub fn rollback(self) {}
 
@@ -591,9 +633,23 @@ impl<'a> Appender<'a> {
             wal_samples.reserve(b.samples.len());
         }
         let (cur, listed, series) = (&mut b.cur, &mut b.listed, &b.series);
+        // The first sample dropped, for an all-or-nothing commit.
+        let mut first_dropped: Option<(u32, AppendError)> = None;
+        let mut note_drop = |idx: u32, err: AppendError| {
+            if first_dropped.is_none() {
+                first_dropped = Some((idx, err));
+            }
+        };
         b.samples.retain(|p| {
             if p.t < floor {
                 oob += 1;
+                note_drop(
+                    p.idx,
+                    AppendError::OutOfBounds {
+                        t: p.t,
+                        min_valid: floor,
+                    },
+                );
                 return false;
             }
             let i = p.idx as usize;
@@ -619,14 +675,33 @@ impl<'a> Appender<'a> {
                 Order::SameSample => false,
                 Order::Duplicate => {
                     dup += 1;
+                    note_drop(p.idx, AppendError::DuplicateSample { t: p.t });
                     false
                 }
                 Order::Older => {
                     ooo += 1;
+                    let max_t = last.map_or(p.t, |l| l.0);
+                    note_drop(p.idx, AppendError::OutOfOrder { t: p.t, max_t });
                     false
                 }
             }
         });
+        if let (true, Some((idx, err))) = (self.all_or_nothing, first_dropped) {
+            // Refused as a whole: nothing is written; the rejections are counted.
+            b.wal_samples = wal_samples;
+            let labels = b
+                .series
+                .get(idx as usize)
+                .map(|(s, _)| s.labels.clone())
+                .unwrap_or_default();
+            drop(guards);
+            self.refused = Some((labels, err));
+            self.head.note_rejected(ooo, dup, oob);
+            self.stats.out_of_order += ooo;
+            self.stats.duplicate += dup;
+            self.stats.out_of_bounds += oob;
+            return Ok(self.stats);
+        }
 
         if let (Some(wal), false) = (self.wal, b.samples.is_empty()) {
             // Series that get samples in this commit and were never logged.

@@ -48,6 +48,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
+pub(crate) use appender::StrictCommitError;
 pub use appender::{Appender, CommitStats};
 pub use cardinality::Cardinality;
 pub use postings::MemPostings;

@@ -10,7 +10,10 @@
 //!
 //! A request is applied entirely or not at all: every series is checked (labels sorted,
 //! unique and non-empty names, a metric name, valid names) and every sample appended to
-//! one appender, and the first problem drops the appender, which discards the batch.
+//! one appender, and the first problem drops the appender, which discards the batch. A
+//! sample that only the commit finds out of order or duplicate (another thread committed
+//! to its series since this thread last did) refuses the request the same way
+//! ([`Appender::commit_all_or_nothing`]).
 
 use std::collections::BTreeMap;
 
@@ -21,7 +24,7 @@ use prost::Message;
 use super::codec::CodecError;
 use super::proto::{MetricMetadata, RawTimeSeries, RawWriteRequest};
 use crate::db::{Db, DbError};
-use crate::head::{AppendError, Appender, Head, SeriesRef};
+use crate::head::{AppendError, Appender, Head, SeriesRef, StrictCommitError};
 use crate::model::{Labels, Timestamp, METRIC_NAME};
 
 /// Samples more than this far ahead of the receiver's clock are rejected, as
@@ -352,7 +355,15 @@ pub fn apply_request(
         batch.series(&ts)?;
     }
     let mut stats = batch.stats;
-    let committed = batch.app.commit()?;
+    // A sample another thread's commit made out of order since it was appended refuses
+    // the request too, so that a request is answered as a whole.
+    let committed = batch.app.commit_all_or_nothing().map_err(|e| match e {
+        StrictCommitError::Sample { labels, err } => ReceiveError::Sample {
+            labels: labels.to_string(),
+            err,
+        },
+        StrictCommitError::Db(e) => ReceiveError::Storage(e),
+    })?;
     stats.appended = committed.samples_appended;
     stats.metadata = metadata.len() as u64;
     meta.set_all(metadata.into_iter().map(metadata_entry).collect());

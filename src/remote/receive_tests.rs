@@ -198,6 +198,44 @@ fn bad_requests_are_400_and_nothing_is_applied() {
 }
 
 #[test]
+fn a_sample_another_thread_made_out_of_order_refuses_the_request() {
+    let (_d, db) = open();
+    let meta = MetadataStore::new();
+    let m = |t: i64, v: f64| body(vec![ts(&[("__name__", "m")], &[(t, v)])]);
+    let good = ts(&[("__name__", "good")], &[(NOW, 1.0)]);
+    for (what, t0, bad, want) in [
+        ("older", NOW, (NOW + 1000, 2.0), "out of order"),
+        (
+            "duplicate",
+            NOW + 10_000,
+            (NOW + 12_000, 4.0),
+            "duplicate sample",
+        ),
+    ] {
+        apply_write(&db, &m(t0, 1.0), NOW, &meta).unwrap();
+        // Another thread, with its own series cache, stores a newer sample of `m`.
+        std::thread::scope(|s| {
+            s.spawn(|| apply_write(&db, &m(t0 + 2000, 3.0), NOW, &meta).unwrap());
+        });
+        let before = all(&db);
+        // Newer than what this thread saw of `m`: only the commit can tell.
+        let b = body(vec![good.clone(), ts(&[("__name__", "m")], &[bad])]);
+        let err = apply_write(&db, &b, NOW, &meta).expect_err(what);
+        assert_eq!(err.status(), 400, "{what}: {err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains(want) && msg.contains("{__name__=\"m\"}"),
+            "{msg}"
+        );
+        assert_eq!(all(&db), before, "{what}: something was applied");
+    }
+    // The same sample again is accepted silently, as Prometheus does.
+    let before = all(&db);
+    apply_write(&db, &m(NOW + 12_000, 3.0), NOW, &meta).unwrap();
+    assert_eq!(all(&db), before);
+}
+
+#[test]
 fn histograms_and_exemplars_are_counted_not_stored() {
     let (_d, db) = open();
     let meta = MetadataStore::new();
