@@ -268,14 +268,14 @@ proptest! {
         let n = cut.index(bytes.len());
         prop_assert!(ChunkData::from_bytes(Arc::from(&bytes[..n]), None).is_err());
         // One flipped bit: the checksum catches it.
-        let mut flipped = bytes.to_vec();
+        let mut flipped = bytes.clone();
         let i = flip.index(flipped.len());
         flipped[i] ^= 1 << bit;
         prop_assert!(ChunkData::from_bytes(Arc::from(flipped.as_slice()), Some(c.freeze().crc())).is_err());
         // Without the checksum it may decode to other samples or fail, but not panic.
         let _ = ChunkData::from_bytes(Arc::from(flipped.as_slice()), None);
         // A wrong sample count.
-        let mut recount = bytes.to_vec();
+        let mut recount = bytes.clone();
         recount[1..3].copy_from_slice(&count.to_le_bytes());
         let _ = ChunkData::from_bytes(Arc::from(recount.as_slice()), None);
     }

@@ -106,10 +106,18 @@ fn int_dod_field(dod: i64) -> Option<(u64, u32)> {
     None
 }
 
+/// Writes sample count `num` into the header of chunk bytes `b`.
+fn write_count(b: &mut [u8], num: u16) {
+    if let Some(h) = b.get_mut(1..HEADER_LEN) {
+        h.copy_from_slice(&num.to_le_bytes());
+    }
+}
+
 /// An open chunk that samples are appended to.
 ///
-/// [`Self::bytes`] is always a complete, decodable chunk (the header's sample count is
-/// updated on every append), so readers can snapshot it at any time.
+/// Appends leave the header's sample count stale (rewriting it touched the chunk's first
+/// cache line on every append): [`Self::bytes`] writes it before returning the bytes,
+/// and [`Self::freeze`] writes it into its copy, so both are complete, decodable chunks.
 ///
 /// While every value is an integer (exactly, bit for bit), values are stored as
 /// delta-of-deltas of integers (encoding [`ENCODING_INT`]), which is about twice as
@@ -162,7 +170,7 @@ impl XorChunk {
         let mut buf = std::mem::take(&mut self.w).into_bytes();
         let used = buf.len();
         buf.clear();
-        buf.shrink_to(used);
+        buf.shrink_to(used + BitWriter::WRITE_SLACK);
         *self = Self::in_buffer(buf, true);
     }
 
@@ -189,7 +197,9 @@ impl XorChunk {
     #[inline(never)]
     fn switch_to_xor(&mut self) {
         let samples: Vec<Sample> = self.iter().collect();
-        *self = Self::with_encoding(false);
+        let mut buf = std::mem::take(&mut self.w).into_bytes();
+        buf.clear();
+        *self = Self::in_buffer(buf, false);
         for s in samples {
             self.append(s.t, s.v);
         }
@@ -394,10 +404,7 @@ impl XorChunk {
     /// The encoded chunk: header (encoding byte, sample count) and bit stream. Appends
     /// leave the header's count stale, so this writes it first (hence `&mut`).
     pub fn bytes(&mut self) -> &[u8] {
-        let n = self.num.to_le_bytes();
-        if let Some(h) = self.w.as_bytes_mut().get_mut(1..HEADER_LEN) {
-            h.copy_from_slice(&n);
-        }
+        write_count(self.w.as_bytes_mut(), self.num);
         self.w.as_bytes()
     }
 
@@ -423,8 +430,8 @@ impl XorChunk {
         };
         let mut bytes: Arc<[u8]> = self.w.as_bytes().into();
         // A fresh `Arc` is unique, so `get_mut` always succeeds.
-        if let Some(h) = Arc::get_mut(&mut bytes).and_then(|b| b.get_mut(1..HEADER_LEN)) {
-            h.copy_from_slice(&self.num.to_le_bytes());
+        if let Some(b) = Arc::get_mut(&mut bytes) {
+            write_count(b, self.num);
         }
         ChunkData::from_parts(bytes, min_t, max_t, self.num_samples())
     }

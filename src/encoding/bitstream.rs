@@ -21,6 +21,11 @@ fn low_mask(n: u32) -> u64 {
 }
 
 impl BitWriter {
+    /// Capacity beyond the written bytes that appending bits may use for a moment (it
+    /// copies 8 bytes, then drops those it does not use): a buffer with this much spare
+    /// room is not reallocated by the write that fills it.
+    pub const WRITE_SLACK: usize = 8;
+
     /// An empty writer.
     pub fn new() -> Self {
         Self::default()
@@ -69,6 +74,7 @@ impl BitWriter {
         // then drop the bytes it does not use.
         let len = self.bytes.len();
         let nbytes = n.div_ceil(8) as usize;
+        // WRITE_SLACK: the 8-byte copy
         self.bytes.extend_from_slice(&(v << (64 - n)).to_be_bytes());
         self.bytes.truncate(len + nbytes);
         self.free = (nbytes as u32) * 8 - n;

@@ -11,9 +11,9 @@ use crate::storage::SeriesChunk;
 /// A series held by the head. Its data sits behind a mutex; the labels and reference
 /// never change.
 ///
-/// The field order is fixed so that what every append touches (the reference count in
-/// front of the struct, the published timestamp, the lock and the front of the data)
-/// is contiguous: with 100k series these are cache misses, and fewer lines mean fewer.
+/// The field order is fixed so that what every commit touches (the published timestamp,
+/// the lock and the front of the data) is contiguous: with 100k series these are cache
+/// misses, and fewer lines mean fewer.
 #[repr(C)]
 pub(crate) struct MemSeries {
     /// Timestamp of the newest sample, readable without the lock ([`NO_SAMPLE`] when
