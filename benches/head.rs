@@ -47,21 +47,23 @@ fn setup(policy: FsyncPolicy, n: usize) -> (tempfile::TempDir, Db, Vec<u64>) {
 /// batches; a thread started per sample would begin every sample cold). Each thread
 /// owns a disjoint slice of the series and advances its own clock.
 struct Workers {
-    jobs: Vec<mpsc::Sender<u64>>,
-    done: mpsc::Receiver<()>,
+    /// Per thread: where to send a number of batches, and where it reports them done
+    /// (a thread that panics drops its sender, so waiting for it fails instead of
+    /// hanging).
+    jobs: Vec<(mpsc::Sender<u64>, mpsc::Receiver<()>)>,
     handles: Vec<thread::JoinHandle<()>>,
 }
 
 impl Workers {
     fn start(db: &Arc<Db>, refs: &Arc<Vec<u64>>, threads: usize) -> Self {
         let per_thread = refs.len() / threads;
-        let (done_tx, done) = mpsc::channel();
         let mut jobs = Vec::with_capacity(threads);
         let mut handles = Vec::with_capacity(threads);
         for th in 0..threads {
             let (tx, rx) = mpsc::channel::<u64>();
-            let (db, refs, done_tx) = (Arc::clone(db), Arc::clone(refs), done_tx.clone());
-            jobs.push(tx);
+            let (done_tx, done) = mpsc::channel();
+            let (db, refs) = (Arc::clone(db), Arc::clone(refs));
+            jobs.push((tx, done));
             handles.push(thread::spawn(move || {
                 let mine = &refs[th * per_thread..(th + 1) * per_thread];
                 let (mut pos, mut clock) = (0usize, 0i64);
@@ -78,18 +80,15 @@ impl Workers {
                             app.append_ref(r, clock, (k as f64) * 0.5 + clock as f64)
                                 .expect("append");
                         }
-                        app.commit().expect("commit");
+                        let st = app.commit().expect("commit");
+                        assert_eq!(st.samples_appended, BATCH as u64, "samples dropped");
                         pos += BATCH;
                     }
                     done_tx.send(()).expect("report");
                 }
             }));
         }
-        Workers {
-            jobs,
-            done,
-            handles,
-        }
+        Workers { jobs, handles }
     }
 
     /// Commits `batches` scrape-like batches, spread over the threads, and returns the
@@ -97,12 +96,12 @@ impl Workers {
     fn run(&self, batches: u64) -> Duration {
         let threads = self.jobs.len() as u64;
         let start = Instant::now();
-        for (th, job) in self.jobs.iter().enumerate() {
+        for (th, (job, _)) in self.jobs.iter().enumerate() {
             let n = batches / threads + u64::from((th as u64) < batches % threads);
             job.send(n).expect("start batches");
         }
-        for _ in 0..threads {
-            self.done.recv().expect("batches done");
+        for (_, done) in &self.jobs {
+            done.recv().expect("batches done");
         }
         start.elapsed()
     }

@@ -105,8 +105,9 @@ impl SeriesCache {
     }
 
     /// Caches `s` under its reference `r` (replacing any series cached there) with
-    /// `newest`, which must not exceed the series' newest timestamp
-    /// ([`NO_SAMPLE`](super::series::NO_SAMPLE) when not known).
+    /// `newest`, a lower bound of the series' newest timestamp
+    /// ([`NO_SAMPLE`](super::series::NO_SAMPLE) when not known; a larger value only sends
+    /// appends to the slower path).
     #[inline]
     pub(super) fn put(&mut self, r: SeriesRef, s: Arc<MemSeries>, newest: Timestamp) {
         let Some((page, slot)) = split(r) else {
