@@ -55,6 +55,15 @@ pub struct Appender<'a> {
     refused: Option<(Labels, AppendError)>,
 }
 
+/// Why a commit dropped a sample (see [`StrictCommitError::Sample`]).
+#[derive(Clone, Copy)]
+enum Dropped {
+    OutOfBounds,
+    Duplicate,
+    /// Older than the series' newest sample, at this timestamp.
+    OutOfOrder(Timestamp),
+}
+
 /// Why [`Appender::commit_all_or_nothing`] stored nothing.
 #[derive(Debug)]
 pub(crate) enum StrictCommitError {
@@ -633,23 +642,13 @@ impl<'a> Appender<'a> {
             wal_samples.reserve(b.samples.len());
         }
         let (cur, listed, series) = (&mut b.cur, &mut b.listed, &b.series);
-        // The first sample dropped, for an all-or-nothing commit.
-        let mut first_dropped: Option<(u32, AppendError)> = None;
-        let mut note_drop = |idx: u32, err: AppendError| {
-            if first_dropped.is_none() {
-                first_dropped = Some((idx, err));
-            }
-        };
+        // The first sample dropped (entry, timestamp, why), for an all-or-nothing commit;
+        // kept small so that the loop stays lean.
+        let mut first_dropped: Option<(u32, Timestamp, Dropped)> = None;
         b.samples.retain(|p| {
             if p.t < floor {
                 oob += 1;
-                note_drop(
-                    p.idx,
-                    AppendError::OutOfBounds {
-                        t: p.t,
-                        min_valid: floor,
-                    },
-                );
+                first_dropped.get_or_insert((p.idx, p.t, Dropped::OutOfBounds));
                 return false;
             }
             let i = p.idx as usize;
@@ -675,19 +674,27 @@ impl<'a> Appender<'a> {
                 Order::SameSample => false,
                 Order::Duplicate => {
                     dup += 1;
-                    note_drop(p.idx, AppendError::DuplicateSample { t: p.t });
+                    first_dropped.get_or_insert((p.idx, p.t, Dropped::Duplicate));
                     false
                 }
                 Order::Older => {
                     ooo += 1;
                     let max_t = last.map_or(p.t, |l| l.0);
-                    note_drop(p.idx, AppendError::OutOfOrder { t: p.t, max_t });
+                    first_dropped.get_or_insert((p.idx, p.t, Dropped::OutOfOrder(max_t)));
                     false
                 }
             }
         });
-        if let (true, Some((idx, err))) = (self.all_or_nothing, first_dropped) {
+        if let (true, Some((idx, t, why))) = (self.all_or_nothing, first_dropped) {
             // Refused as a whole: nothing is written; the rejections are counted.
+            let err = match why {
+                Dropped::OutOfBounds => AppendError::OutOfBounds {
+                    t,
+                    min_valid: floor,
+                },
+                Dropped::Duplicate => AppendError::DuplicateSample { t },
+                Dropped::OutOfOrder(max_t) => AppendError::OutOfOrder { t, max_t },
+            };
             b.wal_samples = wal_samples;
             let labels = b
                 .series
