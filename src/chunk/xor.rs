@@ -167,11 +167,16 @@ impl XorChunk {
     /// new buffer step by step (each a reallocation and copy), and keeps no more memory
     /// than the full chunk needed.
     pub fn reset(&mut self) {
+        let used = self.w.as_bytes().len();
+        self.restart(true);
+        self.w.shrink_to(used + BitWriter::WRITE_SLACK);
+    }
+
+    /// Empties the chunk into its own buffer, with encoding `int_mode`.
+    fn restart(&mut self, int_mode: bool) {
         let mut buf = std::mem::take(&mut self.w).into_bytes();
-        let used = buf.len();
         buf.clear();
-        buf.shrink_to(used + BitWriter::WRITE_SLACK);
-        *self = Self::in_buffer(buf, true);
+        *self = Self::in_buffer(buf, int_mode);
     }
 
     /// An empty chunk writing into `buf` (empty).
@@ -197,9 +202,7 @@ impl XorChunk {
     #[inline(never)]
     fn switch_to_xor(&mut self) {
         let samples: Vec<Sample> = self.iter().collect();
-        let mut buf = std::mem::take(&mut self.w).into_bytes();
-        buf.clear();
-        *self = Self::in_buffer(buf, false);
+        self.restart(false);
         for s in samples {
             self.append(s.t, s.v);
         }

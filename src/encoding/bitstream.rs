@@ -74,7 +74,7 @@ impl BitWriter {
         // then drop the bytes it does not use.
         let len = self.bytes.len();
         let nbytes = n.div_ceil(8) as usize;
-        // WRITE_SLACK: the 8-byte copy
+        // (this copy is why a buffer needs `WRITE_SLACK` spare bytes)
         self.bytes.extend_from_slice(&(v << (64 - n)).to_be_bytes());
         self.bytes.truncate(len + nbytes);
         self.free = (nbytes as u32) * 8 - n;
@@ -105,6 +105,11 @@ impl BitWriter {
     /// bits that were not yet written (the padding) corrupts later writes.
     pub fn as_bytes_mut(&mut self) -> &mut [u8] {
         &mut self.bytes
+    }
+
+    /// Shrinks the buffer's capacity towards `min` bytes (never below what is written).
+    pub fn shrink_to(&mut self, min: usize) {
+        self.bytes.shrink_to(min);
     }
 
     /// Consumes the writer, returning its bytes.
