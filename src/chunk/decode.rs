@@ -210,11 +210,15 @@ fn fast_start(mut st: State, data: &[u8]) -> Option<(Sample, State)> {
 #[cold]
 #[inline(never)]
 fn rewind(c: BitCursor, data: &[u8], back: u32) -> BitCursor {
-    let off = c.bit_offset().saturating_sub(u64::from(back));
-    let mut r = BitCursor::at_byte((off / 8) as usize);
-    r.refill(data);
-    r.consume((off % 8) as u32);
-    r
+    cursor_at(data, c.bit_offset().saturating_sub(u64::from(back)))
+}
+
+/// A cursor at bit `bitpos` of `data`.
+fn cursor_at(data: &[u8], bitpos: u64) -> BitCursor {
+    let mut c = BitCursor::at_byte((bitpos / 8) as usize);
+    c.refill(data);
+    c.consume((bitpos % 8) as u32);
+    c
 }
 
 /// A delta-of-delta bucket table entry: bits taken (prefix and payload), prefix length
@@ -328,45 +332,8 @@ fn bucket_field(w: u64, table: &[u32], index_shift: u32) -> (i64, u32) {
     (bucket_payload(w, e), e & 0xff)
 }
 
-/// Loads bytes into the local cursor `(pos, buf, valid)` so that at least 56 bits are
-/// buffered, or all that are left (the invariants of [`BitCursor::refill`]). Returns
-/// `false`, having changed nothing, if the data is shorter than 8 bytes. Calls nothing, so
-/// that decoding loops keep their state in registers.
-#[inline(always)]
-fn refill_parts(data: &[u8], pos: &mut usize, buf: &mut u64, valid: &mut u32) -> bool {
-    if *valid > 56 {
-        return true;
-    }
-    let add = (63 - *valid) >> 3;
-    if let Some(b) = data.get(*pos..pos.wrapping_add(8)) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(b);
-        *buf |= u64::from_be_bytes(word) >> *valid;
-        *pos += add as usize;
-        *valid += add * 8;
-        return true;
-    }
-    // Fewer than 8 bytes left: the last 8 bytes of the data, shifted.
-    let len = data.len();
-    let Some(b) = data
-        .get(len.wrapping_sub(8)..)
-        .and_then(|r| r.first_chunk::<8>())
-    else {
-        return false;
-    };
-    let rem = len.saturating_sub(*pos).min(7) as u32;
-    if rem > 0 {
-        let word = u64::from_be_bytes(*b) << (8 * (8 - rem));
-        *buf |= word >> *valid;
-        let add = add.min(rem);
-        *pos += add as usize;
-        *valid += add * 8;
-    }
-    true
-}
-
-/// The most bits [`run_int`] takes for one sample: 56 buffered bits less the 7 that
-/// choose the next sample's buckets. Wider samples (a 32-bit value bucket with a
+/// The most bits [`run_int`] takes for one sample: the 57 bits a word holds from its bit
+/// position on, less the 7 that choose the next sample's buckets, with a bit to spare. Wider samples (a 32-bit value bucket with a
 /// non-zero timestamp bucket) go to the per-sample path.
 const MAX_PIPELINED_BITS: u32 = 56 - 7;
 
@@ -377,30 +344,33 @@ const MAX_PIPELINED_BITS: u32 = 56 - 7;
 /// `st.int` and that `out` is no longer than the samples left.
 #[inline(never)]
 fn run_int(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
-    let (mut pos, mut buf, mut valid) = st.cur.into_parts();
+    // The loop reads by bit position rather than through the cursor's buffer: each
+    // sample loads the 8 bytes it starts in, so there is no count of buffered bits to
+    // keep, refill or check.
+    let mut bitpos = st.cur.bit_offset();
+    let bit_len = data.len() as u64 * 8;
     let (mut t, mut delta) = (st.t, st.delta);
     let (mut iv, mut ivdelta) = (st.iv, st.ivdelta);
+    let Some(mut top) = word_at(data, bitpos) else {
+        return 0;
+    };
     let total = out.len();
     let mut slots = out.iter_mut();
-    if !refill_parts(data, &mut pos, &mut buf, &mut valid) {
-        return 0;
-    }
     let n = loop {
         let Some(slot) = slots.next() else {
             break total;
         };
-        // `top` is the buffer before this refill. After every refill at least 56 bits
-        // are buffered or all that are left, and a sample takes at most
-        // `MAX_PIPELINED_BITS`, so `top`'s high 7 bits are already the buffer's. Choosing
-        // the bucket from `top` keeps the refill out of the chain of dependent
-        // instructions from one sample to the next, which bounds the loop's speed.
-        let top = buf;
-        if !refill_parts(data, &mut pos, &mut buf, &mut valid) {
+        // `top` is the sample's first bits as the previous sample's word held them:
+        // choosing the bucket from it keeps this sample's load out of the chain of
+        // dependent instructions from one sample to the next, which bounds the loop's
+        // speed. A sample takes at most `MAX_PIPELINED_BITS`, so the 7 bits it needs
+        // were in that word.
+        let Some(w) = word_at(data, bitpos) else {
             break total - slots.len() - 1;
-        }
-        // Both fields are decoded from the buffer before anything is consumed, so
-        // declining leaves the cursor before the sample. They fit unless the data is
-        // truncated or a bucket is very wide (the checked path then takes over).
+        };
+        // Both fields are decoded before anything is consumed, so declining leaves the
+        // position before the sample. They fit unless the data is truncated or a bucket
+        // is very wide (the checked path then takes over).
         let (dod, vdod, k) = if top >> 62 == 0 {
             // Both zero (a steady series): a branch, predicted well on such runs, is
             // quicker than the lookup.
@@ -411,27 +381,28 @@ fn run_int(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
                 .get((top >> 57) as usize)
                 .copied()
                 .unwrap_or(BUCKET_DECLINE);
-            (0, bucket_payload(buf, e), e & 0xff)
+            (0, bucket_payload(w, e), e & 0xff)
         } else {
-            let (dod, k1) = bucket_field(buf, &DOD_TABLE, 60);
-            let w = buf.wrapping_shl(k1);
-            let (vdod, k2) = bucket_field(w, &INT_TABLE, 58);
+            let (dod, k1) = bucket_field(w, &DOD_TABLE, 60);
+            let w2 = w.wrapping_shl(k1);
+            let (vdod, k2) = bucket_field(w2, &INT_TABLE, 58);
             (dod, vdod, k1 + k2)
         };
         let nd = delta.wrapping_add(dod);
         let nt = t.wrapping_add(nd);
-        if nt <= t || k > valid.min(MAX_PIPELINED_BITS) {
+        let next = bitpos + u64::from(k);
+        if nt <= t || k > MAX_PIPELINED_BITS || next > bit_len {
             break total - slots.len() - 1;
         }
-        buf = buf.wrapping_shl(k);
-        valid -= k;
+        top = w.wrapping_shl(k);
+        bitpos = next;
         ivdelta = ivdelta.wrapping_add(vdod);
         iv = iv.wrapping_add(ivdelta);
         *slot = Sample::new(nt, iv as f64);
         t = nt;
         delta = nd;
     };
-    st.cur = BitCursor::from_parts(pos, buf, valid);
+    st.cur = cursor_at(data, bitpos);
     st.t = t;
     st.delta = delta;
     st.read += n;
@@ -441,7 +412,79 @@ fn run_int(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
     n
 }
 
-/// As [`run_int`], for chunks with XOR values.
+/// The 64 bits of `data` from bit `bitpos` on, left-aligned; bits past the data's end
+/// read as zero. At least 57 of them are the data's unless it ends sooner. `None` if the
+/// data is shorter than 8 bytes.
+#[inline(always)]
+fn word_at(data: &[u8], bitpos: u64) -> Option<u64> {
+    let byte = (bitpos >> 3) as usize;
+    let raw = match data.get(byte..).and_then(|r| r.first_chunk::<8>()) {
+        Some(b) => u64::from_be_bytes(*b),
+        None => {
+            // The last bytes: the data's last 8 bytes, shifted past those before `byte`.
+            let start = data.len().checked_sub(8)?;
+            let last = data.get(start..)?.first_chunk::<8>()?;
+            let skip = byte.saturating_sub(start) as u32 * 8;
+            u64::from_be_bytes(*last).checked_shl(skip).unwrap_or(0)
+        }
+    };
+    Some(raw << (bitpos & 7))
+}
+
+/// Loads bytes into the local cursor `(pos, buf, valid)` without a branch on how many are
+/// buffered: reads the 8 bytes at `pos` and keeps whole bytes of them, leaving 56 to 63
+/// bits buffered. Needs `valid <= 63` and 8 bytes at `pos`; otherwise [`refill_tail`]
+/// loads what is left. Returns `false`, having changed nothing, if the data is shorter
+/// than 8 bytes.
+#[inline(always)]
+fn refill_full(data: &[u8], pos: &mut usize, buf: &mut u64, valid: &mut u32) -> bool {
+    match data.get(*pos..).and_then(|r| r.first_chunk::<8>()) {
+        Some(b) if *valid <= 63 => {
+            *buf |= u64::from_be_bytes(*b) >> *valid;
+            *pos += ((63 - *valid) >> 3) as usize;
+            *valid |= 56;
+            true
+        }
+        _ => {
+            let (ok, p, b, v) = refill_tail(data, *pos, *buf, *valid);
+            (*pos, *buf, *valid) = (p, b, v);
+            ok
+        }
+    }
+}
+
+/// The cold case of [`refill_full`]: fewer than 8 bytes after `pos` (or a full buffer).
+/// Buffers at least 56 bits or all that are left, from the data's last 8 bytes shifted.
+/// Takes and returns the cursor by value so that callers keep theirs in registers;
+/// `false`, with the cursor unchanged, if the data is shorter than 8 bytes.
+#[cold]
+#[inline(never)]
+fn refill_tail(data: &[u8], pos: usize, buf: u64, valid: u32) -> (bool, usize, u64, u32) {
+    let len = data.len();
+    let last = len
+        .checked_sub(8)
+        .and_then(|start| data.get(start..))
+        .and_then(|r| r.first_chunk::<8>());
+    let Some(last) = last else {
+        return (false, pos, buf, valid);
+    };
+    let rem = len.saturating_sub(pos).min(7) as u32;
+    if valid > 56 || rem == 0 {
+        return (true, pos, buf, valid);
+    }
+    let word = u64::from_be_bytes(*last) << (8 * (8 - rem));
+    let add = ((63 - valid) >> 3).min(rem);
+    (
+        true,
+        pos + add as usize,
+        buf | (word >> valid),
+        valid + add * 8,
+    )
+}
+
+/// As [`run_int`], for chunks with XOR values. Both refills of a sample (before it, and
+/// after a value's control bits and window) are unconditional, so that how wide the
+/// values are never becomes a branch to mispredict.
 #[inline(never)]
 fn run_xor(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
     let (mut pos, mut buf, mut valid) = st.cur.into_parts();
@@ -453,7 +496,7 @@ fn run_xor(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
         let Some(slot) = slots.next() else {
             break total;
         };
-        if !refill_parts(data, &mut pos, &mut buf, &mut valid) {
+        if !refill_full(data, &mut pos, &mut buf, &mut valid) {
             break total - slots.len() - 1;
         }
         // The timestamp and the value's control bits (and window header) are decoded
@@ -493,39 +536,19 @@ fn run_xor(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
             }
             buf <<= head;
             valid -= head;
-            if valid < s && !refill_parts(data, &mut pos, &mut buf, &mut valid) {
+            // At least 56 bits buffered after this unless the data ends.
+            let refilled = refill_full(data, &mut pos, &mut buf, &mut valid);
+            if !refilled || s > valid {
+                // The data's end, or a window wider than the buffer: the per-sample
+                // path, from the start of the sample.
                 let c = rewind(BitCursor::from_parts(pos, buf, valid), data, head);
                 (pos, buf, valid) = c.into_parts();
                 break total - slots.len() - 1;
             }
-            let x = if s <= valid {
-                let x = buf >> (64 - s);
-                buf = buf.wrapping_shl(s);
-                valid -= s;
-                x
-            } else {
-                // Wider than the buffer: the high part, a refill, then the low 32 bits.
-                // Too few bits means truncated data: back to the start of the sample for
-                // the checked path.
-                let hi_bits = s.wrapping_sub(32);
-                if s <= 32 || hi_bits > valid {
-                    let c = rewind(BitCursor::from_parts(pos, buf, valid), data, head);
-                    (pos, buf, valid) = c.into_parts();
-                    break total - slots.len() - 1;
-                }
-                let hi = buf >> (64 - hi_bits);
-                buf <<= hi_bits;
-                valid -= hi_bits;
-                if !refill_parts(data, &mut pos, &mut buf, &mut valid) || valid < 32 {
-                    let c = rewind(BitCursor::from_parts(pos, buf, valid), data, head + hi_bits);
-                    (pos, buf, valid) = c.into_parts();
-                    break total - slots.len() - 1;
-                }
-                let lo = buf >> 32;
-                buf <<= 32;
-                valid -= 32;
-                (hi << 32) | lo
-            };
+            // 1 <= s <= valid <= 63.
+            let x = buf >> (64 - s);
+            buf <<= s;
+            valid -= s;
             v ^= x << tr;
             sig = s;
             trailing = tr;
