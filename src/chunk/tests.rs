@@ -430,6 +430,68 @@ fn fast_path_agrees_with_checked_path_on_damaged_data() {
     assert_eq!(cases, 4000);
 }
 
+/// Every truncation of chunks of each kind (steady and jittery integers, few-digit and
+/// full-precision floats, constants): the batched decoder, which reads the last bytes
+/// differently from the rest, returns exactly the samples the checked path decodes
+/// before the data ends, then the same error.
+#[test]
+fn batched_decoding_of_every_truncation_matches_the_checked_path() {
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for kind in 0..6 {
+        let mut c = XorChunk::new();
+        let (mut t, mut v) = (1_700_000_000_000i64, 50.0f64);
+        for i in 0..120 {
+            t += 15_000
+                + if next() % 8 == 0 {
+                    (next() % 30) as i64
+                } else {
+                    0
+                };
+            v = match kind {
+                0 => v + 600.0,
+                1 => v + (next() % 700) as f64,
+                2 => ((v + (next() % 40) as f64 / 10.0 - 2.0).abs() * 10.0).round() / 10.0,
+                3 => v + (next() % 1000) as f64 / 1e5,
+                4 => v,
+                _ => {
+                    if i % 7 == 0 {
+                        f64::from_bits(next())
+                    } else {
+                        v + 0.5
+                    }
+                }
+            };
+            c.append(t, v);
+        }
+        let full = c.bytes().to_vec();
+        for len in 0..=full.len() {
+            let d = &full[..len];
+            let (want, want_err) = decode::decode_checked_only(d, 120);
+            for size in [1, 7, 120] {
+                let mut it = XorIter::new(d, 120);
+                let got = collect_batches(&mut it, size);
+                assert_eq!(
+                    got.len(),
+                    want.len(),
+                    "kind {kind}, {len} bytes, batch {size}"
+                );
+                assert!(got.iter().zip(&want).all(|(a, b)| a.bit_eq(b)));
+                assert_eq!(it.err(), want_err, "kind {kind}, {len} bytes");
+            }
+            if len == full.len() {
+                assert_eq!(want.len(), 120);
+                assert_eq!(want_err, None);
+            }
+        }
+    }
+}
+
 #[test]
 fn integer_values_use_the_integer_encoding() {
     let mut s = Vec::new();
