@@ -213,7 +213,8 @@ fn rewind(c: BitCursor, data: &[u8], back: u32) -> BitCursor {
     cursor_at(data, c.bit_offset().saturating_sub(u64::from(back)))
 }
 
-/// A cursor at bit `bitpos` of `data`.
+/// A cursor at bit `bitpos` of `data` (at most `8 * data.len()`: a cursor cannot be
+/// placed past the end).
 fn cursor_at(data: &[u8], bitpos: u64) -> BitCursor {
     let mut c = BitCursor::at_byte((bitpos / 8) as usize);
     c.refill(data);
@@ -333,9 +334,10 @@ fn bucket_field(w: u64, table: &[u32], index_shift: u32) -> (i64, u32) {
 }
 
 /// The most bits [`run_int`] takes for one sample: the 57 bits a word holds from its bit
-/// position on, less the 7 that choose the next sample's buckets, with a bit to spare. Wider samples (a 32-bit value bucket with a
-/// non-zero timestamp bucket) go to the per-sample path.
-const MAX_PIPELINED_BITS: u32 = 56 - 7;
+/// position on, less the 7 that choose the next sample's buckets, less one to spare.
+/// Wider samples (a 32-bit value bucket with a 14- or 20-bit timestamp bucket) go to the
+/// per-sample path.
+const MAX_PIPELINED_BITS: u32 = 57 - 7 - 1;
 
 /// Decodes samples of an integer chunk into `out` on the fast path, with the decoding
 /// state in locals so that it stays in registers. Stops before the first sample the fast
@@ -536,11 +538,12 @@ fn run_xor(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
             }
             buf <<= head;
             valid -= head;
-            // At least 56 bits buffered after this unless the data ends.
-            let refilled = refill_full(data, &mut pos, &mut buf, &mut valid);
-            if !refilled || s > valid {
-                // The data's end, or a window wider than the buffer: the per-sample
-                // path, from the start of the sample.
+            // The refill before the sample found 8 bytes of data, so this one cannot
+            // fail; at least 56 bits are buffered after it unless the data ends.
+            refill_full(data, &mut pos, &mut buf, &mut valid);
+            if s > valid {
+                // The data's end, or a window wider than the buffer (57 bits or more):
+                // the per-sample path, from the start of the sample.
                 let c = rewind(BitCursor::from_parts(pos, buf, valid), data, head);
                 (pos, buf, valid) = c.into_parts();
                 break total - slots.len() - 1;

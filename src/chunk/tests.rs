@@ -443,18 +443,34 @@ fn batched_decoding_of_every_truncation_matches_the_checked_path() {
         rng ^= rng << 17;
         rng
     };
-    for kind in 0..6 {
+    for kind in 0..8 {
         let mut c = XorChunk::new();
-        let (mut t, mut v) = (1_700_000_000_000i64, 50.0f64);
+        // Kind 6 starts at 0 with 1 ms steps, so that its first samples fit in fewer
+        // than 8 bytes and the loops meet data that short.
+        let (mut t, mut v) = if kind == 6 {
+            (0i64, 0.0f64)
+        } else {
+            (1_700_000_000_000i64, 50.0f64)
+        };
         for i in 0..120 {
-            t += 15_000
-                + if next() % 8 == 0 {
-                    (next() % 30) as i64
-                } else {
-                    0
-                };
+            t += match kind {
+                6 => 1,
+                // Jumps in every timestamp bucket, the 64-bit one included.
+                7 => 15_000 + [0, 50, 5_000, 300_000, 40_000_000][(next() % 5) as usize],
+                _ => {
+                    15_000
+                        + if next() % 8 == 0 {
+                            (next() % 30) as i64
+                        } else {
+                            0
+                        }
+                }
+            };
             v = match kind {
                 0 => v + 600.0,
+                6 => v + 1.0,
+                // Integer steps in every value bucket, up to the 64-bit one.
+                7 => v + [1.0, 100.0, 3e4, 3e9, 1e15][(next() % 5) as usize],
                 1 => v + (next() % 700) as f64,
                 2 => ((v + (next() % 40) as f64 / 10.0 - 2.0).abs() * 10.0).round() / 10.0,
                 3 => v + (next() % 1000) as f64 / 1e5,
