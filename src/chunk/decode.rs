@@ -541,17 +541,36 @@ fn run_xor(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
             // The refill before the sample found 8 bytes of data, so this one cannot
             // fail; at least 56 bits are buffered after it unless the data ends.
             refill_full(data, &mut pos, &mut buf, &mut valid);
-            if s > valid {
-                // The data's end, or a window wider than the buffer (57 bits or more):
-                // the per-sample path, from the start of the sample.
-                let c = rewind(BitCursor::from_parts(pos, buf, valid), data, head);
-                (pos, buf, valid) = c.into_parts();
-                break total - slots.len() - 1;
-            }
-            // 1 <= s <= valid <= 63.
-            let x = buf >> (64 - s);
-            buf <<= s;
-            valid -= s;
+            let x = if s <= valid {
+                // 1 <= s <= valid <= 63.
+                let x = buf >> (64 - s);
+                buf <<= s;
+                valid -= s;
+                x
+            } else {
+                // A window wider than the buffered bits (57 to 63 of them): its high
+                // part, a refill, then its low 32 bits. Too few bits means the data
+                // ends: back to the start of the sample for the per-sample path.
+                let hi_bits = s.wrapping_sub(32);
+                if s <= 32 || hi_bits > valid {
+                    let c = rewind(BitCursor::from_parts(pos, buf, valid), data, head);
+                    (pos, buf, valid) = c.into_parts();
+                    break total - slots.len() - 1;
+                }
+                let hi = buf >> (64 - hi_bits);
+                buf <<= hi_bits;
+                valid -= hi_bits;
+                refill_full(data, &mut pos, &mut buf, &mut valid);
+                if valid < 32 {
+                    let c = rewind(BitCursor::from_parts(pos, buf, valid), data, head + hi_bits);
+                    (pos, buf, valid) = c.into_parts();
+                    break total - slots.len() - 1;
+                }
+                let lo = buf >> 32;
+                buf <<= 32;
+                valid -= 32;
+                (hi << 32) | lo
+            };
             v ^= x << tr;
             sig = s;
             trailing = tr;
