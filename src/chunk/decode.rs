@@ -356,19 +356,15 @@ fn run_int(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
     let Some(mut top) = word_at(data, bitpos) else {
         return 0;
     };
-    let total = out.len();
-    let mut slots = out.iter_mut();
-    let n = loop {
-        let Some(slot) = slots.next() else {
-            break total;
-        };
+    let mut n = 0;
+    while let Some(slot) = out.get_mut(n) {
         // `top` is the sample's first bits as the previous sample's word held them:
         // choosing the bucket from it keeps this sample's load out of the chain of
         // dependent instructions from one sample to the next, which bounds the loop's
         // speed. A sample takes at most `MAX_PIPELINED_BITS`, so the 7 bits it needs
         // were in that word.
         let Some(w) = word_at(data, bitpos) else {
-            break total - slots.len() - 1;
+            break;
         };
         // Both fields are decoded before anything is consumed, so declining leaves the
         // position before the sample. They fit unless the data is truncated or a bucket
@@ -394,7 +390,7 @@ fn run_int(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
         let nt = t.wrapping_add(nd);
         let next = bitpos + u64::from(k);
         if nt <= t || k > MAX_PIPELINED_BITS || next > bit_len {
-            break total - slots.len() - 1;
+            break;
         }
         top = w.wrapping_shl(k);
         bitpos = next;
@@ -403,7 +399,8 @@ fn run_int(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
         *slot = Sample::new(nt, iv as f64);
         t = nt;
         delta = nd;
-    };
+        n += 1;
+    }
     st.cur = cursor_at(data, bitpos);
     st.t = t;
     st.delta = delta;
@@ -420,8 +417,11 @@ fn run_int(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
 #[inline(always)]
 fn word_at(data: &[u8], bitpos: u64) -> Option<u64> {
     let byte = (bitpos >> 3) as usize;
-    let raw = match data.get(byte..).and_then(|r| r.first_chunk::<8>()) {
-        Some(b) => u64::from_be_bytes(*b),
+    let raw = match data
+        .get(byte..byte.wrapping_add(8))
+        .and_then(|r| <[u8; 8]>::try_from(r).ok())
+    {
+        Some(b) => u64::from_be_bytes(b),
         None => {
             // The last bytes: the data's last 8 bytes, shifted past those before `byte`.
             let start = data.len().checked_sub(8)?;
