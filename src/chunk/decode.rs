@@ -456,7 +456,9 @@ fn refill_full(data: &[u8], pos: &mut usize, buf: &mut u64, valid: &mut u32) -> 
 }
 
 /// The cold case of [`refill_full`]: fewer than 8 bytes after `pos` (or a full buffer).
-/// Buffers at least 56 bits or all that are left, from the data's last 8 bytes shifted.
+/// Buffers at least 56 bits or all that are left, from the data's last 8 bytes shifted,
+/// and never more than 63 (unlike [`BitCursor::refill`], which fills all 64): the XOR
+/// loop relies on a 64-bit window never fitting the buffer, as it shifts by the window.
 /// Takes and returns the cursor by value so that callers keep theirs in registers;
 /// `false`, with the cursor unchanged, if the data is shorter than 8 bytes.
 #[cold]
