@@ -371,7 +371,11 @@ fn run_int(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
         // is very wide (the checked path then takes over).
         let (dod, vdod, k) = if top >> 62 == 0 {
             // Both zero (a steady series): a branch, predicted well on such runs, is
-            // quicker than the lookup.
+            // quicker than the lookup. Two or more such samples in a row are left to
+            // [`run_steady`].
+            if top >> 60 == 0 {
+                break;
+            }
             (0, 0, 2)
         } else if (top as i64) >= 0 {
             // A zero timestamp delta-of-delta: one lookup decodes the value field too.
@@ -500,7 +504,9 @@ fn run_xor(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
         let Some(slot) = slots.next() else {
             break total;
         };
-        if !refill_full(data, &mut pos, &mut buf, &mut valid) {
+        if !refill_full(data, &mut pos, &mut buf, &mut valid) || buf >> 60 == 0 {
+            // The data's end, or two or more samples in a row on the grid with unchanged
+            // values, which [`run_steady`] writes in one go.
             break total - slots.len() - 1;
         }
         // The timestamp and the value's control bits (and window header) are decoded
@@ -589,6 +595,45 @@ fn run_xor(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
     st.sig = sig;
     st.trailing = trailing;
     n
+}
+
+/// Writes a run of samples coded `00` (on the grid, and with an unchanged value or, in
+/// an integer chunk, an unchanged value delta), as many as the buffer holds and `out`
+/// has room for, and returns how many: `0`, having changed nothing, if there is no such
+/// sample or the timestamps would not increase.
+#[inline(never)]
+fn run_steady(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
+    st.cur.refill(data);
+    let (w, valid) = st.cur.buffer();
+    let pairs = (w.leading_zeros().min(valid) / 2).min(out.len() as u32);
+    let run_end = st
+        .delta
+        .checked_mul(i64::from(pairs))
+        .and_then(|d| st.t.checked_add(d));
+    if pairs == 0 || st.delta <= 0 || run_end.is_none() {
+        return 0;
+    }
+    let (mut t, delta) = (st.t, st.delta);
+    if st.int {
+        let (mut iv, ivdelta) = (st.iv, st.ivdelta);
+        for slot in out.iter_mut().take(pairs as usize) {
+            t = t.wrapping_add(delta);
+            iv = iv.wrapping_add(ivdelta);
+            *slot = Sample::new(t, iv as f64);
+        }
+        st.iv = iv;
+        st.v = (iv as f64).to_bits();
+    } else {
+        let f = f64::from_bits(st.v);
+        for slot in out.iter_mut().take(pairs as usize) {
+            t = t.wrapping_add(delta);
+            *slot = Sample::new(t, f);
+        }
+    }
+    st.cur.consume(2 * pairs);
+    st.t = t;
+    st.read += pairs as usize;
+    pairs as usize
 }
 
 /// Decodes one sample with every read checked; reports what is wrong and where.
@@ -819,6 +864,12 @@ impl XorDecoder {
                 };
                 n += k;
                 if k == room {
+                    continue;
+                }
+                let rest = out.get_mut(n..n + room - k).unwrap_or(&mut []);
+                let k = run_steady(&mut self.st, data, rest);
+                if k > 0 {
+                    n += k;
                     continue;
                 }
                 // The last bytes, or an unusual sample: the per-sample fast path.
