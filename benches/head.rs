@@ -11,36 +11,15 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use aion::db::{Db, DbOptions, FsyncPolicy};
-use aion::model::Labels;
 
 const SERIES: usize = 100_000;
-const BATCH: usize = 1000;
 const REPLAY_SERIES: usize = 10_000;
 const REPLAY_SAMPLES_PER_SERIES: usize = 300;
 
-fn labels(i: usize) -> Labels {
-    Labels::from_pairs(&[
-        ("__name__", "http_requests_total"),
-        ("instance", &format!("host-{}:9100", i / 10)),
-        ("job", "node"),
-        ("path", &format!("/api/{}", i % 10)),
-    ])
-}
+#[path = "common/head_data.rs"]
+mod head_data;
 
-/// A database with `n` series, each holding one sample, and their references.
-fn setup(policy: FsyncPolicy, n: usize) -> (tempfile::TempDir, Db, Vec<u64>) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = Db::open(dir.path(), DbOptions::with_fsync(policy)).expect("open");
-    let mut refs = Vec::with_capacity(n);
-    for chunk in (0..n).collect::<Vec<_>>().chunks(BATCH) {
-        let mut app = db.appender();
-        for &i in chunk {
-            refs.push(app.append(&labels(i), 0, 0.0).expect("append"));
-        }
-        app.commit().expect("commit");
-    }
-    (dir, db, refs)
-}
+use head_data::{append_batches, labels, setup, Cursor, BATCH};
 
 /// Appender threads that live across criterion's samples, as a server's worker
 /// threads do (each keeps its thread's appender buffers and series cache between
@@ -66,24 +45,9 @@ impl Workers {
             jobs.push((tx, done));
             handles.push(thread::spawn(move || {
                 let mine = &refs[th * per_thread..(th + 1) * per_thread];
-                let (mut pos, mut clock) = (0usize, 0i64);
+                let mut cur = Cursor::default();
                 for n in rx {
-                    for _ in 0..n {
-                        if pos + BATCH > mine.len() {
-                            pos = 0;
-                        }
-                        if pos == 0 {
-                            clock += 15_000;
-                        }
-                        let mut app = db.appender();
-                        for (k, &r) in mine[pos..pos + BATCH].iter().enumerate() {
-                            app.append_ref(r, clock, (k as f64) * 0.5 + clock as f64)
-                                .expect("append");
-                        }
-                        let st = app.commit().expect("commit");
-                        assert_eq!(st.samples_appended, BATCH as u64, "samples dropped");
-                        pos += BATCH;
-                    }
+                    append_batches(&db, mine, &mut cur, n);
                     done_tx.send(()).expect("report");
                 }
             }));
