@@ -342,7 +342,8 @@ const MAX_PIPELINED_BITS: u32 = 57 - 7 - 1;
 /// Decodes samples of an integer chunk into `out` on the fast path, with the decoding
 /// state in locals so that it stays in registers. Stops before the first sample the fast
 /// path declines (see [`fast_step`]) or that takes more than [`MAX_PIPELINED_BITS`], and
-/// returns how many samples were written. The caller guarantees `st.read >= 2`,
+/// before two steady samples in a row (left to [`run_steady`]), and returns how many
+/// samples were written. The caller guarantees `st.read >= 2`,
 /// `st.int` and that `out` is no longer than the samples left.
 #[inline(never)]
 fn run_int(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
@@ -490,9 +491,10 @@ fn refill_tail(data: &[u8], pos: usize, buf: u64, valid: u32) -> (bool, usize, u
     )
 }
 
-/// As [`run_int`], for chunks with XOR values. Both refills of a sample (before it, and
-/// after a value's control bits and window) are unconditional, so that how wide the
-/// values are never becomes a branch to mispredict.
+/// As [`run_int`], for chunks with XOR values (stopping likewise before two steady
+/// samples in a row). Both refills of a sample (before it, and after a value's control
+/// bits and window) are unconditional, so that how wide the values are never becomes a
+/// branch to mispredict.
 #[inline(never)]
 fn run_xor(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
     let (mut pos, mut buf, mut valid) = st.cur.into_parts();
@@ -599,8 +601,9 @@ fn run_xor(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
 
 /// Writes a run of samples coded `00` (on the grid, and with an unchanged value or, in
 /// an integer chunk, an unchanged value delta), as many as the buffer holds and `out`
-/// has room for, and returns how many: `0`, having changed nothing, if there is no such
-/// sample or the timestamps would not increase.
+/// has room for, and returns how many: `0`, with the position unchanged (the cursor may
+/// have buffered more bits), if there is no such sample or the timestamps would not
+/// increase.
 #[inline(never)]
 fn run_steady(st: &mut State, data: &[u8], out: &mut [Sample]) -> usize {
     st.cur.refill(data);

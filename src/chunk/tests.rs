@@ -431,7 +431,8 @@ fn fast_path_agrees_with_checked_path_on_damaged_data() {
 }
 
 /// Every truncation of chunks of each kind (steady and jittery integers, few-digit and
-/// full-precision floats, constants): the batched decoder, which reads the last bytes
+/// full-precision floats, integer and fractional constants, runs of unchanged fractional
+/// values, ...): the batched decoder, which reads the last bytes
 /// differently from the rest, returns exactly the samples the checked path decodes
 /// before the data ends, then the same error.
 #[test]
@@ -443,7 +444,7 @@ fn batched_decoding_of_every_truncation_matches_the_checked_path() {
         rng ^= rng << 17;
         rng
     };
-    for kind in 0..8 {
+    for kind in 0..10 {
         let mut c = XorChunk::new();
         // Kind 6 starts at 0 with 1 ms steps, so that its first samples fit in fewer
         // than 8 bytes and the loops meet data that short.
@@ -475,6 +476,10 @@ fn batched_decoding_of_every_truncation_matches_the_checked_path() {
                 2 => ((v + (next() % 40) as f64 / 10.0 - 2.0).abs() * 10.0).round() / 10.0,
                 3 => v + (next() % 1000) as f64 / 1e5,
                 4 => v,
+                // Runs of unchanged values in XOR chunks: a fractional constant, and a
+                // fractional value that changes every few samples.
+                8 => 50.5,
+                9 => v + if i % 5 == 0 { 0.25 } else { 0.0 },
                 _ => {
                     if i % 7 == 0 {
                         f64::from_bits(next())
