@@ -27,6 +27,16 @@ fn collect_batches(it: &mut XorIter<'_>, size: usize) -> Vec<Sample> {
     }
 }
 
+/// A xorshift64 generator of test data, from a non-zero seed.
+fn xorshift(mut rng: u64) -> impl FnMut() -> u64 {
+    move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    }
+}
+
 fn assert_roundtrip(samples: &[(i64, f64)]) {
     let mut c = encode(samples);
     assert_eq!(c.num_samples(), samples.len());
@@ -355,13 +365,7 @@ fn iterator_reports_error_after_none() {
 /// same samples, same error.
 #[test]
 fn fast_path_agrees_with_checked_path_on_damaged_data() {
-    let mut rng = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut next = xorshift(0x2545_f491_4f6c_dd1du64);
     let mut base = Vec::new();
     for k in 0..20 {
         let mut c = XorChunk::new();
@@ -369,7 +373,7 @@ fn fast_path_agrees_with_checked_path_on_damaged_data() {
         let mut v = 100.0f64;
         for i in 0..120 {
             t += 15_000
-                + if next() % 10 == 0 {
+                + if next().is_multiple_of(10) {
                     (next() % 50) as i64 - 25
                 } else {
                     0
@@ -404,7 +408,7 @@ fn fast_path_agrees_with_checked_path_on_damaged_data() {
                     }
                 }
             }
-            let total = if next() % 4 == 0 {
+            let total = if next().is_multiple_of(4) {
                 (next() % 200) as usize
             } else {
                 120
@@ -432,18 +436,12 @@ fn fast_path_agrees_with_checked_path_on_damaged_data() {
 
 /// Every truncation of chunks of each kind (steady and jittery integers, few-digit and
 /// full-precision floats, integer and fractional constants, runs of unchanged fractional
-/// values, ...): the batched decoder, which reads the last bytes
-/// differently from the rest, returns exactly the samples the checked path decodes
-/// before the data ends, then the same error.
+/// values, ...): the batched decoder, which reads the last bytes differently from the
+/// rest, returns exactly the samples the checked path decodes before the data ends, then
+/// the same error.
 #[test]
 fn batched_decoding_of_every_truncation_matches_the_checked_path() {
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut next = xorshift(0x9e37_79b9_7f4a_7c15u64);
     for kind in 0..10 {
         let mut c = XorChunk::new();
         // Kind 6 starts at 0 with 1 ms steps, so that its first samples fit in fewer
@@ -460,7 +458,7 @@ fn batched_decoding_of_every_truncation_matches_the_checked_path() {
                 7 => 15_000 + [0, 50, 5_000, 300_000, 40_000_000][(next() % 5) as usize],
                 _ => {
                     15_000
-                        + if next() % 8 == 0 {
+                        + if next().is_multiple_of(8) {
                             (next() % 30) as i64
                         } else {
                             0
